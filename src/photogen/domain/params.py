@@ -1,0 +1,127 @@
+"""The parameters of a generation, validated at the edge and recorded with every output."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from photogen.domain.errors import InvalidRequest
+
+SchedulerName = Literal["default", "euler", "euler_a", "dpmpp_2m", "ddim", "pndm", "lms"]
+MAX_SEED = 2**32 - 1
+_RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:x/]\s*(\d+(?:\.\d+)?)\s*$")
+
+
+def parse_aspect_ratio(text: str) -> tuple[float, float]:
+    """'4:5' -> (4.0, 5.0). Ratios wider than 4:1 or taller than 1:4 are refused."""
+    match = _RATIO.match(text)
+    if not match:
+        raise ValueError(f"aspect ratio {text!r} is not of the form W:H, e.g. 4:5 or 16:9")
+    w, h = float(match.group(1)), float(match.group(2))
+    if w <= 0 or h <= 0:
+        raise ValueError(f"aspect ratio {text!r} must have two positive sides")
+    if not 0.25 <= w / h <= 4.0:
+        raise ValueError(f"aspect ratio {text!r} is outside 1:4 .. 4:1")
+    return w, h
+
+
+def denoising_steps(steps: int, image_strength: float) -> int:
+    """How many denoising steps run: int(steps x (1 - image_strength)), read with a 1e-6
+    allowance so that 30 x 0.7 counts as 21 even where float arithmetic gives 20.999..."""
+    return math.floor(steps * (1.0 - image_strength) + 1e-6)
+
+
+class GenerationRequest(BaseModel):
+    """One image-to-image request: a prompt and the controls over how far to move from the source."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt: str = Field(min_length=1, max_length=2000, description="What the output should show.")
+    negative_prompt: str = Field(default="", max_length=2000, description="What the output should avoid.")
+    image_strength: float = Field(
+        default=0.35,
+        ge=0.0,
+        le=1.0,
+        description="How tightly the output stays attached to the source: 1.0 keeps the source, "
+        "0.0 ignores it. The denoising strength is 1 - image_strength.",
+    )
+    seed: int | None = Field(
+        default=None, ge=0, le=MAX_SEED, description="Seed of image 0; image k uses seed + k. None picks one."
+    )
+    steps: int = Field(default=30, ge=1, le=150, description="Scheduler steps before the strength cut.")
+    guidance: float = Field(default=7.0, ge=0.0, le=30.0, description="Classifier-free guidance scale (CFG).")
+    num_images: int = Field(default=1, ge=1, le=16, description="Images to make, with seeds seed, seed+1, ...")
+    aspect_ratio: str | None = Field(
+        default=None, description="Crop the source to this ratio first (W:H, e.g. 4:5). None keeps the source's."
+    )
+    width: int | None = Field(default=None, ge=64, le=2048, description="Explicit output width (multiple of 8).")
+    height: int | None = Field(default=None, ge=64, le=2048, description="Explicit output height (multiple of 8).")
+    scheduler: SchedulerName = Field(default="default", description="Sampler; 'default' keeps the model's own.")
+    model: str = Field(default="tiny", min_length=1, description="'tiny', a hub id, a diffusers folder or a .safetensors file.")
+
+    @field_validator("aspect_ratio")
+    @classmethod
+    def _check_ratio(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_aspect_ratio(value)
+        return value
+
+    @field_validator("width", "height")
+    @classmethod
+    def _check_multiple_of_8(cls, value: int | None) -> int | None:
+        if value is not None and value % 8:
+            raise ValueError(f"{value} is not a multiple of 8; try {round(value / 8) * 8}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_combination(self) -> GenerationRequest:
+        if (self.width is None) != (self.height is None):
+            raise ValueError("give both width and height, or neither")
+        if self.width is not None and self.aspect_ratio is not None:
+            raise ValueError("give an aspect ratio or an explicit width and height, not both")
+        if denoising_steps(self.steps, self.image_strength) < 1:
+            most = 1.0 - 1.0 / self.steps
+            raise ValueError(
+                f"image_strength {self.image_strength} with {self.steps} steps leaves no denoising step; "
+                f"use image_strength <= {math.floor(most * 1000) / 1000} or more steps"
+            )
+        return self
+
+    @property
+    def denoising_strength(self) -> float:
+        return round(1.0 - self.image_strength, 6)
+
+    @property
+    def denoising_steps(self) -> int:
+        return denoising_steps(self.steps, self.image_strength)
+
+    @property
+    def ratio(self) -> tuple[float, float] | None:
+        if self.width is not None and self.height is not None:
+            return float(self.width), float(self.height)
+        return parse_aspect_ratio(self.aspect_ratio) if self.aspect_ratio else None
+
+    def seeds(self) -> list[int]:
+        if self.seed is None:
+            raise InvalidRequest("the request has no seed yet", hint="resolve the seed before running")
+        return [(self.seed + k) % (MAX_SEED + 1) for k in range(self.num_images)]
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> GenerationRequest:
+        """Validate `data`, turning pydantic's report into one InvalidRequest a person can read."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidRequest(describe_validation_error(exc), hint="fix the values named above") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "request"
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
