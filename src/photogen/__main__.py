@@ -1,0 +1,3 @@
+from photogen.cli import main
+
+main()

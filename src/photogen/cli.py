@@ -1,0 +1,174 @@
+"""The `photogen` command. Heavy imports happen inside commands so `--help` stays fast."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    help="photogen: image-to-image photo generation built around uploads.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def fail(code: str, message: str, hint: str = "") -> typer.Exit:
+    """Print one clear error line (and its fix) to stderr; the caller raises the returned Exit."""
+    typer.secho(f"error [{code}]: {message}", fg=typer.colors.RED, err=True)
+    if hint:
+        typer.echo(f"  fix: {hint}", err=True)
+    return typer.Exit(code=2)
+
+
+def _quiet_libraries() -> None:
+    """Library chatter (loading bars, optional-dependency notes) would bury our own output."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.set_verbosity_error()
+
+
+def _model_spec(model: str) -> str:
+    """Paths are recorded absolute so a replay works from any folder."""
+    path = Path(model).expanduser()
+    return str(path.resolve()) if model != "tiny" and path.exists() else model
+
+
+@app.command()
+def generate(
+    source: Annotated[Path, typer.Argument(help="The source photo (JPEG, PNG, WebP).")],
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="What the output should show.")],
+    negative_prompt: Annotated[str, typer.Option("--negative", help="What the output should avoid.")] = "",
+    image_strength: Annotated[
+        float, typer.Option(help="1.0 keeps the source, 0.0 ignores it; denoising strength is 1 - this.")
+    ] = 0.35,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of image 0 (image k uses seed + k).")] = None,
+    steps: Annotated[int, typer.Option(help="Scheduler steps; int(steps x (1 - image strength)) run.")] = 30,
+    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.0,
+    aspect: Annotated[Optional[str], typer.Option(help="Crop to this ratio first, e.g. 4:5.")] = None,
+    width: Annotated[Optional[int], typer.Option(help="Explicit output width (with --height).")] = None,
+    height: Annotated[Optional[int], typer.Option(help="Explicit output height (with --width).")] = None,
+    num_images: Annotated[int, typer.Option("--num-images", "-n", help="How many images.")] = 1,
+    scheduler: Annotated[str, typer.Option(help="default, euler, euler_a, dpmpp_2m, ddim, pndm, lms.")] = "default",
+    model: Annotated[Optional[str], typer.Option(help="tiny, a hub id, a diffusers folder or a .safetensors file.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the outputs.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Make images from SOURCE and a prompt; each PNG carries its parameters, with a JSON sidecar."""
+    from photogen.config import Settings
+    from photogen.domain.errors import PhotogenError
+    from photogen.domain.params import GenerationRequest
+
+    settings = Settings()
+    try:
+        request = GenerationRequest.parse(
+            {
+                "prompt": prompt,
+                "negative_prompt": negative_prompt,
+                "image_strength": image_strength,
+                "seed": seed,
+                "steps": steps,
+                "guidance": guidance,
+                "aspect_ratio": aspect,
+                "width": width,
+                "height": height,
+                "num_images": num_images,
+                "scheduler": scheduler,
+                "model": _model_spec(model or settings.default_model),
+            }
+        )
+        result = _run_generation(settings, source, request, out or settings.outputs_dir, quiet=as_json)
+    except PhotogenError as exc:
+        raise fail(exc.code, exc.message, exc.hint) from None
+    _report(result, as_json)
+
+
+def _run_generation(settings, source: Path, request, out_dir: Path, *, quiet: bool):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from photogen.engines.cache import ModelCache
+    from photogen.engines.loader import load_generator
+    from photogen.services.generation import GenerationService, Source
+
+    _quiet_libraries()
+    console = Console(stderr=True, quiet=quiet)
+    src = Source.from_path(source, settings)
+    models = ModelCache(lambda spec: load_generator(spec, settings))
+    with console.status(f"loading model {request.model} ..."):
+        generator = models.get(request.model)
+    if generator.info.random_weights:
+        console.print(f"[yellow]note:[/] model {generator.info.label}; pass --model for real results")
+    service = GenerationService(settings, models)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(f"denoising {request.num_images} image(s)", total=request.denoising_steps)
+        return service.generate(src, request, out_dir, on_step=lambda done, total: progress.update(task, completed=done))
+
+
+def _report(result, as_json: bool) -> None:
+    if as_json:
+        payload = {
+            "job_id": result.job_id,
+            "seed": result.request.seed,
+            "crop": result.crop.as_dict(),
+            "timings": result.timings,
+            "outputs": [
+                {"png": str(o.png), "sidecar": str(o.sidecar), "seed": o.record["seed"]} for o in result.outputs
+            ],
+        }
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"job {result.job_id[:8]}: {len(result.outputs)} image(s)")
+    for column in ("#", "seed", "size", "file"):
+        table.add_column(column)
+    for output in result.outputs:
+        width, height = output.record["size"]
+        table.add_row(str(output.record["index"]), str(output.record["seed"]), f"{width}x{height}", str(output.png))
+    Console().print(table)
+
+
+@app.command()
+def replay(
+    output: Annotated[Path, typer.Argument(help="A PNG written by photogen.")],
+    source: Annotated[Optional[Path], typer.Option(help="The source photo, if not where it was.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Also keep the replayed images in this folder.")] = None,
+) -> None:
+    """Make OUTPUT again from its embedded record and say whether the new image is identical."""
+    from photogen.config import Settings
+    from photogen.domain.errors import PhotogenError
+    from photogen.services.replay import replay_output
+
+    settings = Settings()
+    try:
+        _quiet_libraries()
+        verdict = replay_output(settings, output, source=source, out_dir=out)
+    except PhotogenError as exc:
+        raise fail(exc.code, exc.message, exc.hint) from None
+    if verdict.identical:
+        typer.secho(f"identical: {output.name} (pixels sha256 {verdict.expected[:16]}...)", fg=typer.colors.GREEN)
+        return
+    typer.secho(
+        f"differs: {output.name}: recorded {verdict.expected[:16]}..., replayed {verdict.actual[:16]}..., "
+        f"largest pixel difference {verdict.max_difference}",
+        fg=typer.colors.YELLOW,
+    )
+    for note in verdict.notes:
+        typer.echo(f"  note: {note}")
+    raise typer.Exit(code=1)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

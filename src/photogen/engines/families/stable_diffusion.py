@@ -1,0 +1,83 @@
+"""Stable Diffusion 1.x, 2.x (SD-Turbo included) and SDXL, all run by the diffusers img2img backend."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from photogen.engines.base import ModelInfo
+
+
+def torch_dtype(dtype: str):
+    import torch
+
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
+
+
+def _text_width(folder: Path) -> int | None:
+    config = folder / "text_encoder" / "config.json"
+    if not config.is_file():
+        return None
+    return json.loads(config.read_text()).get("hidden_size")
+
+
+@dataclass(frozen=True)
+class StableDiffusionFamily:
+    name: str  # "sd1", "sd2" or "sdxl"
+    xl: bool
+    text_width: int | None  # the first text encoder's width, which tells SD 1.x (768) from 2.x (1024)
+
+    def _pipeline_class(self):
+        import diffusers
+
+        return diffusers.StableDiffusionXLImg2ImgPipeline if self.xl else diffusers.StableDiffusionImg2ImgPipeline
+
+    def claims_folder(self, model_index: dict[str, Any], folder: Path) -> bool:
+        pipeline = model_index.get("_class_name", "")
+        if not pipeline.startswith("StableDiffusion") or "Inpaint" in pipeline or "Upscale" in pipeline:
+            return False
+        if ("XL" in pipeline) != self.xl:
+            return False
+        if self.xl:
+            return True
+        is_sd2 = _text_width(folder) == 1024
+        return is_sd2 == (self.text_width == 1024)
+
+    def claims_checkpoint(self, keys: set[str]) -> bool:
+        from photogen.engines.single_file import detect_family
+
+        return detect_family(keys) == self.name
+
+    def load_folder(self, folder: Path, info: ModelInfo, *, device: str, dtype: str):
+        pipeline = self._pipeline_class().from_pretrained(
+            folder,
+            dtype=torch_dtype(dtype),
+            local_files_only=True,
+            safety_checker=None,
+            requires_safety_checker=False,
+        )
+        return self._ready(pipeline, info, device)
+
+    def load_single_file(self, path: Path, info: ModelInfo, *, device: str, dtype: str):
+        from photogen.engines.single_file import load_single_file
+
+        pipeline = load_single_file(path, torch_dtype=torch_dtype(dtype))
+        return self._ready(pipeline, info, device)
+
+    def _ready(self, pipeline: Any, info: ModelInfo, device: str):
+        from photogen.engines.diffusers_img2img import DiffusersImg2ImgGenerator
+
+        pipeline.set_progress_bar_config(disable=True)
+        pipeline.to(device)
+        side = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
+        info = replace(info, family=self.name, native_pixels=side * side)
+        return DiffusersImg2ImgGenerator(pipeline, info, device)
+
+
+FAMILIES = [
+    StableDiffusionFamily("sd1", xl=False, text_width=768),
+    StableDiffusionFamily("sd2", xl=False, text_width=1024),
+    StableDiffusionFamily("sdxl", xl=True, text_width=None),
+]

@@ -1,0 +1,162 @@
+"""Turn a model name into a loaded generator: `tiny`, a hub id, a diffusers folder or a single file."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from photogen.config import Settings
+from photogen.domain.errors import ModelNotFound, UnsupportedModel
+from photogen.engines.base import Generator, ModelInfo
+from photogen.engines.families import family_for_checkpoint, family_for_folder
+from photogen.engines.tiny import TINY_MARKER, ensure_tiny_model
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class ModelLocation:
+    """Where a model's files are once resolved; `id` is what outputs record."""
+
+    id: str
+    source: str  # "tiny", "hub", "folder" or "single_file"
+    path: Path
+    revision: str | None = None
+
+
+def cache_key(spec: str) -> str:
+    """Names that mean the same model share one cache entry (paths are made absolute)."""
+    if spec == "tiny" or _HUB_ID.match(spec) and not Path(spec).exists():
+        return spec
+    return str(Path(spec).expanduser().resolve())
+
+
+def locate(spec: str, settings: Settings) -> ModelLocation:
+    if spec == "tiny":
+        with quiet_progress():
+            return ModelLocation("tiny", "tiny", ensure_tiny_model(settings.models_dir))
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise ModelNotFound(
+                f"{path} is a folder but not a diffusers model (no model_index.json)",
+                hint="point at the folder that holds model_index.json, or at a .safetensors file",
+            )
+        return ModelLocation(path.resolve().name, "folder", path.resolve())
+    if path.is_file():
+        if path.suffix.lower() != ".safetensors":
+            raise UnsupportedModel(
+                f"{path.name} is not a .safetensors file",
+                hint="photogen does not load pickled .ckpt/.pt files; convert them to .safetensors first",
+            )
+        return ModelLocation(path.name, "single_file", path.resolve(), revision=_file_digest(path))
+    if _HUB_ID.match(spec) and not spec.endswith(".safetensors"):
+        folder = _download(spec, settings)
+        return ModelLocation(spec, "hub", folder, revision=folder.name)
+    raise ModelNotFound(
+        f"no model {spec!r}: not 'tiny', not an existing folder or .safetensors file, not a hub id",
+        hint="check the path, or name a hub model as owner/name",
+    )
+
+
+@contextlib.contextmanager
+def quiet_progress():
+    """No progress bars while reading local files (they flash by); downloads keep theirs."""
+    import diffusers
+    import transformers
+    from huggingface_hub.utils import are_progress_bars_disabled
+
+    hub_bars_were_off = are_progress_bars_disabled()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        diffusers.utils.logging.enable_progress_bar()
+        if not hub_bars_were_off:
+            transformers.utils.logging.enable_progress_bar()
+
+
+def load_generator(spec: str, settings: Settings) -> Generator:
+    """Load the model `spec` names, on the configured device and precision."""
+    location = locate(spec, settings)
+    with quiet_progress():
+        return _load_located(location, settings)
+
+
+def _load_located(location: ModelLocation, settings: Settings) -> Generator:
+    device, dtype = settings.resolved_device(), settings.resolved_dtype()
+    if location.source == "single_file":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(location.path), framework="pt") as handle:
+                keys = set(handle.keys())
+        except Exception as exc:  # safetensors raises several types for a damaged header
+            raise UnsupportedModel(
+                f"{location.path.name} could not be read as a safetensors file ({type(exc).__name__})",
+                hint="the file may be incomplete; download it again",
+            ) from None
+        family = family_for_checkpoint(keys)
+        info = _info(location, family.name)
+        return family.load_single_file(location.path, info, device=device, dtype=dtype)
+    model_index = json.loads((location.path / "model_index.json").read_text())
+    family = family_for_folder(model_index, location.path)
+    info = _info(location, family.name)
+    return family.load_folder(location.path, info, device=device, dtype=dtype)
+
+
+def _info(location: ModelLocation, family: str) -> ModelInfo:
+    marker = location.path / TINY_MARKER if location.path.is_dir() else None
+    if marker is not None and marker.is_file():
+        described = json.loads(marker.read_text())
+        return ModelInfo(
+            id=location.id,
+            family=family,
+            source=location.source,
+            revision=f"tiny-v{described['version']}",
+            licence=described.get("licence"),
+            random_weights=bool(described.get("random_weights")),
+        )
+    return ModelInfo(
+        id=location.id,
+        family=family,
+        source=location.source,
+        revision=location.revision,
+        licence=_licence(location.path),
+    )
+
+
+def _licence(path: Path) -> str | None:
+    """The `license:` line of a model card's front matter, where the folder has one."""
+    card = path / "README.md" if path.is_dir() else None
+    if card is None or not card.is_file():
+        return None
+    match = re.search(r"^license:\s*(\S+)", card.read_text(errors="replace"), re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _download(repo_id: str, settings: Settings) -> Path:
+    """Fetch a diffusers repository once into the usual hub cache, with a progress bar."""
+    from diffusers import DiffusionPipeline
+
+    try:
+        return Path(DiffusionPipeline.download(repo_id, local_files_only=settings.offline))
+    except Exception as exc:  # hub client errors have many types: network, auth, not found
+        where = "in the local cache" if settings.offline else "on the hub or in the local cache"
+        raise ModelNotFound(
+            f"model {repo_id!r} was not found {where} ({type(exc).__name__})",
+            hint="check the id and your network, or pass a local folder or .safetensors file",
+        ) from None

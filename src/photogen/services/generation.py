@@ -1,0 +1,144 @@
+"""Generate from a source photo: decode, crop for the final use, run the model, write explained outputs."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from photogen import __version__
+from photogen.config import Settings
+from photogen.domain.errors import SourceNotFound
+from photogen.domain.params import MAX_SEED, GenerationRequest
+from photogen.engines.base import Generator, PreparedRequest, StepCallback
+from photogen.engines.cache import ModelCache
+from photogen.intake.crop import CropPlan, plan_crop
+from photogen.intake.decode import DecodedImage, decode_image
+from photogen.outputs import SCHEMA, WrittenOutput, output_stem, pixel_sha256, write_output
+from photogen.engines.schedulers import resolved_name, sampler_label
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source photo as read from disk: its bytes stay untouched, its decoded pixels are upright RGB."""
+
+    name: str
+    path: Path | None
+    decoded: DecodedImage
+
+    @classmethod
+    def from_path(cls, path: Path, settings: Settings) -> Source:
+        if not path.is_file():
+            raise SourceNotFound(f"no file at {path}", hint="check the path of the source photo")
+        return cls(path.name, path.resolve(), decode_image(path.read_bytes(), max_pixels=settings.max_pixels))
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    job_id: str
+    request: GenerationRequest  # with its seed resolved
+    crop: CropPlan
+    outputs: list[WrittenOutput]
+    timings: dict[str, float]
+
+
+def resolve_seed(request: GenerationRequest) -> GenerationRequest:
+    if request.seed is not None:
+        return request
+    return request.model_copy(update={"seed": secrets.randbelow(MAX_SEED + 1)})
+
+
+def software_versions() -> dict[str, str]:
+    import diffusers
+    import torch
+    import transformers
+
+    return {
+        "photogen": __version__,
+        "diffusers": diffusers.__version__,
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+    }
+
+
+class GenerationService:
+    def __init__(self, settings: Settings, models: ModelCache) -> None:
+        self._settings = settings
+        self._models = models
+
+    def prepare(self, source: Source, request: GenerationRequest, model: Generator) -> tuple[PreparedRequest, CropPlan]:
+        explicit = (request.width, request.height) if request.width and request.height else None
+        plan = plan_crop(source.decoded.image.size, request.ratio, model.info.native_pixels, explicit)
+        return PreparedRequest(request, plan.apply(source.decoded.image)), plan
+
+    def generate(
+        self,
+        source: Source,
+        request: GenerationRequest,
+        out_dir: Path,
+        on_step: StepCallback | None = None,
+    ) -> GenerationResult:
+        # 1. fix the seed so the run can be repeated
+        request = resolve_seed(request)
+        job_id = uuid.uuid4().hex
+        created = datetime.now(timezone.utc)
+
+        # 2. the model, loaded once per process
+        started = time.perf_counter()
+        model = self._models.get(request.model)
+        loaded = time.perf_counter()
+
+        # 3. crop for the final use, at the model's native size
+        prepared, plan = self.prepare(source, request, model)
+
+        # 4. generate
+        images = model.generate([prepared], on_step)[0]
+        generated = time.perf_counter()
+
+        # 5. write each image with its record; times go in the sidecar only
+        timings = {"model_load_s": round(loaded - started, 4), "generate_s": round(generated - loaded, 4)}
+        base = self._record_base(source, request, plan, model)
+        extra = {
+            "job_id": job_id,
+            "created_at": created.isoformat(),
+            "source_path": str(source.path) if source.path else None,
+            "timings": timings,
+        }
+        outputs = []
+        for index, (seed, image) in enumerate(zip(request.seeds(), images)):
+            record = {**base, "index": index, "seed": seed, "pixel_sha256": pixel_sha256(image)}
+            outputs.append(write_output(out_dir, output_stem(created, job_id, index, seed), image, record, extra))
+        timings["write_s"] = round(time.perf_counter() - generated, 4)
+        return GenerationResult(job_id, request, plan, outputs, timings)
+
+    def _record_base(
+        self, source: Source, request: GenerationRequest, plan: CropPlan, model: Generator
+    ) -> dict[str, Any]:
+        scheduler_config = getattr(model, "scheduler_config", {"_class_name": request.scheduler})
+        scheduler = resolved_name(request.scheduler, scheduler_config)
+        info = asdict(model.info)
+        info.pop("extra", None)
+        return {
+            "schema": SCHEMA,
+            "request": request.model_dump(mode="json"),
+            "image_strength": request.image_strength,
+            "denoising_strength": request.denoising_strength,
+            "denoising_steps": request.denoising_steps,
+            "scheduler": scheduler,
+            "sampler": sampler_label(scheduler),
+            "size": list(plan.output_size),
+            "crop": plan.as_dict(),
+            "model": info,
+            "source": {
+                "name": source.name,
+                "sha256": source.decoded.sha256,
+                "format": source.decoded.format,
+                "size": list(source.decoded.image.size),
+            },
+            "software": software_versions(),
+        }
+

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from photogen.config import Settings
+from photogen.engines.cache import ModelCache
+from photogen.engines.loader import load_generator
+
+
+@pytest.fixture(scope="session")
+def photogen_home(tmp_path_factory) -> Path:
+    """One home for the session, so the tiny model is built once."""
+    return tmp_path_factory.mktemp("photogen-home")
+
+
+@pytest.fixture(scope="session")
+def settings(photogen_home: Path) -> Settings:
+    return Settings(home=photogen_home, device="cpu", dtype="float32", offline=True)
+
+
+@pytest.fixture(scope="session")
+def models(settings: Settings) -> ModelCache:
+    return ModelCache(lambda spec: load_generator(spec, settings))
+
+
+@pytest.fixture(scope="session")
+def tiny(models: ModelCache):
+    return models.get("tiny")
+
+
+@pytest.fixture(scope="session")
+def astronaut_array() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def astronaut_jpeg(tmp_path_factory, astronaut_array) -> Path:
+    """A real portrait (NASA, public domain) as a camera-style JPEG."""
+    path = tmp_path_factory.mktemp("photos") / "astronaut.jpg"
+    Image.fromarray(astronaut_array).save(path, quality=92)
+    return path
+
+
+@pytest.fixture(scope="session")
+def coffee_png(tmp_path_factory) -> Path:
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("photos") / "coffee.png"
+    Image.fromarray(data.coffee()).save(path)
+    return path
