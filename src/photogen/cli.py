@@ -167,6 +167,95 @@ def replay(
     raise typer.Exit(code=1)
 
 
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Address to bind; default PHOTOGEN_HOST or 127.0.0.1.")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port; default PHOTOGEN_PORT or 8000.")] = None,
+) -> None:
+    """Run the server: REST API at /v1, docs at /docs, with the in-process worker."""
+    import uvicorn
+
+    from photogen.api.app import create_app
+    from photogen.config import Settings
+    from photogen.container import build_container
+
+    settings = Settings()
+    _quiet_libraries()
+    container = build_container(settings)
+    bind = host or settings.host
+    if not container.keys.any_active() and bind not in ("127.0.0.1", "localhost", "::1"):
+        typer.secho(
+            f"no API keys exist, so photogen binds to 127.0.0.1 only (not {bind}); "
+            "create one with `photogen keys create --owner NAME` to serve other machines",
+            fg=typer.colors.YELLOW, err=True,
+        )
+        bind = "127.0.0.1"
+    elif not container.keys.any_active():
+        typer.secho("no API keys exist: open to this machine only (127.0.0.1), as owner 'local'", err=True)
+    typer.echo(f"photogen {settings.home}: database {_redact(settings.resolved_database_url())}, "
+               f"blobs {settings.resolved_blob_url()}, default model {settings.default_model}", err=True)
+    typer.echo(f"serving on http://{bind}:{port or settings.port} (API docs at /docs)", err=True)
+    uvicorn.run(create_app(settings, container=container), host=bind, port=port or settings.port, log_level="warning")
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _key_service():
+    from photogen.config import Settings
+    from photogen.services.keys import KeyService
+    from photogen.store.database import Database, migrate
+
+    settings = Settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url())
+    migrate(db.engine)
+    return KeyService(db)
+
+
+@keys_app.command("create")
+def keys_create(
+    owner: Annotated[str, typer.Option(help="Who the key belongs to; each owner sees only their own data.")],
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    from photogen.domain.errors import PhotogenError
+
+    try:
+        created = _key_service().create(owner, name)
+    except PhotogenError as exc:
+        raise fail(exc.code, exc.message, exc.hint) from None
+    typer.echo(created.key)
+    typer.echo(f"key {created.id} for owner {owner}: store it now, it is not shown again", err=True)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (prefix, owner, state); the keys themselves are not stored."""
+    for row in _key_service().list():
+        state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+        typer.echo(f"{row.id}  {row.prefix}...  owner={row.owner}  name={row.name!r}  {state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id or its shown prefix.")]) -> None:
+    """Revoke a key; requests with it are refused from then on."""
+    from photogen.domain.errors import PhotogenError
+
+    try:
+        row = _key_service().revoke(key)
+    except PhotogenError as exc:
+        raise fail(exc.code, exc.message, exc.hint) from None
+    typer.echo(f"revoked {row.id} ({row.prefix}...) of owner {row.owner}")
+
+
 def main() -> None:
     try:
         app()

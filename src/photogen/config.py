@@ -35,6 +35,32 @@ class Settings(BaseSettings):
         default=50_000_000, ge=1, description="Uploads with more pixels than this are refused before decoding."
     )
 
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata database; default a SQLite file in the home folder. "
+        "PostgreSQL: postgresql+psycopg://user@host/db",
+    )
+    blob_url: str | None = Field(
+        default=None,
+        description="Where blobs (originals, outputs) are kept: a folder (default home/blobs) or an fsspec URL "
+        "such as s3://bucket/prefix.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `photogen serve` binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `photogen serve` listens on.")
+    max_upload_bytes: int = Field(default=30_000_000, ge=1, description="Largest upload accepted, in bytes.")
+    url_fetch_timeout_s: float = Field(default=15.0, gt=0, description="Time limit for fetching an upload URL.")
+    url_allowlist: list[str] = Field(
+        default_factory=list,
+        description="Hosts, IPs or CIDRs that upload and callback URLs may reach even though they are "
+        "private or loopback (JSON list in the environment).",
+    )
+    job_max_attempts: int = Field(default=3, ge=1, description="Runs a job gets before it is marked failed.")
+    max_batch_images: int = Field(default=8, ge=1, description="Most images the worker runs as one batch.")
+    worker_enabled: bool = Field(default=True, description="Run the in-process worker inside `photogen serve`.")
+    webhook_secret: str | None = Field(
+        default=None, description="Secret that signs webhook events; default a random one kept in the home folder."
+    )
+
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
@@ -42,6 +68,12 @@ class Settings(BaseSettings):
     @property
     def outputs_dir(self) -> Path:
         return self.home / "outputs"
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'photogen.db'}"
+
+    def resolved_blob_url(self) -> str:
+        return self.blob_url or str(self.home / "blobs")
 
     def resolved_device(self) -> str:
         if self.device != "auto":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 import uuid
@@ -9,6 +10,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from photogen import __version__
 from photogen.config import Settings
@@ -30,6 +33,14 @@ class Source:
     path: Path | None
     decoded: DecodedImage
 
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "sha256": self.decoded.sha256,
+            "format": self.decoded.format,
+            "size": list(self.decoded.size),
+        }
+
     @classmethod
     def from_path(cls, path: Path, settings: Settings) -> Source:
         if not path.is_file():
@@ -46,12 +57,46 @@ class GenerationResult:
     timings: dict[str, float]
 
 
+def output_record(
+    request: GenerationRequest, plan: CropPlan, model: Generator, source: dict[str, Any]
+) -> dict[str, Any]:
+    """What every output of a request records, before its own index, seed and pixel hash."""
+    scheduler_config = getattr(model, "scheduler_config", {"_class_name": request.scheduler})
+    scheduler = resolved_name(request.scheduler, scheduler_config)
+    info = asdict(model.info)
+    info.pop("extra", None)
+    return {
+        "schema": SCHEMA,
+        "request": request.model_dump(mode="json"),
+        "image_strength": request.image_strength,
+        "denoising_strength": request.denoising_strength,
+        "denoising_steps": request.denoising_steps,
+        "scheduler": scheduler,
+        "sampler": sampler_label(scheduler),
+        "size": list(plan.output_size),
+        "crop": plan.as_dict(),
+        "model": info,
+        "source": source,
+        "software": software_versions(),
+    }
+
+
+def prepare_request(
+    image: Image.Image, request: GenerationRequest, model: Generator
+) -> tuple[PreparedRequest, CropPlan]:
+    """Crop the upright source for the final use and size it for the model."""
+    explicit = (request.width, request.height) if request.width and request.height else None
+    plan = plan_crop(image.size, request.ratio, model.info.native_pixels, explicit)
+    return PreparedRequest(request, plan.apply(image)), plan
+
+
 def resolve_seed(request: GenerationRequest) -> GenerationRequest:
     if request.seed is not None:
         return request
     return request.model_copy(update={"seed": secrets.randbelow(MAX_SEED + 1)})
 
 
+@functools.cache
 def software_versions() -> dict[str, str]:
     import diffusers
     import torch
@@ -69,11 +114,6 @@ class GenerationService:
     def __init__(self, settings: Settings, models: ModelCache) -> None:
         self._settings = settings
         self._models = models
-
-    def prepare(self, source: Source, request: GenerationRequest, model: Generator) -> tuple[PreparedRequest, CropPlan]:
-        explicit = (request.width, request.height) if request.width and request.height else None
-        plan = plan_crop(source.decoded.image.size, request.ratio, model.info.native_pixels, explicit)
-        return PreparedRequest(request, plan.apply(source.decoded.image)), plan
 
     def generate(
         self,
@@ -93,7 +133,7 @@ class GenerationService:
         loaded = time.perf_counter()
 
         # 3. crop for the final use, at the model's native size
-        prepared, plan = self.prepare(source, request, model)
+        prepared, plan = prepare_request(source.decoded.image, request, model)
 
         # 4. generate
         images = model.generate([prepared], on_step)[0]
@@ -101,7 +141,7 @@ class GenerationService:
 
         # 5. write each image with its record; times go in the sidecar only
         timings = {"model_load_s": round(loaded - started, 4), "generate_s": round(generated - loaded, 4)}
-        base = self._record_base(source, request, plan, model)
+        base = output_record(request, plan, model, source.describe())
         extra = {
             "job_id": job_id,
             "created_at": created.isoformat(),
@@ -115,30 +155,4 @@ class GenerationService:
         timings["write_s"] = round(time.perf_counter() - generated, 4)
         return GenerationResult(job_id, request, plan, outputs, timings)
 
-    def _record_base(
-        self, source: Source, request: GenerationRequest, plan: CropPlan, model: Generator
-    ) -> dict[str, Any]:
-        scheduler_config = getattr(model, "scheduler_config", {"_class_name": request.scheduler})
-        scheduler = resolved_name(request.scheduler, scheduler_config)
-        info = asdict(model.info)
-        info.pop("extra", None)
-        return {
-            "schema": SCHEMA,
-            "request": request.model_dump(mode="json"),
-            "image_strength": request.image_strength,
-            "denoising_strength": request.denoising_strength,
-            "denoising_steps": request.denoising_steps,
-            "scheduler": scheduler,
-            "sampler": sampler_label(scheduler),
-            "size": list(plan.output_size),
-            "crop": plan.as_dict(),
-            "model": info,
-            "source": {
-                "name": source.name,
-                "sha256": source.decoded.sha256,
-                "format": source.decoded.format,
-                "size": list(source.decoded.image.size),
-            },
-            "software": software_versions(),
-        }
 

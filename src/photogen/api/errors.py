@@ -1,0 +1,77 @@
+"""Domain errors map to HTTP here and only here, always as {"error": {"code", "message", "hint"}}."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from photogen.api.schemas import ErrorResponse
+from photogen.domain.errors import PhotogenError
+
+log = logging.getLogger("photogen.api")
+
+STATUS_BY_CODE = {
+    "not_found": 404,
+    "unauthorized": 401,
+    "idempotency_conflict": 409,
+    "job_finished": 409,
+    "invalid_transition": 409,
+    "upload_too_large": 413,
+    "file_too_large": 413,
+    "image_too_large": 413,
+    "url_not_allowed": 400,
+    "url_fetch_failed": 422,
+    "model_not_found": 422,
+    "unsupported_model": 422,
+    "source_not_found": 422,
+}
+DEFAULT_STATUS = 400
+
+ERROR_RESPONSES: dict[int | str, dict] = {
+    status: {"description": description, "model": ErrorResponse}
+    for status, description in {
+        400: "The request is invalid.",
+        401: "Missing or invalid API key.",
+        404: "No such resource for this owner.",
+        409: "Conflicts with the resource's state or an earlier request.",
+        413: "The upload is too large.",
+        422: "The values are invalid or cannot be processed.",
+    }.items()
+}
+
+
+def error_response(status: int, code: str, message: str, hint: str = "", headers=None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "hint": hint}}, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PhotogenError)
+    async def photogen_error(_request: Request, exc: PhotogenError) -> JSONResponse:
+        status = STATUS_BY_CODE.get(exc.code, DEFAULT_STATUS)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return error_response(status, exc.code, exc.message, exc.hint, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header"))
+            parts.append(f"{where or 'body'}: {error.get('msg', 'invalid').removeprefix('Value error, ')}")
+        return error_response(422, "invalid_request", "; ".join(parts), "fix the values named above")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else "request refused"
+        return error_response(exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
+        incident = uuid.uuid4().hex[:12]
+        log.error("internal error %s", incident, exc_info=exc)
+        return error_response(500, "internal_error", "an internal error occurred", f"report incident {incident} to the operator")

@@ -1,0 +1,306 @@
+"""The /v1 REST endpoints. Blocking work runs in FastAPI's thread pool (plain `def` routes)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from photogen import __version__
+from photogen.api.app import Owner, container_of
+from photogen.api.errors import ERROR_RESPONSES
+from photogen.api.schemas import (
+    AssetDetail,
+    AssetOut,
+    DeletedOut,
+    GenerationIn,
+    HealthOut,
+    JobOut,
+    Lineage,
+    UploadJson,
+    UploadOut,
+)
+from photogen.domain.errors import InvalidRequest, PhotogenError
+from photogen.domain.params import GenerationRequest
+from photogen.services.uploads import NotFound
+from photogen.store.tables import Asset, Job, Upload
+
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary", "description": "The photo file."}},
+                }
+            },
+            "application/json": {"schema": UploadJson.model_json_schema()},
+        },
+    }
+}
+
+
+# -- shaping rows for the wire -------------------------------------------------------------------
+
+def upload_out(row: Upload) -> UploadOut:
+    return UploadOut.model_validate(row, from_attributes=True)
+
+
+def asset_out(row: Asset) -> AssetOut:
+    return AssetOut(
+        id=row.id, kind=row.kind, job_id=row.job_id, upload_id=row.upload_id, index=row.index, seed=row.seed,
+        width=row.width, height=row.height, sha256=row.sha256, url=f"/v1/assets/{row.id}/content",
+        created_at=row.created_at,
+    )
+
+
+def job_out(row: Job, assets: list[Asset]) -> JobOut:
+    n = row.request.get("num_images", 1)
+    step, total = row.progress_step, row.progress_total
+    return JobOut(
+        id=row.id, state=row.state, upload_id=row.upload_id, request=row.request,
+        progress={"step": step, "total": total, "images": [{"index": i, "step": step, "total": total} for i in range(n)]},
+        attempts=row.attempts, cancel_requested=row.cancel_requested, callback_url=row.callback_url, crop=row.crop,
+        error={"code": row.error_code, "message": row.error_message or ""} if row.error_code else None,
+        assets=[asset_out(a) for a in assets], created_at=row.created_at, started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+def _live_progress(request: Request, job: Job) -> Job:
+    """Fold in this process's newer progress than the row holds (rows are written every half second)."""
+    events = container_of(request).events.since(job.id, 0)
+    steps = [e["step"] for e in events if e["event"] == "progress"]
+    if steps and job.state == "running" and steps[-1] > job.progress_step:
+        job.progress_step = steps[-1]
+    return job
+
+
+# -- health --------------------------------------------------------------------------------------
+
+@router.get("/health", response_model=HealthOut, summary="Is the server up")
+def health(request: Request) -> HealthOut:
+    container = container_of(request)
+    return HealthOut(status="ok", version=__version__, auth=container.keys.any_active(), models_loaded=container.models.loaded())
+
+
+# -- uploads -------------------------------------------------------------------------------------
+
+def _decode_base64(text: str) -> bytes:
+    if text.startswith("data:"):
+        text = text.partition(",")[2]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("image is not valid base64", hint="send the file's bytes base64-encoded") from None
+
+
+def _fetch(request: Request, url: str) -> tuple[bytes, str | None]:
+    from photogen.net.guard import fetch_url
+
+    settings = container_of(request).settings
+    fetched = fetch_url(url, max_bytes=settings.max_upload_bytes, timeout=settings.url_fetch_timeout_s,
+                        allow=settings.url_allowlist)
+    return fetched.data, fetched.content_type
+
+
+def _create_upload(request: Request, owner: str, data: bytes, filename: str, content_type: str | None) -> Upload:
+    return container_of(request).uploads.create(owner, data, filename, content_type)
+
+
+@router.post("/uploads", status_code=201, response_model=UploadOut, openapi_extra=UPLOAD_BODY,
+             summary="Upload a photo (multipart file, base64 JSON or URL)")
+async def create_upload(request: Request, owner: Owner) -> UploadOut:
+    content_type = request.headers.get("content-type", "")
+    settings = container_of(request).settings
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=5)
+        file = form.get("file")
+        if file is None or isinstance(file, str):
+            raise InvalidRequest("the form has no file field", hint="send the photo as the multipart field 'file'")
+        data = await file.read(settings.max_upload_bytes + 1)
+        if len(data) > settings.max_upload_bytes:
+            raise PhotogenError("the file is too large", hint=f"the limit is {settings.max_upload_bytes} bytes", code="upload_too_large")
+        row = await run_in_threadpool(_create_upload, request, owner, data, file.filename or "", file.content_type)
+        return upload_out(row)
+    if content_type.startswith("application/json"):
+        try:
+            body = UploadJson.model_validate_json(await request.body())
+        except ValueError as exc:
+            raise InvalidRequest(f"the JSON body is invalid: {str(exc).splitlines()[0]}", hint='send {"image": base64} or {"url": "https://..."}') from None
+        if (body.image is None) == (body.url is None):
+            raise InvalidRequest("give exactly one of image (base64) and url", hint='send {"image": base64} or {"url": "https://..."}')
+        if body.image is not None:
+            data, claimed = _decode_base64(body.image), body.filename or None
+        else:
+            data, claimed = await run_in_threadpool(_fetch, request, body.url)
+        row = await run_in_threadpool(_create_upload, request, owner, data, body.filename, claimed)
+        return upload_out(row)
+    raise PhotogenError("uploads are multipart/form-data or application/json", hint="set the Content-Type header",
+                        code="unsupported_media_type")
+
+
+@router.get("/uploads", response_model=list[UploadOut], summary="Your uploads, newest first")
+def list_uploads(request: Request, owner: Owner, limit: Annotated[int, Query(ge=1, le=500, description="How many.")] = 100) -> list[UploadOut]:
+    return [upload_out(r) for r in container_of(request).uploads.list(owner, limit)]
+
+
+@router.get("/uploads/{upload_id}", response_model=UploadOut, summary="One upload with its preflight report")
+def get_upload(request: Request, owner: Owner, upload_id: str) -> UploadOut:
+    return upload_out(container_of(request).uploads.get(owner, upload_id))
+
+
+@router.delete("/uploads/{upload_id}", response_model=DeletedOut, summary="Delete an upload and everything made from it")
+def delete_upload(request: Request, owner: Owner, upload_id: str) -> DeletedOut:
+    return DeletedOut(deleted=container_of(request).uploads.delete(owner, upload_id))
+
+
+# -- generations and jobs ------------------------------------------------------------------------
+
+@router.post("/generations", status_code=202, response_model=JobOut, summary="Start an image-to-image job")
+def create_generation(
+    request: Request,
+    owner: Owner,
+    body: GenerationIn,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
+) -> JobOut:
+    container = container_of(request)
+    sources = [body.image is not None, body.image_url is not None, body.upload_id is not None]
+    if sum(sources) != 1:
+        raise InvalidRequest("give exactly one of image, image_url and upload_id", hint="name the source photo once")
+    fields = body.model_dump(exclude={"image", "image_url", "upload_id", "callback_url"})
+    fields["model"] = fields["model"] or container.settings.default_model
+    generation = GenerationRequest.parse(fields)
+    if body.callback_url:
+        from photogen.net.guard import check_url
+
+        check_url(body.callback_url, allow=container.settings.url_allowlist)
+    upload_id = body.upload_id
+    if upload_id is None:
+        if body.image is not None:
+            data, claimed = _decode_base64(body.image), None
+        else:
+            data, claimed = _fetch(request, body.image_url)
+        upload_id = container.uploads.create(owner, data, "", claimed).id
+    job, created = container.jobs.submit(owner, generation, upload_id, idempotency_key=idempotency_key,
+                                         callback_url=body.callback_url)
+    if not created:
+        response.status_code = 200
+    return job_out(job, container.jobs.assets(owner, job.id))
+
+
+@router.get("/jobs", response_model=list[JobOut], summary="Your jobs, newest first")
+def list_jobs(
+    request: Request, owner: Owner,
+    state: Annotated[str | None, Query(pattern="^(queued|running|succeeded|failed|canceled)$", description="Only jobs in this state.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="How many.")] = 100,
+) -> list[JobOut]:
+    jobs = container_of(request).jobs
+    return [job_out(_live_progress(request, j), jobs.assets(owner, j.id)) for j in jobs.list(owner, state, limit)]
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state, progress and results")
+def get_job(request: Request, owner: Owner, job_id: str) -> JobOut:
+    jobs = container_of(request).jobs
+    return job_out(_live_progress(request, jobs.get(owner, job_id)), jobs.assets(owner, job_id))
+
+
+@router.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut, summary="Cancel a queued or running job")
+def cancel_job(request: Request, owner: Owner, job_id: str) -> JobOut:
+    jobs = container_of(request).jobs
+    return job_out(jobs.cancel(owner, job_id), [])
+
+
+@router.get("/jobs/{job_id}/events", summary="Live progress as Server-Sent Events",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}, "description": "state and progress events, in order"}})
+async def job_events(request: Request, owner: Owner, job_id: str) -> StreamingResponse:
+    container = container_of(request)
+    await run_in_threadpool(container.jobs.get, owner, job_id)  # 404 before the stream starts
+    return StreamingResponse(_event_stream(request, owner, job_id), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _event_stream(request: Request, owner: str, job_id: str):
+    """Events from this process as they happen; the row (polled) covers work done by other processes."""
+    container = container_of(request)
+    seen, last_row_check, last_sent = 0, 0.0, None
+    loop = asyncio.get_running_loop()
+    while True:
+        for event in container.events.since(job_id, seen):
+            seen = event["seq"]
+            last_sent = (event["event"], event.get("state"), event.get("step"))
+            yield _sse(event)
+            if event["event"] == "state" and event["state"] in ("succeeded", "failed", "canceled"):
+                return
+        if loop.time() - last_row_check > 1.0:
+            last_row_check = loop.time()
+            try:
+                job = await run_in_threadpool(container.jobs.get, owner, job_id)
+            except NotFound:
+                yield _sse({"event": "state", "state": "deleted"})
+                return
+            if job.state in ("succeeded", "failed", "canceled") and not container.events.since(job_id, seen):
+                yield _sse({"event": "state", "state": job.state})
+                return
+            if last_sent is None:
+                last_sent = ("state", job.state, None)
+                yield _sse({"event": "state", "state": job.state, "step": job.progress_step, "total": job.progress_total})
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(0.05)
+
+
+def _sse(event: dict[str, Any]) -> str:
+    kind = event.get("event", "message")
+    return f"event: {kind}\ndata: {json.dumps(event)}\n\n"
+
+
+# -- assets --------------------------------------------------------------------------------------
+
+def _asset(request: Request, owner: str, asset_id: str) -> Asset:
+    with container_of(request).db.session() as session:
+        row = session.get(Asset, asset_id)
+    if row is None or row.owner != owner:
+        raise NotFound(f"no asset {asset_id}", hint="asset ids are listed on their job")
+    return row
+
+
+@router.get("/assets/{asset_id}", response_model=AssetDetail, summary="An asset's metadata and full record")
+def get_asset(request: Request, owner: Owner, asset_id: str) -> AssetDetail:
+    row = _asset(request, owner, asset_id)
+    return AssetDetail(**asset_out(row).model_dump(), record=row.record)
+
+
+@router.get("/assets/{asset_id}/content", summary="Download the PNG (no EXIF or GPS; parameters embedded)",
+            response_class=Response, responses={200: {"content": {"image/png": {}}, "description": "the PNG file"}})
+def get_asset_content(request: Request, owner: Owner, asset_id: str) -> Response:
+    row = _asset(request, owner, asset_id)
+    data = container_of(request).blobs.get(row.blob_key)
+    name = f"{row.job_id[:8] if row.job_id else row.upload_id[:8]}_{row.kind}_{row.index:02d}.png"
+    return Response(data, media_type="image/png", headers={"Content-Disposition": f'attachment; filename="{name}"', "ETag": f'"{row.sha256}"'})
+
+
+@router.get("/assets/{asset_id}/lineage", response_model=Lineage, summary="Upload, crop, job and outputs of an asset")
+def get_lineage(request: Request, owner: Owner, asset_id: str) -> Lineage:
+    container = container_of(request)
+    row = _asset(request, owner, asset_id)
+    upload = container.uploads.get(owner, row.upload_id)
+    job = container.jobs.get(owner, row.job_id) if row.job_id else None
+    assets = container.jobs.assets(owner, job.id) if job else []
+    crop = next((a for a in assets if a.kind == "crop"), None)
+    return Lineage(
+        upload=upload_out(upload), crop=asset_out(crop) if crop else None, job=job_out(job, assets) if job else None,
+        outputs=[asset_out(a) for a in assets if a.kind == "output"],
+    )

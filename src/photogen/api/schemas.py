@@ -1,0 +1,127 @@
+"""Every type on the wire, in one module, each field described (they become the OpenAPI spec)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from photogen.domain.params import MAX_SEED, SchedulerName
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine-readable error code, e.g. invalid_request, not_found.")
+    message: str = Field(description="What went wrong, in plain words.")
+    hint: str = Field(default="", description="How to fix it.")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody = Field(description="The error.")
+
+
+class UploadJson(BaseModel):
+    """A JSON upload: the image as base64, or a URL photogen fetches."""
+
+    model_config = ConfigDict(extra="forbid")
+    image: str | None = Field(default=None, description="The image file, base64-encoded (a data: URL prefix is accepted).")
+    url: str | None = Field(default=None, description="An http(s) URL of the image; private and loopback addresses are refused.")
+    filename: str = Field(default="", max_length=300, description="Original file name, kept for your reference.")
+
+
+class UploadOut(BaseModel):
+    id: str = Field(description="Upload id.")
+    sha256: str = Field(description="SHA-256 of the original bytes, which are kept unchanged.")
+    filename: str = Field(description="File name given at upload.")
+    format: str = Field(description="Image format detected from the bytes (JPEG, PNG, WEBP, ...).")
+    width: int = Field(description="Width in pixels, upright (EXIF orientation applied).")
+    height: int = Field(description="Height in pixels, upright.")
+    size_bytes: int = Field(description="Size of the original file in bytes.")
+    preflight: dict[str, Any] | None = Field(default=None, description="The preflight report: named checks with level, value, threshold and fix.")
+    created_at: datetime = Field(description="When it was uploaded (UTC).")
+
+
+class GenerationIn(BaseModel):
+    """The common image-to-image payload, plus photogen's other controls. Give exactly one of image, image_url, upload_id."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompt: str = Field(min_length=1, max_length=2000, description="What the output should show.")
+    negative_prompt: str = Field(default="", max_length=2000, description="What the output should avoid.")
+    image: str | None = Field(default=None, description="Source image as base64 (uploaded on the fly).")
+    image_url: str | None = Field(default=None, description="Source image URL (fetched under the upload address rules).")
+    upload_id: str | None = Field(default=None, description="Id of an existing upload.")
+    image_strength: float = Field(default=0.35, ge=0.0, le=1.0, description="1.0 keeps the source, 0.0 ignores it; denoising strength is 1 - image_strength.")
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Seed of image 0; image k uses seed + k. Omitted: one is picked and recorded.")
+    steps: int = Field(default=30, ge=1, le=150, description="Scheduler steps; int(steps * (1 - image_strength)) denoising steps run.")
+    guidance: float = Field(default=7.0, ge=0.0, le=30.0, description="Classifier-free guidance scale.")
+    num_images: int = Field(default=1, ge=1, le=16, description="Number of images, seeds seed..seed+n-1.")
+    aspect_ratio: str | None = Field(default=None, description="Crop the source to W:H (e.g. 4:5) before generating; omitted keeps the source's.")
+    width: int | None = Field(default=None, ge=64, le=2048, description="Explicit output width, multiple of 8 (with height).")
+    height: int | None = Field(default=None, ge=64, le=2048, description="Explicit output height, multiple of 8 (with width).")
+    scheduler: SchedulerName = Field(default="default", description="Sampler; default keeps the model's own.")
+    model: str | None = Field(default=None, description="Model name; omitted uses the server's default model.")
+    callback_url: str | None = Field(default=None, description="URL photogen POSTs a signed event to when the job ends.")
+
+
+class Progress(BaseModel):
+    step: int = Field(description="Denoising steps done (all images of the job advance together).")
+    total: int = Field(description="Denoising steps in all.")
+    images: list[dict[str, int]] = Field(description="Per image: index, step, total.")
+
+
+class JobError(BaseModel):
+    code: str = Field(description="Error code.")
+    message: str = Field(description="What went wrong.")
+
+
+class AssetOut(BaseModel):
+    id: str = Field(description="Asset id.")
+    kind: Literal["crop", "output"] = Field(description="crop: the cropped source the model saw; output: a generated image.")
+    job_id: str | None = Field(description="The job that made it.")
+    upload_id: str = Field(description="The upload it derives from.")
+    index: int = Field(description="Image index within the job.")
+    seed: int | None = Field(description="Seed of this image.")
+    width: int = Field(description="Width in pixels.")
+    height: int = Field(description="Height in pixels.")
+    sha256: str = Field(description="SHA-256 of the PNG file.")
+    url: str = Field(description="Where to download it.")
+    created_at: datetime = Field(description="When it was made (UTC).")
+
+
+class AssetDetail(AssetOut):
+    record: dict[str, Any] = Field(description="The full embedded record: request, strengths, model, source hash, software.")
+
+
+class JobOut(BaseModel):
+    id: str = Field(description="Job id.")
+    state: Literal["queued", "running", "succeeded", "failed", "canceled"] = Field(description="Where the job is.")
+    upload_id: str = Field(description="The source upload.")
+    request: dict[str, Any] = Field(description="The generation request, with its seed resolved.")
+    progress: Progress = Field(description="Denoising progress.")
+    attempts: int = Field(description="How many times a worker started it.")
+    cancel_requested: bool = Field(description="Whether a cancel was asked for.")
+    callback_url: str | None = Field(description="Webhook target, if any.")
+    crop: dict[str, Any] | None = Field(description="Crop box in source pixels and output size, once run.")
+    error: JobError | None = Field(description="Why it failed.")
+    assets: list[AssetOut] = Field(description="Generated images (and the crop), once succeeded.")
+    created_at: datetime = Field(description="When it was submitted (UTC).")
+    started_at: datetime | None = Field(description="When a worker last started it.")
+    finished_at: datetime | None = Field(description="When it ended.")
+
+
+class Lineage(BaseModel):
+    upload: UploadOut = Field(description="The original upload.")
+    crop: AssetOut | None = Field(description="The cropped source the model saw.")
+    job: JobOut | None = Field(description="The job.")
+    outputs: list[AssetOut] = Field(description="All outputs of the job.")
+
+
+class DeletedOut(BaseModel):
+    deleted: dict[str, int] = Field(description="How many jobs, assets and blobs went with it.")
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"] = Field(description="Always ok when the server answers.")
+    version: str = Field(description="photogen version.")
+    auth: bool = Field(description="Whether API keys are required.")
+    models_loaded: list[str] = Field(description="Models in memory.")

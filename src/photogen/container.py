@@ -1,0 +1,134 @@
+"""The one place that builds concrete adapters from Settings and wires the services together."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from photogen.config import Settings
+from photogen.engines.cache import ModelCache
+from photogen.engines.loader import load_generator
+from photogen.queue.embedded import EmbeddedWorker
+from photogen.services.events import JobEvents
+from photogen.services.jobs import JobService
+from photogen.services.keys import KeyService
+from photogen.services.uploads import UploadService, sweep_tombstones
+from photogen.store.blobs import BlobStore, blob_store_for
+from photogen.store.database import Database, migrate
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    models: ModelCache
+    events: JobEvents
+    keys: KeyService
+    uploads: UploadService
+    jobs: JobService
+    worker: EmbeddedWorker | None
+    webhooks: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def start(self) -> None:
+        sweep_tombstones(self.db, self.blobs)
+        if self.worker is not None:
+            self.worker.start()
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        if self.webhooks is not None:
+            self.webhooks.close()
+        self.db.dispose()
+
+
+def webhook_secret(settings: Settings) -> bytes:
+    """The configured secret, or one made once and kept (mode 600) in the home folder."""
+    if settings.webhook_secret:
+        return settings.webhook_secret.encode()
+    path = settings.home / "webhook-secret"
+    if not path.is_file():
+        settings.home.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def analyzer() -> Any:
+    """The preflight report for uploads, when the intake checks are installed."""
+    try:
+        from photogen.intake.preflight import preflight_report
+    except ImportError:
+        return None
+
+    def analyze(decoded):
+        return preflight_report(decoded).as_dict()
+
+    return analyze
+
+
+def build_container(settings: Settings, *, worker: bool | None = None) -> Container:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url())
+    migrate(db.engine)
+    blobs = blob_store_for(settings.resolved_blob_url())
+    models = ModelCache(lambda spec: load_generator(spec, settings))
+    events = JobEvents()
+    uploads = UploadService(
+        db, blobs, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes, analyze=analyzer()
+    )
+    jobs = JobService(db, uploads, events)
+    webhooks = _webhook_sender(settings, db)
+    run_worker = settings.worker_enabled if worker is None else worker
+    embedded = None
+    if run_worker:
+        embedded = EmbeddedWorker(
+            db, blobs, models, events,
+            max_attempts=settings.job_max_attempts,
+            max_batch_images=settings.max_batch_images,
+            max_pixels=settings.max_pixels,
+            on_finished=_on_finished(webhooks),
+        )
+        jobs.on_submit = embedded.notify
+    return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, embedded, webhooks)
+
+
+def _webhook_sender(settings: Settings, db: Database):
+    try:
+        from photogen.net.webhooks import WebhookSender
+    except ImportError:
+        return None
+    from photogen.store.tables import WebhookDelivery
+
+    def record(attempt) -> None:
+        job_id = attempt.job_id if hasattr(attempt, "job_id") else None
+        with db.session() as session:
+            session.add(
+                WebhookDelivery(
+                    job_id=job_id or attempt.event_id.split(":")[0],
+                    url=attempt.url,
+                    event_id=attempt.event_id,
+                    attempt=attempt.attempt,
+                    status_code=attempt.status_code,
+                    error=attempt.error,
+                    duration_s=attempt.duration_s,
+                )
+            )
+
+    return WebhookSender(webhook_secret(settings), allow=settings.url_allowlist, record=record)
+
+
+def _on_finished(webhooks):
+    def notify(job) -> None:
+        if webhooks is None or not job.callback_url:
+            return
+        event = {
+            "type": f"job.{job.state}",
+            "job": {"id": job.id, "state": job.state, "error_code": job.error_code, "error_message": job.error_message},
+        }
+        webhooks.deliver_in_background(job.callback_url, event)
+
+    return notify

@@ -1,0 +1,300 @@
+"""The embedded worker: one thread that owns the model, claims queued jobs and runs them in batches."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+
+from photogen.domain.errors import PhotogenError
+from photogen.domain.jobs import JobState, check_transition
+from photogen.domain.params import GenerationRequest
+from photogen.engines.base import PreparedRequest, batch_key
+from photogen.engines.cache import ModelCache
+from photogen.intake.crop import CropPlan
+from photogen.intake.decode import decode_image
+from photogen.outputs import encode_png, pixel_sha256
+from photogen.services.events import JobEvents
+from photogen.services.generation import output_record, prepare_request
+from photogen.services.uploads import safe_owner
+from photogen.store.blobs import BlobStore
+from photogen.store.database import Database
+from photogen.store.tables import Asset, Job, Upload, utcnow
+
+log = logging.getLogger("photogen.worker")
+PROGRESS_WRITE_EVERY_S = 0.5
+
+
+class JobCanceled(Exception):
+    """Raised from the step callback when every job of the running batch was canceled."""
+
+
+class EmbeddedWorker:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        models: ModelCache,
+        events: JobEvents,
+        *,
+        max_attempts: int = 3,
+        max_batch_images: int = 8,
+        max_pixels: int = 50_000_000,
+        on_finished: Callable[[Job], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._blobs = blobs
+        self._models = models
+        self._events = events
+        self._max_attempts = max_attempts
+        self._max_batch_images = max_batch_images
+        self._max_pixels = max_pixels
+        self._on_finished = on_finished or (lambda job: None)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def recover(self) -> dict[str, int]:
+        """After a restart: jobs left running go back to the queue, or fail once out of attempts."""
+        requeued = failed = 0
+        with self._db.session(write_lock=True) as session:
+            for job in session.scalars(select(Job).where(Job.state == JobState.RUNNING.value)):
+                if job.cancel_requested:
+                    job.state, job.finished_at = JobState.CANCELED.value, utcnow()
+                elif job.attempts >= self._max_attempts:
+                    job.state, job.finished_at = JobState.FAILED.value, utcnow()
+                    job.error_code = "worker_stopped"
+                    job.error_message = f"the worker stopped during each of {job.attempts} attempts"
+                    failed += 1
+                else:
+                    job.state = JobState.QUEUED.value
+                    job.progress_step = 0
+                    requeued += 1
+        return {"requeued": requeued, "failed": failed}
+
+    def start(self) -> None:
+        self.recover()
+        self._thread = threading.Thread(target=self._loop, name="photogen-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # the loop must survive anything a single batch does
+                log.exception("worker batch failed")
+                worked = False
+            if not worked:
+                self._wake.wait(timeout=1.0)
+                self._wake.clear()
+
+    # -- one round ---------------------------------------------------------------------------
+
+    def run_once(self) -> bool:
+        """Claim compatible queued jobs and run them; False when the queue was empty."""
+        jobs = self.claim()
+        if not jobs:
+            return False
+        prepared: list[tuple[Job, PreparedRequest, CropPlan, Any]] = []
+        for job in jobs:
+            try:
+                prepared.append(self._prepare(job))
+            except Exception as exc:  # one bad job must not sink the batch
+                self._fail(job, exc)
+        groups: dict[tuple[Any, ...], list[tuple[Job, PreparedRequest, CropPlan, Any]]] = {}
+        for entry in prepared:
+            groups.setdefault(batch_key(entry[1]), []).append(entry)
+        for group in groups.values():
+            self._run_group(group)
+        return True
+
+    def claim(self) -> list[Job]:
+        with self._db.session(write_lock=True) as session:
+            queued = select(Job).where(Job.state == JobState.QUEUED.value).order_by(Job.created_at)
+            first = session.scalar(queued.limit(1).with_for_update(skip_locked=True))
+            if first is None:
+                return []
+            candidates = session.scalars(
+                queued.where(Job.batch_key == first.batch_key, Job.id != first.id)
+                .limit(self._max_batch_images)
+                .with_for_update(skip_locked=True)
+            )
+            claimed, images = [first], first.request["num_images"]
+            for job in candidates:
+                if images + job.request["num_images"] > self._max_batch_images:
+                    break
+                claimed.append(job)
+                images += job.request["num_images"]
+            for job in claimed:
+                check_transition(JobState(job.state), JobState.RUNNING)
+                job.state = JobState.RUNNING.value
+                job.attempts += 1
+                job.started_at = utcnow()
+                job.progress_step = 0
+        for job in claimed:
+            self._events.publish(job.id, "state", state=job.state)
+        return claimed
+
+    def _prepare(self, job: Job) -> tuple[Job, PreparedRequest, CropPlan, Any]:
+        with self._db.session() as session:
+            upload = session.get(Upload, job.upload_id)
+        if upload is None:
+            raise PhotogenError("the job's upload was deleted", code="upload_deleted")
+        request = GenerationRequest.model_validate(job.request)
+        model = self._models.get(request.model)
+        decoded = decode_image(self._blobs.get(upload.blob_key), max_pixels=self._max_pixels, max_bytes=2**40)
+        item, plan = prepare_request(decoded.image, request, model)
+        source = {"name": upload.filename, "sha256": upload.sha256, "format": upload.format,
+                  "size": [upload.width, upload.height], "upload_id": upload.id}
+        return job, item, plan, (model, source)
+
+    def _run_group(self, group: list[tuple[Job, PreparedRequest, CropPlan, Any]]) -> None:
+        jobs = [entry[0] for entry in group]
+        model = group[0][3][0]
+        total = group[0][1].request.denoising_steps
+        last_write = [0.0]
+
+        def on_step(done: int, steps: int) -> None:
+            for job in jobs:
+                self._events.publish(job.id, "progress", step=done, total=steps, images=job.request["num_images"])
+            now = time.monotonic()
+            if now - last_write[0] >= PROGRESS_WRITE_EVERY_S or done == steps:
+                last_write[0] = now
+                self._write_progress(jobs, done)
+            if all(self._cancel_requested(job) for job in jobs):
+                raise JobCanceled()
+
+        try:
+            images = model.generate([entry[1] for entry in group], on_step)
+        except JobCanceled:
+            for job in jobs:
+                self._finish(job, JobState.CANCELED)
+            return
+        except Exception as exc:
+            for job in jobs:
+                self._fail(job, exc)
+            return
+        for (job, item, plan, (model, source)), job_images in zip(group, images):
+            if self._cancel_requested(job, from_db=True):
+                self._finish(job, JobState.CANCELED)
+                continue
+            try:
+                self._store_outputs(job, item, plan, model, source, job_images, total)
+            except Exception as exc:
+                self._fail(job, exc)
+
+    def _store_outputs(self, job, item, plan, model, source, images, total) -> None:
+        """Blobs first, then all rows and the state in one transaction; on failure the new blobs go."""
+        request = item.request
+        base = output_record(request, plan, model, source)
+        written: list[str] = []
+        rows: list[Asset] = []
+        try:
+            crop_key = f"assets/{safe_owner(job.owner)}/{job.id}/crop.png"
+            crop_png = encode_png_plain(item.image)
+            self._blobs.put(crop_key, crop_png)
+            written.append(crop_key)
+            rows.append(_asset(job, "crop", 0, None, crop_key, crop_png, item.image, {"crop": plan.as_dict(), "source": source}))
+            for index, (seed, image) in enumerate(zip(request.seeds(), images)):
+                record = {**base, "index": index, "seed": seed, "pixel_sha256": pixel_sha256(image), "job_id": job.id}
+                data = encode_png(image, record)
+                key = f"assets/{safe_owner(job.owner)}/{job.id}/{index:02d}_s{seed}.png"
+                self._blobs.put(key, data)
+                written.append(key)
+                rows.append(_asset(job, "output", index, seed, key, data, image, record))
+            with self._db.session(write_lock=True) as session:
+                current = session.get(Job, job.id)
+                if current is None:
+                    raise PhotogenError("the job was deleted while it ran", code="job_deleted")
+                check_transition(JobState(current.state), JobState.SUCCEEDED)
+                session.add_all(rows)
+                current.state = JobState.SUCCEEDED.value
+                current.crop = plan.as_dict()
+                current.progress_step = total
+                current.finished_at = utcnow()
+        except BaseException:
+            for key in written:
+                self._blobs.delete(key)
+            raise
+        self._events.publish(job.id, "state", state=JobState.SUCCEEDED.value, assets=[r.id for r in rows if r.kind == "output"])
+        self._on_finished(self._reload(job.id) or job)
+
+    # -- state helpers -----------------------------------------------------------------------
+
+    def _cancel_requested(self, job: Job, *, from_db: bool = False) -> bool:
+        if self._events.cancel_requested(job.id):
+            return True
+        if not from_db:
+            return False
+        current = self._reload(job.id)
+        return current is None or current.cancel_requested
+
+    def _reload(self, job_id: str) -> Job | None:
+        with self._db.session() as session:
+            return session.get(Job, job_id)
+
+    def _write_progress(self, jobs: list[Job], done: int) -> None:
+        with self._db.session() as session:
+            for job in jobs:
+                current = session.get(Job, job.id)
+                if current is not None:
+                    current.progress_step = done
+                    if current.cancel_requested:
+                        self._events.request_cancel(job.id)
+
+    def _finish(self, job: Job, state: JobState, **fields: Any) -> None:
+        with self._db.session(write_lock=True) as session:
+            current = session.get(Job, job.id)
+            if current is None:
+                return
+            check_transition(JobState(current.state), state)
+            current.state = state.value
+            current.finished_at = utcnow()
+            for name, value in fields.items():
+                setattr(current, name, value)
+        self._events.publish(job.id, "state", state=state.value, **{k: v for k, v in fields.items() if k != "error_detail"})
+        self._on_finished(self._reload(job.id) or job)
+
+    def _fail(self, job: Job, exc: BaseException) -> None:
+        if isinstance(exc, PhotogenError):
+            code, message = exc.code, exc.message
+        else:
+            log.error("job %s failed", job.id, exc_info=exc)
+            code, message = "generation_failed", f"generation failed ({type(exc).__name__})"
+        detail = "".join(traceback.format_exception(exc))
+        self._finish(job, JobState.FAILED, error_code=code, error_message=message, error_detail=detail)
+
+
+def encode_png_plain(image) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _asset(job: Job, kind: str, index: int, seed: int | None, key: str, data: bytes, image, record: dict) -> Asset:
+    import hashlib
+    import uuid
+
+    return Asset(
+        id=uuid.uuid4().hex, owner=job.owner, upload_id=job.upload_id, job_id=job.id, kind=kind, index=index,
+        seed=seed, blob_key=key, sha256=hashlib.sha256(data).hexdigest(), width=image.width, height=image.height,
+        record=record,
+    )

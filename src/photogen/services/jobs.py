@@ -1,0 +1,149 @@
+"""Jobs: submitted durable, claimed by a worker, cancelable, idempotent under retries."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from photogen.domain.errors import PhotogenError
+from photogen.domain.jobs import JobState, check_transition
+from photogen.domain.params import GenerationRequest
+from photogen.services.events import JobEvents
+from photogen.services.generation import resolve_seed
+from photogen.services.uploads import NotFound, UploadService
+from photogen.store.database import Database
+from photogen.store.tables import Asset, Job, Upload, utcnow
+
+
+class IdempotencyConflict(PhotogenError):
+    code = "idempotency_conflict"
+
+
+class JobFinished(PhotogenError):
+    code = "job_finished"
+
+
+def batch_key_for(request: GenerationRequest, upload: Upload) -> str:
+    """Jobs with equal keys come out at the same size and schedule, so a worker may batch them."""
+    if request.width and request.height:
+        shape = f"{request.width}x{request.height}"
+    elif request.aspect_ratio:
+        w, h = request.ratio or (1, 1)
+        shape = f"r{w / h:.6f}"
+    else:
+        g = math.gcd(upload.width, upload.height)
+        shape = f"r{upload.width // g}:{upload.height // g}"
+    return "|".join(
+        [request.model, shape, str(request.steps), str(request.denoising_steps), str(request.guidance), request.scheduler]
+    )
+
+
+class JobService:
+    def __init__(self, db: Database, uploads: UploadService, events: JobEvents) -> None:
+        self._db = db
+        self._uploads = uploads
+        self._events = events
+        self.on_submit = lambda: None  # the embedded worker sets this to wake itself
+
+    def submit(
+        self,
+        owner: str,
+        request: GenerationRequest,
+        upload_id: str,
+        *,
+        idempotency_key: str | None = None,
+        callback_url: str | None = None,
+    ) -> tuple[Job, bool]:
+        """Queue a job; returns (job, created). A repeated idempotency key returns the first job."""
+        upload = self._uploads.get(owner, upload_id)
+        digest = _digest(request, upload_id, callback_url)
+        if idempotency_key:
+            existing = self._by_idempotency_key(owner, idempotency_key, digest)
+            if existing is not None:
+                return existing, False
+        request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
+        job = Job(
+            id=uuid.uuid4().hex,
+            owner=owner,
+            upload_id=upload_id,
+            state=JobState.QUEUED.value,
+            request=request.model_dump(mode="json"),
+            batch_key=batch_key_for(request, upload),
+            idempotency_key=idempotency_key,
+            request_digest=digest,
+            callback_url=callback_url,
+            progress_total=request.denoising_steps,
+        )
+        try:
+            with self._db.session() as session:
+                session.add(job)
+        except IntegrityError:
+            # Two retries raced: the other insert won; answer with its job.
+            existing = self._by_idempotency_key(owner, idempotency_key or "", digest)
+            if existing is None:
+                raise
+            return existing, False
+        self._events.publish(job.id, "state", state=job.state)
+        self.on_submit()
+        return job, True
+
+    def _by_idempotency_key(self, owner: str, key: str, digest: str) -> Job | None:
+        with self._db.session() as session:
+            job = session.scalar(select(Job).where(Job.owner == owner, Job.idempotency_key == key))
+        if job is not None and job.request_digest != digest:
+            raise IdempotencyConflict(
+                "this Idempotency-Key was already used for a different request",
+                hint="use a new key for a new request; reuse a key only to retry the same request",
+            )
+        return job
+
+    def get(self, owner: str, job_id: str) -> Job:
+        with self._db.session() as session:
+            job = session.get(Job, job_id)
+        if job is None or job.owner != owner:
+            raise NotFound(f"no job {job_id}", hint="list your jobs with GET /v1/jobs")
+        return job
+
+    def list(self, owner: str, state: str | None = None, limit: int = 100) -> list[Job]:
+        query = select(Job).where(Job.owner == owner)
+        if state:
+            query = query.where(Job.state == state)
+        with self._db.session() as session:
+            return list(session.scalars(query.order_by(Job.created_at.desc()).limit(limit)))
+
+    def assets(self, owner: str, job_id: str) -> list[Asset]:
+        self.get(owner, job_id)
+        with self._db.session() as session:
+            query = select(Asset).where(Asset.job_id == job_id).order_by(Asset.kind, Asset.index)
+            return list(session.scalars(query))
+
+    def cancel(self, owner: str, job_id: str) -> Job:
+        """Queued jobs end at once; running ones stop at their next step and keep no outputs."""
+        with self._db.session(write_lock=True) as session:
+            job = session.get(Job, job_id)
+            if job is None or job.owner != owner:
+                raise NotFound(f"no job {job_id}", hint="list your jobs with GET /v1/jobs")
+            state = JobState(job.state)
+            if state.terminal:
+                raise JobFinished(f"job {job_id} already {state.value}", hint="only queued or running jobs can be canceled")
+            job.cancel_requested = True
+            if state is JobState.QUEUED:
+                check_transition(state, JobState.CANCELED)
+                job.state = JobState.CANCELED.value
+                job.finished_at = utcnow()
+        if job.state == JobState.CANCELED.value:
+            self._events.publish(job.id, "state", state=job.state)
+        else:
+            self._events.request_cancel(job.id)
+        return job
+
+
+def _digest(request: GenerationRequest, upload_id: str, callback_url: str | None) -> str:
+    payload: dict[str, Any] = {"request": request.model_dump(mode="json"), "upload": upload_id, "callback": callback_url}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

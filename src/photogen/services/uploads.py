@@ -1,0 +1,125 @@
+"""Uploads: checked before anything is stored, kept content-addressed and immutable, deleted with all they made."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+
+from photogen.domain.errors import PhotogenError
+from photogen.intake.decode import DecodedImage, decode_image
+from photogen.store.blobs import BlobStore
+from photogen.store.database import Database
+from photogen.store.tables import Asset, BlobTombstone, Job, Upload
+
+Analyzer = Callable[[DecodedImage], dict[str, Any]]
+
+
+class NotFound(PhotogenError):
+    code = "not_found"
+
+
+def original_key(owner: str, sha256: str) -> str:
+    """Originals are addressed by content, per owner: the same photo uploaded twice is stored once."""
+    return f"originals/{safe_owner(owner)}/{sha256}"
+
+
+def safe_owner(owner: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in owner) or "_"
+
+
+class UploadService:
+    def __init__(self, db: Database, blobs: BlobStore, *, max_pixels: int, max_bytes: int,
+                 analyze: Analyzer | None = None) -> None:
+        self._db = db
+        self._blobs = blobs
+        self._max_pixels = max_pixels
+        self._max_bytes = max_bytes
+        self._analyze = analyze
+
+    def create(self, owner: str, data: bytes, filename: str = "", content_type: str | None = None) -> Upload:
+        # 1. check the bytes before storing anything
+        decoded = decode_image(
+            data, max_pixels=self._max_pixels, max_bytes=self._max_bytes, claimed_type=content_type or filename or None
+        )
+        preflight = self._analyze(decoded) if self._analyze else None
+        # 2. the original, untouched; then its row. If the row fails, a blob this call created is removed.
+        key = original_key(owner, decoded.sha256)
+        created_blob = not self._blobs.exists(key)
+        if created_blob:
+            self._blobs.put(key, data)
+        row = Upload(
+            id=uuid.uuid4().hex,
+            owner=owner,
+            sha256=decoded.sha256,
+            blob_key=key,
+            filename=filename[:300],
+            format=decoded.format,
+            width=decoded.size[0],
+            height=decoded.size[1],
+            size_bytes=len(data),
+            preflight=preflight,
+        )
+        try:
+            with self._db.session() as session:
+                session.add(row)
+        except BaseException:
+            if created_blob:
+                self._blobs.delete(key)
+            raise
+        return row
+
+    def get(self, owner: str, upload_id: str) -> Upload:
+        with self._db.session() as session:
+            row = session.get(Upload, upload_id)
+        if row is None or row.owner != owner:
+            raise NotFound(f"no upload {upload_id}", hint="list your uploads with GET /v1/uploads")
+        return row
+
+    def list(self, owner: str, limit: int = 100) -> list[Upload]:
+        with self._db.session() as session:
+            query = select(Upload).where(Upload.owner == owner).order_by(Upload.created_at.desc()).limit(limit)
+            return list(session.scalars(query))
+
+    def original(self, upload: Upload) -> bytes:
+        return self._blobs.get(upload.blob_key)
+
+    def delete(self, owner: str, upload_id: str) -> dict[str, int]:
+        """Delete an upload and everything derived from it: jobs, assets, their blobs."""
+        with self._db.session(write_lock=True) as session:
+            upload = session.get(Upload, upload_id)
+            if upload is None or upload.owner != owner:
+                raise NotFound(f"no upload {upload_id}", hint="list your uploads with GET /v1/uploads")
+            assets = list(session.scalars(select(Asset).where(Asset.upload_id == upload_id)))
+            jobs = list(session.scalars(select(Job).where(Job.upload_id == upload_id)))
+            keys = {a.blob_key for a in assets}
+            still_used = session.scalar(
+                select(Upload.id).where(Upload.blob_key == upload.blob_key, Upload.id != upload_id).limit(1)
+            )
+            if still_used is None:
+                keys.add(upload.blob_key)
+            for job in jobs:  # a running job notices on its next step and drops its results
+                job.cancel_requested = True
+            for row in [*assets, *jobs, upload]:
+                session.delete(row)
+            for key in keys:
+                session.merge(BlobTombstone(blob_key=key))
+        sweep_tombstones(self._db, self._blobs)
+        return {"jobs": len(jobs), "assets": len(assets), "blobs": len(keys)}
+
+
+def sweep_tombstones(db: Database, blobs: BlobStore) -> int:
+    """Remove blobs whose rows are gone; each tombstone is dropped only once its blob is."""
+    with db.session() as session:
+        keys = list(session.scalars(select(BlobTombstone.blob_key)))
+    removed = 0
+    for key in keys:
+        blobs.delete(key)
+        with db.session() as session:
+            tombstone = session.get(BlobTombstone, key)
+            if tombstone is not None:
+                session.delete(tombstone)
+        removed += 1
+    return removed
