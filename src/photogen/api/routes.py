@@ -124,14 +124,15 @@ async def create_upload(request: Request, owner: Owner) -> UploadOut:
     content_type = request.headers.get("content-type", "")
     settings = container_of(request).settings
     if content_type.startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=5)
-        file = form.get("file")
-        if file is None or isinstance(file, str):
-            raise InvalidRequest("the form has no file field", hint="send the photo as the multipart field 'file'")
-        data = await file.read(settings.max_upload_bytes + 1)
+        async with request.form(max_files=1, max_fields=5) as form:
+            file = form.get("file")
+            if file is None or isinstance(file, str):
+                raise InvalidRequest("the form has no file field", hint="send the photo as the multipart field 'file'")
+            data = await file.read(settings.max_upload_bytes + 1)
+            filename, claimed = file.filename or "", file.content_type
         if len(data) > settings.max_upload_bytes:
             raise PhotogenError("the file is too large", hint=f"the limit is {settings.max_upload_bytes} bytes", code="upload_too_large")
-        row = await run_in_threadpool(_create_upload, request, owner, data, file.filename or "", file.content_type)
+        row = await run_in_threadpool(_create_upload, request, owner, data, filename, claimed)
         return upload_out(row)
     if content_type.startswith("application/json"):
         try:
