@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(default=3, ge=1, description="Runs a job gets before it is marked failed.")
     max_batch_images: int = Field(default=8, ge=1, description="Most images the worker runs as one batch.")
     worker_enabled: bool = Field(default=True, description="Run the in-process worker inside `photogen serve`.")
+    webhook_retry_delays_s: list[float] = Field(
+        default_factory=lambda: [1.0, 5.0, 25.0, 125.0],
+        description="Waits between webhook delivery attempts after a failure (JSON list in the environment).",
+    )
     webhook_secret: str | None = Field(
         default=None, description="Secret that signs webhook events; default a random one kept in the home folder."
     )

@@ -104,11 +104,11 @@ def _webhook_sender(settings: Settings, db: Database):
     from photogen.store.tables import WebhookDelivery
 
     def record(attempt) -> None:
-        job_id = attempt.job_id if hasattr(attempt, "job_id") else None
+        # Event ids are "<job id>.<state>": stable across retries, and they name the job.
         with db.session() as session:
             session.add(
                 WebhookDelivery(
-                    job_id=job_id or attempt.event_id.split(":")[0],
+                    job_id=attempt.event_id.split(".")[0],
                     url=attempt.url,
                     event_id=attempt.event_id,
                     attempt=attempt.attempt,
@@ -118,7 +118,9 @@ def _webhook_sender(settings: Settings, db: Database):
                 )
             )
 
-    return WebhookSender(webhook_secret(settings), allow=settings.url_allowlist, record=record)
+    return WebhookSender(
+        webhook_secret(settings), allow=settings.url_allowlist, record=record, delays=settings.webhook_retry_delays_s
+    )
 
 
 def _on_finished(webhooks):
@@ -129,6 +131,6 @@ def _on_finished(webhooks):
             "type": f"job.{job.state}",
             "job": {"id": job.id, "state": job.state, "error_code": job.error_code, "error_message": job.error_message},
         }
-        webhooks.deliver_in_background(job.callback_url, event)
+        webhooks.deliver_in_background(job.callback_url, event, event_id=f"{job.id}.{job.state}")
 
     return notify

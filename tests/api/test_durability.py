@@ -1,0 +1,128 @@
+"""Jobs survive restarts; PostgreSQL works as well as SQLite; blobs and rows never part ways."""
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+
+from photogen.container import build_container
+from photogen.domain.params import GenerationRequest
+from photogen.store.tables import Asset, Job
+from tests.api.conftest import make_settings
+
+FAST = {"steps": 4, "image_strength": 0.5, "seed": 99}
+
+
+def submit(container, astronaut_bytes, n=1, **values):
+    upload = container.uploads.create("local", astronaut_bytes, "a.jpg", "image/jpeg")
+    request = GenerationRequest(prompt="a", **{**FAST, **values, "num_images": n})
+    return container.jobs.submit("local", request, upload.id)[0]
+
+
+def drain(container, limit=20):
+    for _ in range(limit):
+        if not container.worker.run_once():
+            return
+    raise AssertionError("queue did not drain")
+
+
+def states(container):
+    with container.db.session() as session:
+        return {job.id: (job.state, job.attempts) for job in session.scalars(select(Job))}
+
+
+def outputs_per_job(container):
+    with container.db.session() as session:
+        rows = session.execute(select(Asset.job_id, func.count()).where(Asset.kind == "output").group_by(Asset.job_id))
+        return dict(rows.all())
+
+
+def test_restart_with_queued_and_running_jobs_loses_none_and_runs_none_twice(server_settings, astronaut_bytes):
+    first = build_container(server_settings, worker=True)
+    queued = submit(first, astronaut_bytes, n=2)
+    interrupted = submit(first, astronaut_bytes, aspect_ratio="1:1")
+    claimed = first.worker.claim()  # a worker took a job, then the process died before finishing
+    assert [job.id for job in claimed] == [queued.id]
+    first.db.dispose()
+
+    second = build_container(server_settings, worker=True)
+    assert second.worker.recover() == {"requeued": 1, "failed": 0}
+    drain(second)
+    final = states(second)
+    assert final[queued.id] == ("succeeded", 2)  # started twice, finished once
+    assert final[interrupted.id] == ("succeeded", 1)
+    assert outputs_per_job(second) == {queued.id: 2, interrupted.id: 1}
+    second.close()
+
+
+def test_a_job_that_keeps_dying_fails_after_its_attempts(server_settings, astronaut_bytes):
+    container = build_container(server_settings, worker=True)
+    job = submit(container, astronaut_bytes)
+    for _ in range(server_settings.job_max_attempts):
+        assert container.worker.claim()
+        container.worker.recover()
+    assert states(container)[job.id] == ("failed", 3)
+    with container.db.session() as session:
+        assert session.get(Job, job.id).error_code == "worker_stopped"
+    container.close()
+
+
+def test_compatible_jobs_are_claimed_as_one_batch(server_settings, astronaut_bytes):
+    container = build_container(server_settings, worker=True)
+    a, b = submit(container, astronaut_bytes, n=2), submit(container, astronaut_bytes, n=3)
+    other = submit(container, astronaut_bytes, guidance=3.0)
+    claimed = container.worker.claim()
+    assert {job.id for job in claimed} == {a.id, b.id}
+    assert [job.id for job in container.worker.claim()] == [other.id]
+    container.close()
+
+
+def test_a_failed_row_write_leaves_no_blob(server_settings, astronaut_bytes, monkeypatch):
+    container = build_container(server_settings, worker=True)
+    job = submit(container, astronaut_bytes)
+    from photogen.store import tables
+
+    def broken_add_all(self, rows):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("sqlalchemy.orm.Session.add_all", broken_add_all)
+    drain(container)
+    assert states(container)[job.id][0] == "failed"
+    assert not [key for key in container.blobs.keys() if key.startswith("assets/")]
+    assert tables  # imported for the patch target's module to be loaded
+    container.close()
+
+
+@pytest.fixture
+def postgres_url():
+    base = os.environ.get("PHOTOGEN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            name = f"photogen_test_{uuid.uuid4().hex[:8]}"
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL is not reachable here ({type(exc).__name__})")
+    yield base.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_postgresql_runs_the_same_workflow(tmp_path, settings, tiny, astronaut_bytes, postgres_url):
+    server_settings = make_settings(tmp_path / "home", settings.models_dir, database_url=postgres_url)
+    container = build_container(server_settings, worker=True)
+    assert container.db.engine.dialect.name == "postgresql"
+    build_container(server_settings, worker=False).db.dispose()  # migrating twice is a no-op
+    a, b = submit(container, astronaut_bytes, n=2), submit(container, astronaut_bytes)
+    assert {job.id for job in container.worker.claim()} == {a.id, b.id}
+    container.worker.recover()
+    drain(container)
+    assert states(container) == {a.id: ("succeeded", 2), b.id: ("succeeded", 2)}
+    deleted = container.uploads.delete("local", a.upload_id)
+    assert deleted == {"jobs": 1, "assets": 3, "blobs": 3}  # the shared original stays for b's upload
+    assert outputs_per_job(container) == {b.id: 1}
+    container.close()
