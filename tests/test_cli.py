@@ -82,18 +82,25 @@ def test_replay_refuses_the_wrong_source(run, two_runs, coffee_png):
     ("args", "code", "words"),
     [
         (["generate", "missing.jpg", "-p", "x"], "source_not_found", "no file at"),
-        (["generate", "{readme}", "-p", "x"], "image_unreadable", "could not be read as an image"),
+        (["generate", "{readme}", "-p", "x"], "image_unreadable", "not an image"),
         (["generate", "{photo}", "-p", "x", "--image-strength", "1.4"], "invalid_request", "image_strength"),
         (["generate", "{photo}", "-p", "x", "--model", "no_such_folder/model.safetensors"], "model_not_found", "no model"),
         (["generate", "{photo}", "-p", "x", "--model", "{readme}"], "unsupported_model", "not a .safetensors"),
-        (["replay", "{photo}"], "metadata_missing", "could not be read"),
+        (["replay", "{photo}"], "metadata_missing", "no photogen record"),
     ],
 )
-def test_errors_print_one_clear_line_and_exit_non_zero(run, astronaut_jpeg, args, code, words):
+def test_errors_print_one_clear_line_and_exit_non_zero(photogen_home, astronaut_jpeg, args, code, words, monkeypatch):
+    from typer.testing import CliRunner
+
+    from photogen.cli import app
+
+    monkeypatch.setenv("PHOTOGEN_HOME", str(photogen_home))
+    monkeypatch.setenv("PHOTOGEN_OFFLINE", "1")
     readme = os.path.join(os.path.dirname(__file__), "..", "README.md")
     filled = [a.format(readme=readme, photo=str(astronaut_jpeg)) for a in args]
-    result = run(*filled)
-    assert result.returncode == 2
+    result = CliRunner().invoke(app, filled)
+    assert result.exit_code == 2
     assert result.stderr.startswith(f"error [{code}]:")
     assert words in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+    assert result.exception is None or isinstance(result.exception, SystemExit)

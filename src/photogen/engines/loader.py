@@ -91,19 +91,13 @@ def load_generator(spec: str, settings: Settings) -> Generator:
 def _load_located(location: ModelLocation, settings: Settings) -> Generator:
     device, dtype = settings.resolved_device(), settings.resolved_dtype()
     if location.source == "single_file":
-        from safetensors import safe_open
+        from photogen.engines.single_file import read_header
 
-        try:
-            with safe_open(str(location.path), framework="pt") as handle:
-                keys = set(handle.keys())
-        except Exception as exc:  # safetensors raises several types for a damaged header
-            raise UnsupportedModel(
-                f"{location.path.name} could not be read as a safetensors file ({type(exc).__name__})",
-                hint="the file may be incomplete; download it again",
-            ) from None
-        family = family_for_checkpoint(keys)
+        header = read_header(location.path)  # names and shapes only; refuses damaged files
+        family = family_for_checkpoint(header.shapes)
         info = _info(location, family.name)
-        return family.load_single_file(location.path, info, device=device, dtype=dtype)
+        cache_dir = settings.home / "cache" / "single-file-configs"
+        return family.load_single_file(location.path, info, device=device, dtype=dtype, cache_dir=cache_dir)
     model_index = json.loads((location.path / "model_index.json").read_text())
     family = family_for_folder(model_index, location.path)
     info = _info(location, family.name)

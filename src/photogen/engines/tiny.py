@@ -80,7 +80,7 @@ def build_tiny_pipeline(seed: int = 0):
         timestep_spacing="leading",
         steps_offset=1,
     )
-    return StableDiffusionImg2ImgPipeline(
+    pipeline = StableDiffusionImg2ImgPipeline(
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=clip_tokenizer(),
@@ -90,6 +90,9 @@ def build_tiny_pipeline(seed: int = 0):
         feature_extractor=None,
         requires_safety_checker=False,
     )
+    for module in (unet, vae, text_encoder):
+        module.eval()  # as from_pretrained leaves them: inference kernels, no dropout
+    return pipeline
 
 
 def is_current_tiny(folder: Path) -> bool:

@@ -43,10 +43,21 @@ def family_for_folder(model_index: dict[str, Any], folder: Path) -> ModelFamily:
     )
 
 
-def family_for_checkpoint(keys: set[str]) -> ModelFamily:
+def family_for_checkpoint(shapes: dict[str, tuple[int, ...]]) -> ModelFamily:
+    """The family that claims a single-file checkpoint, from its weight names and shapes.
+
+    A family that recognises the file as something it cannot run raises UnsupportedModel with the
+    reason; that reason is reported when no other family claims the file.
+    """
+    refusals: list[UnsupportedModel] = []
     for family in all_families():
-        if family.claims_checkpoint(keys):
-            return family
+        try:
+            if family.claims_checkpoint(shapes):
+                return family
+        except UnsupportedModel as refusal:
+            refusals.append(refusal)
+    if refusals:
+        raise refusals[0]
     raise UnsupportedModel(
         "the checkpoint's layout is not one photogen knows",
         hint="use an SD 1.x, SD 2.x or SDXL single-file checkpoint, or a diffusers folder",

@@ -45,10 +45,10 @@ class StableDiffusionFamily:
         is_sd2 = _text_width(folder) == 1024
         return is_sd2 == (self.text_width == 1024)
 
-    def claims_checkpoint(self, keys: set[str]) -> bool:
+    def claims_checkpoint(self, shapes: dict[str, tuple[int, ...]]) -> bool:
         from photogen.engines.single_file import detect_family
 
-        return detect_family(keys) == self.name
+        return detect_family(shapes.keys(), shapes) == self.name
 
     def load_folder(self, folder: Path, info: ModelInfo, *, device: str, dtype: str):
         pipeline = self._pipeline_class().from_pretrained(
@@ -60,10 +60,10 @@ class StableDiffusionFamily:
         )
         return self._ready(pipeline, info, device)
 
-    def load_single_file(self, path: Path, info: ModelInfo, *, device: str, dtype: str):
+    def load_single_file(self, path: Path, info: ModelInfo, *, device: str, dtype: str, cache_dir: Path):
         from photogen.engines.single_file import load_single_file
 
-        pipeline = load_single_file(path, torch_dtype=torch_dtype(dtype))
+        pipeline = load_single_file(path, torch_dtype=torch_dtype(dtype), cache_dir=cache_dir)
         return self._ready(pipeline, info, device)
 
     def _ready(self, pipeline: Any, info: ModelInfo, device: str):
