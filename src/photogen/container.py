@@ -57,19 +57,6 @@ def webhook_secret(settings: Settings) -> bytes:
     return path.read_text().strip().encode()
 
 
-def analyzer() -> Any:
-    """The preflight report for uploads, when the intake checks are installed."""
-    try:
-        from photogen.intake.preflight import preflight_report
-    except ImportError:
-        return None
-
-    def analyze(decoded):
-        return preflight_report(decoded).as_dict()
-
-    return analyze
-
-
 def build_container(settings: Settings, *, worker: bool | None = None) -> Container:
     settings.home.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url())
@@ -77,9 +64,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     blobs = blob_store_for(settings.resolved_blob_url())
     models = ModelCache(lambda spec: load_generator(spec, settings))
     events = JobEvents()
-    uploads = UploadService(
-        db, blobs, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes, analyze=analyzer()
-    )
+    uploads = UploadService(db, blobs, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes)
     jobs = JobService(db, uploads, events)
     webhooks = _webhook_sender(settings, db)
     run_worker = settings.worker_enabled if worker is None else worker
@@ -97,10 +82,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
 
 
 def _webhook_sender(settings: Settings, db: Database):
-    try:
-        from photogen.net.webhooks import WebhookSender
-    except ImportError:
-        return None
+    from photogen.net.webhooks import WebhookSender
     from photogen.store.tables import WebhookDelivery
 
     def record(attempt) -> None:

@@ -180,7 +180,7 @@ def test_deleting_an_upload_cascades_to_every_derived_row_and_blob(api, containe
 def test_errors_have_one_shape_and_no_internals(api):
     for response, status in ((api.get("/v1/nothing-here"), 404), (api.get("/v1/jobs/unknown"), 404),
                              (api.post("/v1/generations", json={"prompt": "", "upload_id": "x"}), 422),
-                             (api.post("/v1/generations", json={"prompt": "a", "upload_id": "x", "image_strength": 1.0}), 400)):
+                             (api.post("/v1/generations", json={"prompt": "a", "upload_id": "x", "image_strength": 1.0}), 422)):
         assert response.status_code == status
         body = response.json()
         assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "hint"}

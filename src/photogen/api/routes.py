@@ -17,6 +17,8 @@ from photogen.api.app import Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.schemas import (
     AssetDetail,
+    CropSuggestion,
+    PresetOut,
     AssetOut,
     DeletedOut,
     GenerationIn,
@@ -27,7 +29,6 @@ from photogen.api.schemas import (
     UploadOut,
 )
 from photogen.domain.errors import InvalidRequest, PhotogenError
-from photogen.domain.params import GenerationRequest
 from photogen.services.uploads import NotFound
 from photogen.store.tables import Asset, Job, Upload
 
@@ -115,12 +116,16 @@ def _fetch(request: Request, url: str) -> tuple[bytes, str | None]:
 
 
 def _create_upload(request: Request, owner: str, data: bytes, filename: str, content_type: str | None) -> Upload:
-    return container_of(request).uploads.create(owner, data, filename, content_type)
+    use = request.query_params.get("use", "general")
+    return container_of(request).uploads.create(owner, data, filename, content_type, use=use)
 
 
 @router.post("/uploads", status_code=201, response_model=UploadOut, openapi_extra=UPLOAD_BODY,
              summary="Upload a photo (multipart file, base64 JSON or URL)")
-async def create_upload(request: Request, owner: Owner) -> UploadOut:
+async def create_upload(
+    request: Request, owner: Owner,
+    use: Annotated[str, Query(max_length=50, description="What the photo is for, which sets the preflight thresholds: general, headshot, instagram-square, instagram-portrait, product-hero, product-square, poster.")] = "general",
+) -> UploadOut:
     content_type = request.headers.get("content-type", "")
     settings = container_of(request).settings
     if content_type.startswith("multipart/form-data"):
@@ -161,6 +166,52 @@ def get_upload(request: Request, owner: Owner, upload_id: str) -> UploadOut:
     return upload_out(container_of(request).uploads.get(owner, upload_id))
 
 
+def _decoded_upload(request: Request, owner: str, upload_id: str, long_side: int):
+    from photogen.intake.decode import decode_image
+
+    container = container_of(request)
+    upload = container.uploads.get(owner, upload_id)
+    data = container.uploads.original(upload)
+    return decode_image(data, max_pixels=container.settings.max_pixels, max_bytes=2**40, min_long_side=long_side)
+
+
+@router.get("/uploads/{upload_id}/preview", summary="A JPEG preview of the upload, upright, without EXIF or GPS",
+            response_class=Response, responses={200: {"content": {"image/jpeg": {}}, "description": "the preview"}})
+def get_upload_preview(
+    request: Request, owner: Owner, upload_id: str,
+    long_side: Annotated[int, Query(ge=64, le=4096, description="Longest side of the preview in pixels.")] = 1024,
+) -> Response:
+    from photogen.intake.derivatives import encode_derivative, thumbnail
+
+    decoded = _decoded_upload(request, owner, upload_id, long_side)
+    data = encode_derivative(thumbnail(decoded.image, long_side), "JPEG", quality=88)
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/presets", response_model=list[PresetOut], summary="Crop presets for the uses photos are made for")
+def list_presets() -> list[PresetOut]:
+    from photogen.intake.presets import PRESETS
+
+    return [PresetOut(name=p.name, description=p.description, ratio=list(p.ratio), size=list(p.size) if p.size else None)
+            for p in PRESETS.values()]
+
+
+@router.get("/uploads/{upload_id}/crop", response_model=CropSuggestion,
+            summary="The suggested crop of an upload for a preset, placed on its face or subject")
+def get_crop_suggestion(
+    request: Request, owner: Owner, upload_id: str,
+    preset: Annotated[str, Query(max_length=100, description="Preset name or spec, e.g. headshot, custom:3:2, poster:50x70cm@300.")],
+) -> CropSuggestion:
+    from photogen.intake.pipeline import frame_photo
+    from photogen.intake.thresholds import ANALYSIS_MIN_DECODE_SIDE
+
+    decoded = _decoded_upload(request, owner, upload_id, ANALYSIS_MIN_DECODE_SIDE)
+    crop = frame_photo(decoded, preset)
+    box = list(crop.plan.box)
+    return CropSuggestion(preset=crop.preset, box=box, anchor=crop.anchor, target_size=list(crop.target_size),
+                          upscale=round(crop.upscale, 3), source_size=list(decoded.size))
+
+
 @router.delete("/uploads/{upload_id}", response_model=DeletedOut, summary="Delete an upload and everything made from it")
 def delete_upload(request: Request, owner: Owner, upload_id: str) -> DeletedOut:
     return DeletedOut(deleted=container_of(request).uploads.delete(owner, upload_id))
@@ -180,9 +231,7 @@ def create_generation(
     sources = [body.image is not None, body.image_url is not None, body.upload_id is not None]
     if sum(sources) != 1:
         raise InvalidRequest("give exactly one of image, image_url and upload_id", hint="name the source photo once")
-    fields = body.model_dump(exclude={"image", "image_url", "upload_id", "callback_url"})
-    fields["model"] = fields["model"] or container.settings.default_model
-    generation = GenerationRequest.parse(fields)
+    generation = body.generation_request(container.settings.default_model)
     if body.callback_url:
         from photogen.net.guard import check_url
 

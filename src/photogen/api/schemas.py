@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from photogen.domain.params import MAX_SEED, SchedulerName
+from photogen.domain.params import GenerationRequest
 
 
 class ErrorBody(BaseModel):
@@ -41,26 +41,19 @@ class UploadOut(BaseModel):
     created_at: datetime = Field(description="When it was uploaded (UTC).")
 
 
-class GenerationIn(BaseModel):
+class GenerationIn(GenerationRequest):
     """The common image-to-image payload, plus photogen's other controls. Give exactly one of image, image_url, upload_id."""
 
-    model_config = ConfigDict(extra="forbid")
-    prompt: str = Field(min_length=1, max_length=2000, description="What the output should show.")
-    negative_prompt: str = Field(default="", max_length=2000, description="What the output should avoid.")
+    model_config = ConfigDict(extra="forbid", frozen=True)
     image: str | None = Field(default=None, description="Source image as base64 (uploaded on the fly).")
     image_url: str | None = Field(default=None, description="Source image URL (fetched under the upload address rules).")
     upload_id: str | None = Field(default=None, description="Id of an existing upload.")
-    image_strength: float = Field(default=0.35, ge=0.0, le=1.0, description="1.0 keeps the source, 0.0 ignores it; denoising strength is 1 - image_strength.")
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Seed of image 0; image k uses seed + k. Omitted: one is picked and recorded.")
-    steps: int = Field(default=30, ge=1, le=150, description="Scheduler steps; int(steps * (1 - image_strength)) denoising steps run.")
-    guidance: float = Field(default=7.0, ge=0.0, le=30.0, description="Classifier-free guidance scale.")
-    num_images: int = Field(default=1, ge=1, le=16, description="Number of images, seeds seed..seed+n-1.")
-    aspect_ratio: str | None = Field(default=None, description="Crop the source to W:H (e.g. 4:5) before generating; omitted keeps the source's.")
-    width: int | None = Field(default=None, ge=64, le=2048, description="Explicit output width, multiple of 8 (with height).")
-    height: int | None = Field(default=None, ge=64, le=2048, description="Explicit output height, multiple of 8 (with width).")
-    scheduler: SchedulerName = Field(default="default", description="Sampler; default keeps the model's own.")
-    model: str | None = Field(default=None, description="Model name; omitted uses the server's default model.")
+    model: str | None = Field(default=None, min_length=1, description="Model name; omitted uses the server's default model.")
     callback_url: str | None = Field(default=None, description="URL photogen POSTs a signed event to when the job ends.")
+
+    def generation_request(self, default_model: str) -> GenerationRequest:
+        fields = self.model_dump(exclude={"image", "image_url", "upload_id", "callback_url"})
+        return GenerationRequest.parse({**fields, "model": self.model or default_model})
 
 
 class Progress(BaseModel):
@@ -125,3 +118,19 @@ class HealthOut(BaseModel):
     version: str = Field(description="photogen version.")
     auth: bool = Field(description="Whether API keys are required.")
     models_loaded: list[str] = Field(description="Models in memory.")
+
+
+class PresetOut(BaseModel):
+    name: str = Field(description="Preset name to pass as crop_preset.")
+    description: str = Field(description="What the preset is for.")
+    ratio: list[float] = Field(description="Width and height of the ratio.")
+    size: list[int] | None = Field(description="Delivered size in pixels, where the preset has one.")
+
+
+class CropSuggestion(BaseModel):
+    preset: str = Field(description="The preset, as resolved.")
+    box: list[int] = Field(description="Suggested crop box (left, top, right, bottom) in upright source pixels.")
+    anchor: str = Field(description="What the box was placed on: face, faces, subject or centre.")
+    target_size: list[int] = Field(description="The preset's delivered size in pixels.")
+    upscale: float = Field(description="Delivered size over box size; above 1 the photo cannot fill the preset without upscaling.")
+    source_size: list[int] = Field(description="The upright photo's size in pixels, the box's coordinate space.")

@@ -59,6 +59,17 @@ class GenerationRequest(BaseModel):
     )
     width: int | None = Field(default=None, ge=64, le=2048, description="Explicit output width (multiple of 8).")
     height: int | None = Field(default=None, ge=64, le=2048, description="Explicit output height (multiple of 8).")
+    crop_preset: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Crop for a use first: headshot, instagram-square, instagram-portrait, product-hero, "
+        "product-square, poster, poster:WxH[in|cm][@DPI] or custom:W:H; the box is placed on the face or subject.",
+    )
+    crop_box: tuple[int, int, int, int] | None = Field(
+        default=None,
+        description="Crop box (left, top, right, bottom) in upright source pixels, e.g. a preset's box the user "
+        "moved; trimmed to the output's exact ratio around its centre.",
+    )
     scheduler: SchedulerName = Field(default="default", description="Sampler; 'default' keeps the model's own.")
     model: str = Field(default="tiny", min_length=1, description="'tiny', a hub id, a diffusers folder or a .safetensors file.")
 
@@ -76,8 +87,19 @@ class GenerationRequest(BaseModel):
             raise ValueError(f"{value} is not a multiple of 8; try {round(value / 8) * 8}")
         return value
 
+    @field_validator("crop_box")
+    @classmethod
+    def _check_box(cls, value: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
+        if value is not None:
+            left, top, right, bottom = value
+            if min(value) < 0 or right - left < 8 or bottom - top < 8:
+                raise ValueError("a crop box is (left, top, right, bottom) with right > left + 8, bottom > top + 8, all >= 0")
+        return value
+
     @model_validator(mode="after")
     def _check_combination(self) -> GenerationRequest:
+        if self.aspect_ratio is not None and (self.crop_preset or self.crop_box):
+            raise ValueError("a crop preset or crop box sets the ratio; leave aspect_ratio out")
         if (self.width is None) != (self.height is None):
             raise ValueError("give both width and height, or neither")
         if self.width is not None and self.aspect_ratio is not None:
@@ -100,8 +122,12 @@ class GenerationRequest(BaseModel):
 
     @property
     def ratio(self) -> tuple[float, float] | None:
+        """The output ratio the request fixes by itself (a preset's ratio is the preset's business)."""
         if self.width is not None and self.height is not None:
             return float(self.width), float(self.height)
+        if self.crop_box is not None:
+            left, top, right, bottom = self.crop_box
+            return float(right - left), float(bottom - top)
         return parse_aspect_ratio(self.aspect_ratio) if self.aspect_ratio else None
 
     def seeds(self) -> list[int]:

@@ -159,7 +159,7 @@ class EmbeddedWorker:
         request = GenerationRequest.model_validate(job.request)
         model = self._models.get(request.model)
         decoded = decode_image(self._blobs.get(upload.blob_key), max_pixels=self._max_pixels, max_bytes=2**40)
-        item, plan = prepare_request(decoded.image, request, model)
+        item, plan = prepare_request(decoded, request, model)
         source = {"name": upload.filename, "sha256": upload.sha256, "format": upload.format,
                   "size": [upload.width, upload.height], "upload_id": upload.id}
         return job, item, plan, (model, source)

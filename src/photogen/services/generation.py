@@ -11,15 +11,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
 
 from photogen import __version__
 from photogen.config import Settings
-from photogen.domain.errors import SourceNotFound
+from photogen.domain.errors import InvalidRequest, SourceNotFound
 from photogen.domain.params import MAX_SEED, GenerationRequest
 from photogen.engines.base import Generator, PreparedRequest, StepCallback
 from photogen.engines.cache import ModelCache
-from photogen.intake.crop import CropPlan, plan_crop
+from photogen.intake.crop import CropPlan, centred_box, crop_decoded, native_size, plan_crop
 from photogen.intake.decode import DecodedImage, decode_image
 from photogen.outputs import SCHEMA, WrittenOutput, output_stem, pixel_sha256, write_output
 from photogen.engines.schedulers import resolved_name, sampler_label
@@ -81,13 +80,33 @@ def output_record(
     }
 
 
+def plan_for(decoded: DecodedImage, request: GenerationRequest, model: Generator) -> CropPlan:
+    """Where to cut the source: the given box, else the preset's framing, else centred at the ratio."""
+    explicit = (request.width, request.height) if request.width and request.height else None
+    native = model.info.native_pixels
+    if request.crop_box is not None:
+        left, top, right, bottom = request.crop_box
+        if right > decoded.size[0] or bottom > decoded.size[1]:
+            raise InvalidRequest(
+                f"crop box {list(request.crop_box)} reaches outside the {decoded.size[0]}x{decoded.size[1]} photo",
+                hint="give the box in the upright photo's pixels",
+            )
+        output = explicit or native_size((right - left, bottom - top), native)
+        inner = centred_box((right - left, bottom - top), output)
+        return CropPlan((left + inner[0], top + inner[1], left + inner[2], top + inner[3]), output)
+    if request.crop_preset is not None:
+        from photogen.intake.pipeline import frame_photo
+
+        return frame_photo(decoded, request.crop_preset, native_pixels=native, explicit_size=explicit).plan
+    return plan_crop(decoded.size, request.ratio, native, explicit)
+
+
 def prepare_request(
-    image: Image.Image, request: GenerationRequest, model: Generator
+    decoded: DecodedImage, request: GenerationRequest, model: Generator
 ) -> tuple[PreparedRequest, CropPlan]:
     """Crop the upright source for the final use and size it for the model."""
-    explicit = (request.width, request.height) if request.width and request.height else None
-    plan = plan_crop(image.size, request.ratio, model.info.native_pixels, explicit)
-    return PreparedRequest(request, plan.apply(image)), plan
+    plan = plan_for(decoded, request, model)
+    return PreparedRequest(request, crop_decoded(decoded, plan)), plan
 
 
 def resolve_seed(request: GenerationRequest) -> GenerationRequest:
@@ -133,7 +152,7 @@ class GenerationService:
         loaded = time.perf_counter()
 
         # 3. crop for the final use, at the model's native size
-        prepared, plan = prepare_request(source.decoded.image, request, model)
+        prepared, plan = prepare_request(source.decoded, request, model)
 
         # 4. generate
         images = model.generate([prepared], on_step)[0]

@@ -33,9 +33,11 @@ def batch_key_for(request: GenerationRequest, upload: Upload) -> str:
     """Jobs with equal keys come out at the same size and schedule, so a worker may batch them."""
     if request.width and request.height:
         shape = f"{request.width}x{request.height}"
-    elif request.aspect_ratio:
-        w, h = request.ratio or (1, 1)
+    elif request.ratio is not None:
+        w, h = request.ratio
         shape = f"r{w / h:.6f}"
+    elif request.crop_preset:
+        shape = f"preset:{request.crop_preset}"
     else:
         g = math.gcd(upload.width, upload.height)
         shape = f"r{upload.width // g}:{upload.height // g}"

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from typing import Any
-
 from sqlalchemy import select
 
 from photogen.domain.errors import PhotogenError
-from photogen.intake.decode import DecodedImage, decode_image
 from photogen.store.blobs import BlobStore
 from photogen.store.database import Database
 from photogen.store.tables import Asset, BlobTombstone, Job, Upload
-
-Analyzer = Callable[[DecodedImage], dict[str, Any]]
-
 
 class NotFound(PhotogenError):
     code = "not_found"
@@ -31,20 +24,22 @@ def safe_owner(owner: str) -> str:
 
 
 class UploadService:
-    def __init__(self, db: Database, blobs: BlobStore, *, max_pixels: int, max_bytes: int,
-                 analyze: Analyzer | None = None) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, *, max_pixels: int, max_bytes: int) -> None:
         self._db = db
         self._blobs = blobs
         self._max_pixels = max_pixels
         self._max_bytes = max_bytes
-        self._analyze = analyze
 
-    def create(self, owner: str, data: bytes, filename: str = "", content_type: str | None = None) -> Upload:
-        # 1. check the bytes before storing anything
-        decoded = decode_image(
-            data, max_pixels=self._max_pixels, max_bytes=self._max_bytes, claimed_type=content_type or filename or None
-        )
-        preflight = self._analyze(decoded) if self._analyze else None
+    def create(
+        self, owner: str, data: bytes, filename: str = "", content_type: str | None = None, use: str = "general"
+    ) -> Upload:
+        """Check the photo (refusing unreadable files), store the original untouched, record the preflight report."""
+        from photogen.intake.pipeline import intake_photo
+
+        # 1. check the bytes before storing anything; the report is part of the answer
+        claimed = content_type if content_type and content_type.startswith("image/") else (filename or None)
+        result = intake_photo(data, use=use, claimed_type=claimed, max_pixels=self._max_pixels, max_bytes=self._max_bytes)
+        decoded, preflight = result.decoded, result.report.as_dict()
         # 2. the original, untouched; then its row. If the row fails, a blob this call created is removed.
         key = original_key(owner, decoded.sha256)
         created_blob = not self._blobs.exists(key)
