@@ -40,7 +40,19 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     from photogen.api.routes import router
 
     app.include_router(router)
+    _mount_web_ui(app)
     return app
+
+
+def _mount_web_ui(app: FastAPI) -> None:
+    """The browser UI: static files shipped in the package, served at / (no CDN, nothing fetched)."""
+    from importlib import resources
+
+    from fastapi.staticfiles import StaticFiles
+
+    static = resources.files("photogen.web") / "static"
+    if static.joinpath("index.html").is_file():
+        app.mount("/", StaticFiles(directory=str(static), html=True), name="web")
 
 
 def container_of(request: Request) -> Container:
