@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     )
     job_max_attempts: int = Field(default=3, ge=1, description="Runs a job gets before it is marked failed.")
     max_batch_images: int = Field(default=8, ge=1, description="Most images the worker runs as one batch.")
+    batch_window_ms: float = Field(
+        default=25.0,
+        ge=0,
+        description="How long the worker holds the oldest queued job for compatible ones to join its batch; "
+        "no job waits longer than this past its submission.",
+    )
     worker_enabled: bool = Field(default=True, description="Run the in-process worker inside `photogen serve`.")
     webhook_retry_delays_s: list[float] = Field(
         default_factory=lambda: [1.0, 5.0, 25.0, 125.0],

@@ -76,6 +76,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             max_batch_images=settings.max_batch_images,
             max_pixels=settings.max_pixels,
             on_finished=_on_finished(webhooks),
+            batch_window_s=settings.batch_window_ms / 1000.0,
         )
         jobs.on_submit = embedded.notify
     return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, embedded, webhooks)

@@ -126,3 +126,69 @@ def test_postgresql_runs_the_same_workflow(tmp_path, settings, tiny, astronaut_b
     assert deleted == {"jobs": 1, "assets": 3, "blobs": 3}  # the shared original stays for b's upload
     assert outputs_per_job(container) == {b.id: 1}
     container.close()
+
+
+class FakeClock:
+    """Time that moves only when the worker sleeps; `on_sleep` runs inside the first sleep."""
+
+    def __init__(self, on_sleep=None):
+        from datetime import datetime, timezone
+
+        self.now = datetime.now(timezone.utc)
+        self.slept = 0.0
+        self.on_sleep = on_sleep
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        from datetime import timedelta
+
+        if self.on_sleep is not None:
+            self.on_sleep()
+            self.on_sleep = None
+        self.slept += seconds
+        self.now += timedelta(seconds=seconds)
+
+
+def windowed_worker(container, clock, window_s):
+    from photogen.queue.embedded import EmbeddedWorker
+
+    return EmbeddedWorker(container.db, container.blobs, container.models, container.events,
+                          batch_window_s=window_s, clock=clock, sleep=clock.sleep, max_batch_images=8)
+
+
+def test_a_job_arriving_within_the_window_joins_the_batch(server_settings, astronaut_bytes):
+    container = build_container(server_settings, worker=False)
+    first = submit(container, astronaut_bytes)
+    late = []
+    clock = FakeClock(on_sleep=lambda: late.append(submit(container, astronaut_bytes)))
+    worker = windowed_worker(container, clock, window_s=0.5)
+    worker.wait_for_batch()
+    assert {job.id for job in worker.claim()} == {first.id, late[0].id}
+    container.close()
+
+
+def test_a_lone_job_is_not_held_past_the_window(server_settings, astronaut_bytes):
+    container = build_container(server_settings, worker=False)
+    job = submit(container, astronaut_bytes)
+    clock = FakeClock()
+    worker = windowed_worker(container, clock, window_s=0.5)
+    worker.wait_for_batch()
+    assert clock.slept <= 0.5 + 1e-9
+    assert [claimed.id for claimed in worker.claim()] == [job.id]
+    clock.slept = 0.0
+    submit(container, astronaut_bytes)  # submitted "now": the window from its own submission
+    clock.now = clock.now.replace(year=clock.now.year + 1)  # long past every window
+    worker.wait_for_batch()
+    assert clock.slept == 0.0
+    container.close()
+
+
+def test_a_full_batch_does_not_wait(server_settings, astronaut_bytes):
+    container = build_container(server_settings, worker=False)
+    submit(container, astronaut_bytes, n=8)
+    clock = FakeClock()
+    windowed_worker(container, clock, window_s=5.0).wait_for_batch()
+    assert clock.slept == 0.0
+    container.close()

@@ -7,6 +7,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -46,6 +47,9 @@ class EmbeddedWorker:
         max_batch_images: int = 8,
         max_pixels: int = 50_000_000,
         on_finished: Callable[[Job], None] | None = None,
+        batch_window_s: float = 0.0,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self._db = db
         self._blobs = blobs
@@ -55,6 +59,9 @@ class EmbeddedWorker:
         self._max_batch_images = max_batch_images
         self._max_pixels = max_pixels
         self._on_finished = on_finished or (lambda job: None)
+        self._window = batch_window_s
+        self._clock = clock
+        self._sleep = sleep
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -108,6 +115,7 @@ class EmbeddedWorker:
 
     def run_once(self) -> bool:
         """Claim compatible queued jobs and run them; False when the queue was empty."""
+        self.wait_for_batch()
         jobs = self.claim()
         if not jobs:
             return False
@@ -123,6 +131,38 @@ class EmbeddedWorker:
         for group in groups.values():
             self._run_group(group)
         return True
+
+    def wait_for_batch(self) -> None:
+        """Dynamic batching: hold the oldest queued job until its batch is full or its window has passed.
+
+        The window is counted from the job's submission, so no job waits longer than the window,
+        and a lone job is not held at all once the window has gone by.
+        """
+        if self._window <= 0:
+            return
+        while True:
+            with self._db.session() as session:
+                first = session.scalar(
+                    select(Job).where(Job.state == JobState.QUEUED.value).order_by(Job.created_at).limit(1)
+                )
+                if first is None:
+                    return
+                waiting = session.scalars(
+                    select(Job.request).where(Job.state == JobState.QUEUED.value, Job.batch_key == first.batch_key)
+                ).all()
+            if sum(request["num_images"] for request in waiting) >= self._max_batch_images:
+                return
+            created = first.created_at if first.created_at.tzinfo else first.created_at.replace(tzinfo=timezone.utc)
+            left = self._window - (self._clock() - created).total_seconds()
+            if left <= 0:
+                return
+            pause = min(left, 0.005)
+            if self._sleep is not None:
+                self._sleep(pause)
+            else:
+                self._stop.wait(pause)
+            if self._stop.is_set():
+                return
 
     def claim(self) -> list[Job]:
         with self._db.session(write_lock=True) as session:
