@@ -104,3 +104,23 @@ def test_errors_print_one_clear_line_and_exit_non_zero(photogen_home, astronaut_
     assert words in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_generate_with_a_preset_and_a_crop_box(photogen_home, astronaut_jpeg, tmp_path, monkeypatch, tiny):
+    from typer.testing import CliRunner
+
+    from photogen.cli import app
+
+    monkeypatch.setenv("PHOTOGEN_HOME", str(photogen_home))
+    base = ["generate", str(astronaut_jpeg), "-p", "x", "--steps", "4", "--image-strength", "0.5", "--seed", "3",
+            "--model", "tiny", "--json", "--out", str(tmp_path)]
+    by_preset = CliRunner().invoke(app, [*base, "--preset", "headshot"])
+    assert by_preset.exit_code == 0, by_preset.stderr
+    left, top, right, bottom = json.loads(by_preset.stdout)["crop"]["box"]
+    assert (right - left) / (bottom - top) == pytest.approx(0.8, abs=0.01)
+    assert left <= 178 and right >= 268  # YuNet's face box on this photo spans x 178..268
+    by_box = CliRunner().invoke(app, [*base, "--crop-box", "100,50,356,306"])
+    assert by_box.exit_code == 0, by_box.stderr
+    assert json.loads(by_box.stdout)["crop"]["box"] == [100, 50, 356, 306]
+    bad = CliRunner().invoke(app, [*base, "--crop-box", "1,2,x,4"])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error [invalid_request]: crop_box")

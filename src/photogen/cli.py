@@ -34,6 +34,11 @@ def _quiet_libraries() -> None:
     transformers.utils.logging.set_verbosity_error()
 
 
+def _box(text: str | None) -> list[str] | None:
+    """'10,20,300,400' -> its four parts; the request model checks they are whole numbers."""
+    return [part.strip() for part in text.split(",")] if text else None
+
+
 def _model_spec(model: str) -> str:
     """Paths are recorded absolute so a replay works from any folder."""
     path = Path(model).expanduser()
@@ -52,6 +57,10 @@ def generate(
     steps: Annotated[int, typer.Option(help="Scheduler steps; int(steps x (1 - image strength)) run.")] = 30,
     guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.0,
     aspect: Annotated[Optional[str], typer.Option(help="Crop to this ratio first, e.g. 4:5.")] = None,
+    preset: Annotated[
+        Optional[str], typer.Option(help="Crop for a use, placed on the face or subject: headshot, instagram-square, product-hero, poster:50x70cm, custom:3:2, ...")
+    ] = None,
+    crop_box: Annotated[Optional[str], typer.Option(help="Crop box LEFT,TOP,RIGHT,BOTTOM in the upright photo's pixels.")] = None,
     width: Annotated[Optional[int], typer.Option(help="Explicit output width (with --height).")] = None,
     height: Annotated[Optional[int], typer.Option(help="Explicit output height (with --width).")] = None,
     num_images: Annotated[int, typer.Option("--num-images", "-n", help="How many images.")] = 1,
@@ -76,6 +85,8 @@ def generate(
                 "steps": steps,
                 "guidance": guidance,
                 "aspect_ratio": aspect,
+                "crop_preset": preset,
+                "crop_box": _box(crop_box),
                 "width": width,
                 "height": height,
                 "num_images": num_images,
@@ -203,6 +214,15 @@ def _redact(url: str) -> str:
 
     return make_url(url).render_as_string(hide_password=True)
 
+
+def _register_intake_commands() -> None:
+    from photogen.cli_intake import analyze, crop
+
+    app.command()(analyze)
+    app.command()(crop)
+
+
+_register_intake_commands()
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
