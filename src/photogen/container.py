@@ -13,6 +13,7 @@ from photogen.queue.embedded import EmbeddedWorker
 from photogen.services.events import JobEvents
 from photogen.services.jobs import JobService
 from photogen.services.keys import KeyService
+from photogen.services.recipes import RecipeService
 from photogen.services.uploads import UploadService, sweep_tombstones
 from photogen.store.blobs import BlobStore, blob_store_for
 from photogen.store.database import Database, migrate
@@ -28,6 +29,7 @@ class Container:
     keys: KeyService
     uploads: UploadService
     jobs: JobService
+    recipes: RecipeService
     worker: EmbeddedWorker | None
     webhooks: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -79,7 +81,9 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             batch_window_s=settings.batch_window_ms / 1000.0,
         )
         jobs.on_submit = embedded.notify
-    return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, embedded, webhooks)
+    recipes = RecipeService(db)
+    recipes.seed_builtins()
+    return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, embedded, webhooks)
 
 
 def _webhook_sender(settings: Settings, db: Database):

@@ -45,14 +45,24 @@ class GenerationIn(GenerationRequest):
     """The common image-to-image payload, plus photogen's other controls. Give exactly one of image, image_url, upload_id."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    prompt: str = Field(default="", max_length=2000, description="What the output should show; with a recipe, the words that fill its template.")
+    recipe: str | None = Field(default=None, max_length=120, description="Start from a recipe: name or name@version. Fields you set yourself win over the recipe's.")
     image: str | None = Field(default=None, description="Source image as base64 (uploaded on the fly).")
     image_url: str | None = Field(default=None, description="Source image URL (fetched under the upload address rules).")
     upload_id: str | None = Field(default=None, description="Id of an existing upload.")
     model: str | None = Field(default=None, min_length=1, description="Model name; omitted uses the server's default model.")
     callback_url: str | None = Field(default=None, description="URL photogen POSTs a signed event to when the job ends.")
 
-    def generation_request(self, default_model: str) -> GenerationRequest:
-        fields = self.model_dump(exclude={"image", "image_url", "upload_id", "callback_url"})
+    def given_fields(self) -> dict[str, Any]:
+        """The generation fields the caller set, without the source and callback."""
+        wire = {"image", "image_url", "upload_id", "callback_url", "recipe"}
+        return {name: getattr(self, name) for name in self.model_fields_set - wire}
+
+    def generation_request(self, default_model: str, recipe_fields: dict[str, Any] | None = None) -> GenerationRequest:
+        if recipe_fields is None:
+            fields = self.model_dump(exclude={"image", "image_url", "upload_id", "callback_url"})
+        else:
+            fields = recipe_fields
         return GenerationRequest.parse({**fields, "model": self.model or default_model})
 
 
@@ -134,3 +144,31 @@ class CropSuggestion(BaseModel):
     target_size: list[int] = Field(description="The preset's delivered size in pixels.")
     upscale: float = Field(description="Delivered size over box size; above 1 the photo cannot fill the preset without upscaling.")
     source_size: list[int] = Field(description="The upright photo's size in pixels, the box's coordinate space.")
+
+
+class RecipeIn(BaseModel):
+    """A new recipe version. Saving under an existing name adds its next version."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=200, description="Human name of the recipe.")
+    prompt: str = Field(min_length=1, max_length=2000, description="Prompt template; {details} takes the user's words.")
+    negative_prompt: str = Field(default="", max_length=2000, description="What outputs should avoid.")
+    image_strength: float = Field(default=0.5, ge=0.0, le=1.0, description="Default image strength.")
+    strength_range: tuple[float, float] = Field(default=(0.3, 0.7), description="Recommended image strength range (low, high).")
+    crop_preset: str | None = Field(default=None, max_length=100, description="Crop preset the recipe is made for.")
+    guidance: float | None = Field(default=None, ge=0.0, le=30.0, description="Guidance scale, if the recipe sets one.")
+    notes: str = Field(default="", max_length=4000, description="When to use it and what to watch for.")
+
+
+class RecipeOut(RecipeIn):
+    name: str = Field(description="Recipe name.")
+    version: int = Field(description="Version number; versions never change.")
+    ref: str = Field(description="name@version, as jobs record it.")
+    builtin: bool = Field(description="Shipped with photogen (read-only).")
+
+
+class RecipeDiff(BaseModel):
+    name: str = Field(description="Recipe name.")
+    from_version: int = Field(description="Older version.")
+    to_version: int = Field(description="Newer version.")
+    changes: list[dict[str, Any]] = Field(description="Each changed field with its old and new value.")

@@ -71,6 +71,9 @@ class GenerationRequest(BaseModel):
         "moved; trimmed to the output's exact ratio around its centre.",
     )
     scheduler: SchedulerName = Field(default="default", description="Sampler; 'default' keeps the model's own.")
+    recipe: str | None = Field(
+        default=None, max_length=120, description="The recipe the request came from, as name@version (recorded)."
+    )
     model: str = Field(default="tiny", min_length=1, description="'tiny', a hub id, a diffusers folder or a .safetensors file.")
 
     @field_validator("aspect_ratio")

@@ -80,6 +80,7 @@ class JobService:
             idempotency_key=idempotency_key,
             request_digest=digest,
             callback_url=callback_url,
+            recipe=request.recipe,
             progress_total=request.denoising_steps,
         )
         try:

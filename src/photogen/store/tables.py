@@ -61,6 +61,12 @@ class Job(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
     request_digest: Mapped[str | None] = mapped_column(String(64), default=None)
     callback_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    kind: Mapped[str] = mapped_column(String(20), default="generate", server_default="generate")  # or "upscale"
+    recipe: Mapped[str | None] = mapped_column(String(120), index=True, default=None)  # "name@version"
+    parent_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
+    relation: Mapped[str | None] = mapped_column(String(20), default=None)  # "replay", "vary", "upscale"
+    source_asset_id: Mapped[str | None] = mapped_column(String(32), default=None)  # what an upscale enlarges
+    comparison: Mapped[dict[str, Any] | None] = mapped_column(default=None)  # a replay's verdict per output
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     progress_step: Mapped[int] = mapped_column(Integer, default=0)
@@ -89,7 +95,48 @@ class Asset(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     record: Mapped[dict[str, Any]] = mapped_column()
+    scores: Mapped[dict[str, Any] | None] = mapped_column(default=None)  # identity / structure similarity
+    parent_asset_id: Mapped[str | None] = mapped_column(String(32), default=None)  # an upscale's source
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Recipe(Base):
+    """One immutable version of a recipe; editing adds the next version."""
+
+    __tablename__ = "recipes"
+    __table_args__ = (UniqueConstraint("owner", "name", "version", name="uq_recipes_owner_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)  # "builtin" for the shipped ones
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    fields: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OwnerPolicy(Base):
+    """Per-owner retention; missing values fall back to the settings."""
+
+    __tablename__ = "owner_policies"
+
+    owner: Mapped[str] = mapped_column(String(200), primary_key=True)
+    originals_days: Mapped[int | None] = mapped_column(default=None)
+    outputs_days: Mapped[int | None] = mapped_column(default=None)
+
+
+class AuditEvent(Base):
+    """Who did what to which record, when and why; never the deleted content itself."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    action: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(100))  # e.g. "upload:3f2a..."
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    details: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 
 class WebhookDelivery(Base):
