@@ -1,0 +1,92 @@
+"""Structure similarity: does an output keep its source's layout, edges and shading?
+
+SSIM (Wang, Bovik, Sheikh and Simoncelli, 2004) on Rec. 601 luma, with the paper's settings: an 11-tap
+Gaussian window of sigma 1.5, K1 = 0.01, K2 = 0.03, population (co)variances, and the mean taken away from
+a border of half a window. It agrees with scikit-image's `structural_similarity(gaussian_weights=True,
+sigma=1.5, use_sample_covariance=False, data_range=255)`.
+
+Both images are first brought to one fixed working size (256 px on the source's long side), so scores of
+outputs of any size can be compared, and SSIM measures layout rather than fine texture.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from photogen.domain.errors import InvalidRequest
+
+STRUCTURE_LONG_SIDE = 256
+SSIM_SIGMA = 1.5
+SSIM_RADIUS = 5  # the window is 2 * radius + 1 = 11 taps: sigma 1.5 cut at 3.5 sigma
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+MAX_RATIO_MISMATCH = 0.05  # outputs sized to multiples of 8 differ from their crop's ratio by a few percent
+
+
+def structure_similarity(
+    source_rgb: np.ndarray, output_rgb: np.ndarray, *, long_side: int = STRUCTURE_LONG_SIDE
+) -> float:
+    """SSIM of two RGB uint8 images of about the same aspect ratio, at the working size; 1.0 when equal."""
+    source, output = working_pair(source_rgb, output_rgb, long_side)
+    return ssim(source, output)
+
+
+def working_pair(
+    source_rgb: np.ndarray, output_rgb: np.ndarray, long_side: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both images as luma at the working size: `long_side` on the source's long side, its aspect ratio."""
+    import cv2
+
+    for name, rgb in (("source", source_rgb), ("output", output_rgb)):
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise InvalidRequest(f"the {name} must be RGB uint8 pixels (HxWx3), got {rgb.dtype} {rgb.shape}")
+    source_ratio = source_rgb.shape[1] / source_rgb.shape[0]
+    output_ratio = output_rgb.shape[1] / output_rgb.shape[0]
+    if abs(output_ratio / source_ratio - 1.0) > MAX_RATIO_MISMATCH:
+        raise InvalidRequest(
+            f"the images have different shapes ({source_rgb.shape[1]}x{source_rgb.shape[0]} and "
+            f"{output_rgb.shape[1]}x{output_rgb.shape[0]}), so their structure cannot be compared",
+            hint="compare an output with the crop it was made from",
+        )
+    height, width = source_rgb.shape[:2]
+    factor = long_side / max(height, width)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    if min(size) < 2 * SSIM_RADIUS + 1:
+        raise InvalidRequest(
+            f"a {width}x{height} image is too narrow to compare at {long_side} px on its long side",
+            hint=f"both sides must come to at least {2 * SSIM_RADIUS + 1} px",
+        )
+
+    def prepare(rgb: np.ndarray) -> np.ndarray:
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        if (gray.shape[1], gray.shape[0]) != size:
+            shrinking = gray.shape[0] * gray.shape[1] > size[0] * size[1]
+            gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+        return gray.astype(np.float64)
+
+    return prepare(source_rgb), prepare(output_rgb)
+
+
+def ssim(first: np.ndarray, second: np.ndarray, data_range: float = 255.0) -> float:
+    """Mean SSIM of two grayscale arrays of the same shape (float or uint8, values 0..data_range)."""
+    import cv2
+
+    if first.shape != second.shape or first.ndim != 2:
+        raise InvalidRequest(f"SSIM needs two 2-D arrays of one shape, got {first.shape} and {second.shape}")
+    a = first.astype(np.float64)
+    b = second.astype(np.float64)
+    window = (2 * SSIM_RADIUS + 1, 2 * SSIM_RADIUS + 1)
+
+    def local_mean(values: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(values, window, SSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
+
+    mean_a, mean_b = local_mean(a), local_mean(b)
+    var_a = local_mean(a * a) - mean_a * mean_a
+    var_b = local_mean(b * b) - mean_b * mean_b
+    covariance = local_mean(a * b) - mean_a * mean_b
+    c1 = (SSIM_K1 * data_range) ** 2
+    c2 = (SSIM_K2 * data_range) ** 2
+    index = ((2 * mean_a * mean_b + c1) * (2 * covariance + c2)) / (
+        (mean_a * mean_a + mean_b * mean_b + c1) * (var_a + var_b + c2)
+    )
+    inner = index[SSIM_RADIUS:-SSIM_RADIUS, SSIM_RADIUS:-SSIM_RADIUS]
+    return float(inner.mean())
