@@ -32,11 +32,11 @@ def test_multipart_and_base64_uploads_are_one_content_addressed_original(api, co
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
-        ({"image": "not base64!"}, 400, "invalid_request"),
+        ({"image": "not base64!"}, 422, "invalid_request"),
         ({"image": "aGVsbG8="}, 400, "image_unreadable"),
-        ({}, 400, "invalid_request"),
-        ({"image": "aGVsbG8=", "url": "https://example.com/a.jpg"}, 400, "invalid_request"),
-        ({"image": "aGVsbG8=", "extra": 1}, 400, "invalid_request"),
+        ({}, 422, "invalid_request"),
+        ({"image": "aGVsbG8=", "url": "https://example.com/a.jpg"}, 422, "invalid_request"),
+        ({"image": "aGVsbG8=", "extra": 1}, 422, "invalid_request"),
     ],
 )
 def test_bad_uploads_get_a_clear_error(api, body, status, code):

@@ -20,7 +20,7 @@ def test_builtin_recipes_are_listed_with_their_cues(api):
     assert low <= headshot["image_strength"] <= high
     assert "keep the product's shape" in recipes["product-hero"]["prompt"]
     response = api.put("/v1/recipes/headshot", json=MINE)
-    assert response.status_code == 400 and response.json()["error"]["code"] == "recipe_name_taken"
+    assert response.status_code == 409 and response.json()["error"]["code"] == "recipe_name_taken"
 
 
 def test_editing_makes_a_new_version_and_old_jobs_keep_the_old_one(api, astronaut_bytes):
@@ -51,7 +51,7 @@ def test_editing_makes_a_new_version_and_old_jobs_keep_the_old_one(api, astronau
 def test_recipe_errors(api):
     assert api.get("/v1/recipes/nope").status_code == 404
     bad = api.put("/v1/recipes/Bad Name!", json=MINE)
-    assert bad.status_code == 400 and "not valid" in bad.json()["error"]["message"]
+    assert bad.status_code == 422 and "not valid" in bad.json()["error"]["message"]
     outside = api.put("/v1/recipes/ok-name", json={**MINE, "image_strength": 0.9})
     assert outside.status_code in (400, 422) and "outside its recommended range" in outside.json()["error"]["message"]
     missing = api.post("/v1/generations", json={"recipe": "nope", "prompt": "x", "image": "aGk="})

@@ -16,9 +16,11 @@ from photogen.domain.errors import PhotogenError
 log = logging.getLogger("photogen.api")
 
 STATUS_BY_CODE = {
+    "invalid_request": 422,  # every validation failure, from pydantic or our own checks
     "not_found": 404,
     "unauthorized": 401,
     "idempotency_conflict": 409,
+    "recipe_name_taken": 409,
     "job_finished": 409,
     "invalid_transition": 409,
     "upload_too_large": 413,

@@ -1,0 +1,125 @@
+"""Generations and jobs: submit, read, cancel, live events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from photogen.api.app import Owner, container_of
+from photogen.api.errors import ERROR_RESPONSES
+from photogen.api.routes_uploads import _decode_base64, _fetch
+from photogen.api.schemas import (
+    GenerationIn,
+    JobOut,
+)
+from photogen.api.shaping import _live_progress, job_out
+from photogen.domain.errors import InvalidRequest
+from photogen.services.uploads import NotFound
+
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+
+
+# -- generations and jobs ------------------------------------------------------------------------
+
+@router.post("/generations", status_code=202, response_model=JobOut, summary="Start an image-to-image job")
+def create_generation(
+    request: Request,
+    owner: Owner,
+    body: GenerationIn,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
+) -> JobOut:
+    container = container_of(request)
+    sources = [body.image is not None, body.image_url is not None, body.upload_id is not None]
+    if sum(sources) != 1:
+        raise InvalidRequest("give exactly one of image, image_url and upload_id", hint="name the source photo once")
+    expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
+    generation = body.generation_request(container.settings.default_model, expanded)
+    if body.callback_url:
+        from photogen.net.guard import check_url
+
+        check_url(body.callback_url, allow=container.settings.url_allowlist)
+    upload_id = body.upload_id
+    if upload_id is None:
+        if body.image is not None:
+            data, claimed = _decode_base64(body.image), None
+        else:
+            data, claimed = _fetch(request, body.image_url)
+        upload_id = container.uploads.create(owner, data, "", claimed).id
+    job, created = container.jobs.submit(owner, generation, upload_id, idempotency_key=idempotency_key,
+                                         callback_url=body.callback_url)
+    if not created:
+        response.status_code = 200
+    return job_out(job, container.jobs.assets(owner, job.id))
+
+
+@router.get("/jobs", response_model=list[JobOut], summary="Your jobs, newest first")
+def list_jobs(
+    request: Request, owner: Owner,
+    state: Annotated[str | None, Query(pattern="^(queued|running|succeeded|failed|canceled)$", description="Only jobs in this state.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="How many.")] = 100,
+) -> list[JobOut]:
+    jobs = container_of(request).jobs
+    return [job_out(_live_progress(request, j), jobs.assets(owner, j.id)) for j in jobs.list(owner, state, limit)]
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state, progress and results")
+def get_job(request: Request, owner: Owner, job_id: str) -> JobOut:
+    jobs = container_of(request).jobs
+    return job_out(_live_progress(request, jobs.get(owner, job_id)), jobs.assets(owner, job_id))
+
+
+@router.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut, summary="Cancel a queued or running job")
+def cancel_job(request: Request, owner: Owner, job_id: str) -> JobOut:
+    jobs = container_of(request).jobs
+    return job_out(jobs.cancel(owner, job_id), [])
+
+
+@router.get("/jobs/{job_id}/events", summary="Live progress as Server-Sent Events",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}, "description": "state and progress events, in order"}})
+async def job_events(request: Request, owner: Owner, job_id: str) -> StreamingResponse:
+    container = container_of(request)
+    await run_in_threadpool(container.jobs.get, owner, job_id)  # 404 before the stream starts
+    return StreamingResponse(_event_stream(request, owner, job_id), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _event_stream(request: Request, owner: str, job_id: str):
+    """Events from this process as they happen; the row (polled) covers work done by other processes."""
+    container = container_of(request)
+    seen, last_row_check, last_sent = 0, 0.0, None
+    loop = asyncio.get_running_loop()
+    while True:
+        for event in container.events.since(job_id, seen):
+            seen = event["seq"]
+            last_sent = (event["event"], event.get("state"), event.get("step"))
+            yield _sse(event)
+            if event["event"] == "state" and event["state"] in ("succeeded", "failed", "canceled"):
+                return
+        if loop.time() - last_row_check > 1.0:
+            last_row_check = loop.time()
+            try:
+                job = await run_in_threadpool(container.jobs.get, owner, job_id)
+            except NotFound:
+                yield _sse({"event": "state", "state": "deleted"})
+                return
+            if job.state in ("succeeded", "failed", "canceled") and not container.events.since(job_id, seen):
+                yield _sse({"event": "state", "state": job.state})
+                return
+            if last_sent is None:
+                last_sent = ("state", job.state, None)
+                yield _sse({"event": "state", "state": job.state, "step": job.progress_step, "total": job.progress_total})
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(0.05)
+
+
+def _sse(event: dict[str, Any]) -> str:
+    kind = event.get("event", "message")
+    return f"event: {kind}\ndata: {json.dumps(event)}\n\n"
