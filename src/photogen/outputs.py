@@ -35,6 +35,16 @@ def pixel_sha256(image: Image.Image) -> str:
     return digest.hexdigest()
 
 
+def max_difference(a: Image.Image, b: Image.Image) -> int:
+    """The largest difference of any channel of any pixel, in 8-bit levels (255 when sizes differ)."""
+    import numpy as np
+
+    if a.size != b.size:
+        return 255
+    left, right = np.asarray(a.convert("RGB"), np.int16), np.asarray(b.convert("RGB"), np.int16)
+    return int(np.abs(left - right).max())
+
+
 def parameters_text(record: dict[str, Any]) -> str:
     """The `parameters` text other SD tools write and read."""
     request = record["request"]
@@ -83,7 +93,8 @@ def parse_parameters(text: str) -> dict[str, Any]:
 
 def encode_png(image: Image.Image, record: dict[str, Any]) -> bytes:
     info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", parameters_text(record))
+    if "sampler" in record:  # generated images; grids and upscales carry only their own record
+        info.add_text("parameters", parameters_text(record))
     info.add_text("photogen", json.dumps(record, sort_keys=True, ensure_ascii=False))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info, optimize=False, compress_level=6)

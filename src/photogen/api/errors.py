@@ -22,6 +22,7 @@ STATUS_BY_CODE = {
     "idempotency_conflict": 409,
     "recipe_name_taken": 409,
     "job_finished": 409,
+    "not_replayable": 409,
     "invalid_transition": 409,
     "upload_too_large": 413,
     "file_too_large": 413,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request, Response
 
 from photogen.api.app import Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
-from photogen.api.schemas import (
-    AssetDetail,
-    Lineage,
-)
+from photogen.api.schemas import AssetDetail, JobOut, Lineage, PrintAdviceIn, UpscaleIn
 from photogen.api.shaping import asset_out, job_out, upload_out
 from photogen.services.uploads import NotFound
 from photogen.store.tables import Asset
@@ -42,15 +41,35 @@ def get_asset_content(request: Request, owner: Owner, asset_id: str) -> Response
     return Response(data, media_type="image/png", headers={"Content-Disposition": f'attachment; filename="{name}"', "ETag": f'"{row.sha256}"'})
 
 
-@router.get("/assets/{asset_id}/lineage", response_model=Lineage, summary="Upload, crop, job and outputs of an asset")
+@router.get("/assets/{asset_id}/lineage", response_model=Lineage,
+            summary="Where an asset came from and what was made of it: upload, crop, job, outputs, upscales")
 def get_lineage(request: Request, owner: Owner, asset_id: str) -> Lineage:
+    from photogen.services.lineage import lineage
+
     container = container_of(request)
-    row = _asset(request, owner, asset_id)
-    upload = container.uploads.get(owner, row.upload_id)
-    job = container.jobs.get(owner, row.job_id) if row.job_id else None
-    assets = container.jobs.assets(owner, job.id) if job else []
-    crop = next((a for a in assets if a.kind == "crop"), None)
+    rows = lineage(container.db, owner, asset_id)
+    job = job_out(rows.job, [a for a in [rows.crop, *rows.outputs] if a is not None]) if rows.job else None
     return Lineage(
-        upload=upload_out(upload), crop=asset_out(crop) if crop else None, job=job_out(job, assets) if job else None,
-        outputs=[asset_out(a) for a in assets if a.kind == "output"],
+        upload=upload_out(rows.upload), crop=asset_out(rows.crop) if rows.crop else None, job=job,
+        outputs=[asset_out(a) for a in rows.outputs], ancestors=[asset_out(a) for a in rows.ancestors],
+        upscales=[asset_out(a) for a in rows.upscales], graph=rows.graph(),
     )
+
+
+@router.post("/assets/{asset_id}/upscale", status_code=202, response_model=JobOut,
+             summary="Upscale pass: a separate, recorded job that enlarges an asset x2 or x4")
+def upscale_asset(
+    request: Request, owner: Owner, asset_id: str, body: UpscaleIn,
+    idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
+) -> JobOut:
+    spec = body.model_dump()
+    spec["print"] = body.print.model_dump() if body.print else None
+    job, _created = container_of(request).jobs.submit_upscale(owner, asset_id, spec, idempotency_key=idempotency_key)
+    return job_out(job, [])
+
+
+@router.post("/print-advice", summary="What pixel size and upscale factor a print needs")
+def print_advice(body: PrintAdviceIn) -> dict[str, Any]:
+    from photogen.services.review import print_advice as advise
+
+    return advise((body.width_px, body.height_px), body.print.model_dump(), body.factor)

@@ -13,10 +13,7 @@ from fastapi.responses import StreamingResponse
 from photogen.api.app import Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.routes_uploads import _decode_base64, _fetch
-from photogen.api.schemas import (
-    GenerationIn,
-    JobOut,
-)
+from photogen.api.schemas import GenerationIn, JobOut, SweepIn, VaryIn
 from photogen.api.shaping import _live_progress, job_out
 from photogen.domain.errors import InvalidRequest
 from photogen.services.uploads import NotFound
@@ -25,6 +22,20 @@ router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
 
 # -- generations and jobs ------------------------------------------------------------------------
+
+def _source_upload(request: Request, owner: str, body: GenerationIn) -> str:
+    """The upload a generation starts from: given by id, or created from base64 or a URL."""
+    sources = [body.image is not None, body.image_url is not None, body.upload_id is not None]
+    if sum(sources) != 1:
+        raise InvalidRequest("give exactly one of image, image_url and upload_id", hint="name the source photo once")
+    if body.upload_id is not None:
+        return body.upload_id
+    if body.image is not None:
+        data, claimed = _decode_base64(body.image), None
+    else:
+        data, claimed = _fetch(request, body.image_url)
+    return container_of(request).uploads.create(owner, data, "", claimed).id
+
 
 @router.post("/generations", status_code=202, response_model=JobOut, summary="Start an image-to-image job")
 def create_generation(
@@ -35,27 +46,54 @@ def create_generation(
     idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
 ) -> JobOut:
     container = container_of(request)
-    sources = [body.image is not None, body.image_url is not None, body.upload_id is not None]
-    if sum(sources) != 1:
-        raise InvalidRequest("give exactly one of image, image_url and upload_id", hint="name the source photo once")
     expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
     generation = body.generation_request(container.settings.default_model, expanded)
     if body.callback_url:
         from photogen.net.guard import check_url
 
         check_url(body.callback_url, allow=container.settings.url_allowlist)
-    upload_id = body.upload_id
-    if upload_id is None:
-        if body.image is not None:
-            data, claimed = _decode_base64(body.image), None
-        else:
-            data, claimed = _fetch(request, body.image_url)
-        upload_id = container.uploads.create(owner, data, "", claimed).id
+    upload_id = _source_upload(request, owner, body)
     job, created = container.jobs.submit(owner, generation, upload_id, idempotency_key=idempotency_key,
                                          callback_url=body.callback_url)
     if not created:
         response.status_code = 200
     return job_out(job, container.jobs.assets(owner, job.id))
+
+
+@router.post("/sweeps", status_code=202, response_model=JobOut,
+             summary="Sweep one control (image strength, seed, guidance or steps) with everything else fixed")
+def create_sweep(
+    request: Request, owner: Owner, body: SweepIn,
+    idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
+) -> JobOut:
+    container = container_of(request)
+    upload_id = _source_upload(request, owner, body)
+    expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
+    base = body.generation_request(container.settings.default_model, expanded)
+    values = [int(v) if body.sweep.field in ("seed", "steps") else v for v in body.sweep.values]
+    job, _created = container.jobs.submit_sweep(owner, base, upload_id, body.sweep.field, values,
+                                               idempotency_key=idempotency_key, callback_url=body.callback_url)
+    return job_out(job, [])
+
+
+@router.post("/jobs/{job_id}/vary", status_code=202, response_model=JobOut,
+             summary="Change one thing: rerun a job with one field changed, same seed, linked to the original")
+def vary_job(
+    request: Request, owner: Owner, job_id: str, body: VaryIn,
+    idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
+) -> JobOut:
+    job, _created = container_of(request).jobs.vary(owner, job_id, body.changes, idempotency_key=idempotency_key)
+    return job_out(job, [])
+
+
+@router.post("/jobs/{job_id}/replay", status_code=202, response_model=JobOut,
+             summary="Run a stored job again; its comparison says per output identical, close or different")
+def replay_job(
+    request: Request, owner: Owner, job_id: str,
+    idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
+) -> JobOut:
+    job, _created = container_of(request).jobs.replay(owner, job_id, idempotency_key=idempotency_key)
+    return job_out(job, [])
 
 
 @router.get("/jobs", response_model=list[JobOut], summary="Your jobs, newest first")
@@ -69,9 +107,19 @@ def list_jobs(
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state, progress and results")
-def get_job(request: Request, owner: Owner, job_id: str) -> JobOut:
+def get_job(
+    request: Request, owner: Owner, job_id: str,
+    sort: Annotated[str | None, Query(pattern="^(identity|structure)$", description="Order the outputs by this review score, best first.")] = None,
+) -> JobOut:
     jobs = container_of(request).jobs
-    return job_out(_live_progress(request, jobs.get(owner, job_id)), jobs.assets(owner, job_id))
+    assets = jobs.assets(owner, job_id)
+    if sort:
+        from photogen.scoring.review import sort_by
+
+        outputs = [a for a in assets if a.kind == "output"]
+        order = sort_by([a.scores or {} for a in outputs], sort)
+        assets = [a for a in assets if a.kind != "output"] + [outputs[i] for i in order]
+    return job_out(_live_progress(request, jobs.get(owner, job_id)), assets)
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut, summary="Cancel a queued or running job")

@@ -54,13 +54,13 @@ class GenerationIn(GenerationRequest):
     callback_url: str | None = Field(default=None, description="URL photogen POSTs a signed event to when the job ends.")
 
     def given_fields(self) -> dict[str, Any]:
-        """The generation fields the caller set, without the source and callback."""
-        wire = {"image", "image_url", "upload_id", "callback_url", "recipe"}
-        return {name: getattr(self, name) for name in self.model_fields_set - wire}
+        """The generation fields the caller set, without the source, callback, recipe or sweep."""
+        skip = {"image", "image_url", "upload_id", "callback_url", "recipe", "sweep"}
+        return {name: getattr(self, name) for name in self.model_fields_set - skip}
 
     def generation_request(self, default_model: str, recipe_fields: dict[str, Any] | None = None) -> GenerationRequest:
         if recipe_fields is None:
-            fields = self.model_dump(exclude={"image", "image_url", "upload_id", "callback_url"})
+            fields = self.model_dump(exclude={"image", "image_url", "upload_id", "callback_url", "sweep"})
         else:
             fields = recipe_fields
         return GenerationRequest.parse({**fields, "model": self.model or default_model})
@@ -79,7 +79,9 @@ class JobError(BaseModel):
 
 class AssetOut(BaseModel):
     id: str = Field(description="Asset id.")
-    kind: Literal["crop", "output"] = Field(description="crop: the cropped source the model saw; output: a generated image.")
+    kind: Literal["crop", "output", "grid", "upscale"] = Field(
+        description="crop: the cropped source the model saw; output: a generated image; grid: a sweep's labelled "
+        "grid; upscale: an enlarged asset.")
     job_id: str | None = Field(description="The job that made it.")
     upload_id: str = Field(description="The upload it derives from.")
     index: int = Field(description="Image index within the job.")
@@ -88,6 +90,8 @@ class AssetOut(BaseModel):
     height: int = Field(description="Height in pixels.")
     sha256: str = Field(description="SHA-256 of the PNG file.")
     url: str = Field(description="Where to download it.")
+    scores: dict[str, Any] | None = Field(default=None, description="Review scores: identity (face similarity to the source, None without faces), identity_drift, structure (SSIM), fix.")
+    parent_asset_id: str | None = Field(default=None, description="For an upscale: the asset it enlarges.")
     created_at: datetime = Field(description="When it was made (UTC).")
 
 
@@ -98,6 +102,11 @@ class AssetDetail(AssetOut):
 class JobOut(BaseModel):
     id: str = Field(description="Job id.")
     state: Literal["queued", "running", "succeeded", "failed", "canceled"] = Field(description="Where the job is.")
+    kind: Literal["generate", "sweep", "upscale"] = Field(description="What the job does.")
+    recipe: str | None = Field(description="The recipe it came from, as name@version.")
+    parent_id: str | None = Field(description="The job this one derives from (vary, replay, upscale).")
+    relation: str | None = Field(description="How it derives from its parent: vary, replay or upscale.")
+    comparison: dict[str, Any] | None = Field(description="For a replay: per output identical, close (with the largest difference) or different.")
     upload_id: str = Field(description="The source upload.")
     request: dict[str, Any] = Field(description="The generation request, with its seed resolved.")
     progress: Progress = Field(description="Denoising progress.")
@@ -115,8 +124,11 @@ class JobOut(BaseModel):
 class Lineage(BaseModel):
     upload: UploadOut = Field(description="The original upload.")
     crop: AssetOut | None = Field(description="The cropped source the model saw.")
-    job: JobOut | None = Field(description="The job.")
-    outputs: list[AssetOut] = Field(description="All outputs of the job.")
+    job: JobOut | None = Field(description="The generation job.")
+    outputs: list[AssetOut] = Field(description="All outputs of the generation job.")
+    ancestors: list[AssetOut] = Field(description="From the asset up to its generated output: the upscales it came through, nearest first.")
+    upscales: list[AssetOut] = Field(description="Upscales made from the generation's outputs, at any depth.")
+    graph: dict[str, Any] = Field(description="The same as nodes and edges: upload -> crop -> job -> outputs -> upscales.")
 
 
 class DeletedOut(BaseModel):
@@ -172,3 +184,46 @@ class RecipeDiff(BaseModel):
     from_version: int = Field(description="Older version.")
     to_version: int = Field(description="Newer version.")
     changes: list[dict[str, Any]] = Field(description="Each changed field with its old and new value.")
+
+
+class SweepSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    field: Literal["image_strength", "seed", "guidance", "steps"] = Field(description="The one control to sweep.")
+    values: list[float] = Field(min_length=2, max_length=12, description="Its values, e.g. [0.3, 0.45, 0.6, 0.75].")
+
+
+class SweepIn(GenerationIn):
+    """A generation payload plus the control to sweep; every other field stays fixed (same seed)."""
+
+    sweep: SweepSpec = Field(description="Which control to sweep and its values.")
+
+
+class VaryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    changes: dict[str, Any] = Field(description="Exactly one field of the job's request with its new value, e.g. {\"image_strength\": 0.6}.")
+
+
+class PrintSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    width: float = Field(gt=0, description="Print width.")
+    height: float = Field(gt=0, description="Print height.")
+    unit: Literal["in", "cm"] = Field(default="in", description="Unit of width and height.")
+    dpi: int = Field(default=300, ge=1, le=2400, description="Print resolution in dots per inch.")
+
+
+class UpscaleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    factor: Literal[2, 4] = Field(default=2, description="Enlargement factor.")
+    method: Literal["auto", "tiled_refine", "realesrgan", "lanczos"] = Field(default="auto", description="auto: tiled img2img refine with the job's model, else Real-ESRGAN if installed, else Lanczos.")
+    model: str | None = Field(default=None, description="Model for the tiled refine; default the model that made the asset.")
+    prompt: str = Field(default="", max_length=2000, description="Prompt for the tiled refine; default a neutral detail prompt.")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of the refine (tile k uses seed + k).")
+    print: PrintSpec | None = Field(default=None, description="Target print size: the job records whether the factor reaches it.")
+
+
+class PrintAdviceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    width_px: int = Field(ge=1, le=100000, description="Image width in pixels.")
+    height_px: int = Field(ge=1, le=100000, description="Image height in pixels.")
+    print: PrintSpec = Field(description="Target print size.")
+    factor: Literal[2, 4] | None = Field(default=None, description="The upscale factor you plan to use.")

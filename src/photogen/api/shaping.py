@@ -17,6 +17,7 @@ def asset_out(row: Asset) -> AssetOut:
     return AssetOut(
         id=row.id, kind=row.kind, job_id=row.job_id, upload_id=row.upload_id, index=row.index, seed=row.seed,
         width=row.width, height=row.height, sha256=row.sha256, url=f"/v1/assets/{row.id}/content",
+        scores=row.scores, parent_asset_id=row.parent_asset_id,
         created_at=row.created_at,
     )
 
@@ -25,7 +26,8 @@ def job_out(row: Job, assets: list[Asset]) -> JobOut:
     n = row.request.get("num_images", 1)
     step, total = row.progress_step, row.progress_total
     return JobOut(
-        id=row.id, state=row.state, upload_id=row.upload_id, request=row.request,
+        id=row.id, state=row.state, kind=row.kind, recipe=row.recipe, parent_id=row.parent_id,
+        relation=row.relation, comparison=row.comparison, upload_id=row.upload_id, request=row.request,
         progress={"step": step, "total": total, "images": [{"index": i, "step": step, "total": total} for i in range(n)]},
         attempts=row.attempts, cancel_requested=row.cancel_requested, callback_url=row.callback_url, crop=row.crop,
         error={"code": row.error_code, "message": row.error_message or ""} if row.error_code else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from PIL import Image
 from sqlalchemy import select
 
 from photogen.domain.errors import PhotogenError
@@ -19,15 +21,17 @@ from photogen.engines.base import PreparedRequest, batch_key
 from photogen.engines.cache import ModelCache
 from photogen.intake.crop import CropPlan
 from photogen.intake.decode import decode_image
-from photogen.outputs import encode_png, pixel_sha256
+from photogen.outputs import encode_png, max_difference, pixel_sha256
 from photogen.services.events import JobEvents
 from photogen.services.generation import output_record, prepare_request
+from photogen.services.review import score_images
 from photogen.services.uploads import safe_owner
 from photogen.store.blobs import BlobStore
 from photogen.store.database import Database
 from photogen.store.tables import Asset, Job, Upload, utcnow
 
 log = logging.getLogger("photogen.worker")
+CLOSE_LEVELS = 2  # a replay within this many 8-bit levels of the original counts as close
 PROGRESS_WRITE_EVERY_S = 0.5
 
 
@@ -122,7 +126,12 @@ class EmbeddedWorker:
         prepared: list[tuple[Job, PreparedRequest, CropPlan, Any]] = []
         for job in jobs:
             try:
-                prepared.append(self._prepare(job))
+                if job.kind != "generate":
+                    from photogen.queue.review_runs import RUNNERS
+
+                    RUNNERS[job.kind](self, job)
+                else:
+                    prepared.append(self._prepare(job))
             except Exception as exc:  # one bad job must not sink the batch
                 self._fail(job, exc)
         groups: dict[tuple[Any, ...], list[tuple[Job, PreparedRequest, CropPlan, Any]]] = {}
@@ -240,40 +249,76 @@ class EmbeddedWorker:
                 self._fail(job, exc)
 
     def _store_outputs(self, job, item, plan, model, source, images, total) -> None:
-        """Blobs first, then all rows and the state in one transaction; on failure the new blobs go."""
+        """The crop and each output with its record and review scores, committed together."""
         request = item.request
         base = output_record(request, plan, model, source)
+        folder = f"assets/{safe_owner(job.owner)}/{job.id}"
+        pieces = [self.piece(job, "crop", 0, None, f"{folder}/crop.png", item.image,
+                             {"crop": plan.as_dict(), "source": source}, plain=True)]
+        scores = score_images(item.image, images)
+        for index, (seed, image, score) in enumerate(zip(request.seeds(), images, scores)):
+            record = {**base, "index": index, "seed": seed, "pixel_sha256": pixel_sha256(image), "job_id": job.id}
+            piece = self.piece(job, "output", index, seed, f"{folder}/{index:02d}_s{seed}.png", image, record)
+            piece[2].scores = score
+            pieces.append(piece)
+        comparison = self._compare_with_parent(job, pieces)
+        self.commit(job, pieces, crop=plan.as_dict(), progress_step=total, comparison=comparison)
+
+    def piece(self, job: Job, kind: str, index: int, seed: int | None, key: str, image, record: dict,
+              *, plain: bool = False, parent_asset_id: str | None = None) -> tuple[str, bytes, Asset]:
+        """One asset to commit: its blob key, PNG bytes (record embedded unless `plain`) and row."""
+        data = encode_png_plain(image) if plain else encode_png(image, record)
+        row = _asset(job, kind, index, seed, key, data, image, record)
+        row.parent_asset_id = parent_asset_id
+        return key, data, row
+
+    def commit(self, job: Job, pieces: list[tuple[str, bytes, Asset]], **updates: Any) -> None:
+        """Blobs first, then all rows and the job's success in one transaction; on failure the new blobs go."""
         written: list[str] = []
-        rows: list[Asset] = []
         try:
-            crop_key = f"assets/{safe_owner(job.owner)}/{job.id}/crop.png"
-            crop_png = encode_png_plain(item.image)
-            self._blobs.put(crop_key, crop_png)
-            written.append(crop_key)
-            rows.append(_asset(job, "crop", 0, None, crop_key, crop_png, item.image, {"crop": plan.as_dict(), "source": source}))
-            for index, (seed, image) in enumerate(zip(request.seeds(), images)):
-                record = {**base, "index": index, "seed": seed, "pixel_sha256": pixel_sha256(image), "job_id": job.id}
-                data = encode_png(image, record)
-                key = f"assets/{safe_owner(job.owner)}/{job.id}/{index:02d}_s{seed}.png"
+            for key, data, _row in pieces:
                 self._blobs.put(key, data)
                 written.append(key)
-                rows.append(_asset(job, "output", index, seed, key, data, image, record))
             with self._db.session(write_lock=True) as session:
                 current = session.get(Job, job.id)
                 if current is None:
                     raise PhotogenError("the job was deleted while it ran", code="job_deleted")
                 check_transition(JobState(current.state), JobState.SUCCEEDED)
-                session.add_all(rows)
+                session.add_all([row for _key, _data, row in pieces])
                 current.state = JobState.SUCCEEDED.value
-                current.crop = plan.as_dict()
-                current.progress_step = total
                 current.finished_at = utcnow()
+                for name, value in updates.items():
+                    setattr(current, name, value)
         except BaseException:
             for key in written:
                 self._blobs.delete(key)
             raise
-        self._events.publish(job.id, "state", state=JobState.SUCCEEDED.value, assets=[r.id for r in rows if r.kind == "output"])
+        outputs = [row.id for _key, _data, row in pieces if row.kind != "crop"]
+        self._events.publish(job.id, "state", state=JobState.SUCCEEDED.value, assets=outputs)
         self._on_finished(self._reload(job.id) or job)
+
+    def _compare_with_parent(self, job: Job, pieces: list[tuple[str, bytes, Asset]]) -> dict | None:
+        """For a replay: each output against the same output of the job it replays."""
+        if job.relation != "replay" or not job.parent_id:
+            return None
+        with self._db.session() as session:
+            originals = {a.index: a for a in session.scalars(
+                select(Asset).where(Asset.job_id == job.parent_id, Asset.kind == "output"))}
+        verdicts = []
+        for _key, data, row in pieces:
+            if row.kind != "output":
+                continue
+            original = originals.get(row.index)
+            if original is None:
+                verdicts.append({"index": row.index, "verdict": "missing", "max_difference": None})
+                continue
+            new_image = Image.open(io.BytesIO(data))
+            old_image = Image.open(io.BytesIO(self._blobs.get(original.blob_key)))
+            difference = max_difference(old_image, new_image)
+            verdict = "identical" if difference == 0 else "close" if difference <= CLOSE_LEVELS else "different"
+            verdicts.append({"index": row.index, "verdict": verdict, "max_difference": difference,
+                             "original_asset_id": original.id})
+        return {"outputs": verdicts, "all_identical": all(v["verdict"] == "identical" for v in verdicts)}
 
     # -- state helpers -----------------------------------------------------------------------
 
@@ -322,8 +367,6 @@ class EmbeddedWorker:
 
 
 def encode_png_plain(image) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

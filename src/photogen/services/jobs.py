@@ -61,28 +61,82 @@ class JobService:
         *,
         idempotency_key: str | None = None,
         callback_url: str | None = None,
+        parent_id: str | None = None,
+        relation: str | None = None,
     ) -> tuple[Job, bool]:
-        """Queue a job; returns (job, created). A repeated idempotency key returns the first job."""
+        """Queue a generation; returns (job, created). A repeated idempotency key returns the first job."""
         upload = self._uploads.get(owner, upload_id)
-        digest = _digest(request, upload_id, callback_url)
+        digest = _digest({"request": request.model_dump(mode="json"), "parent": parent_id}, upload_id, callback_url)
+        request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
+        return self._queue(
+            owner, upload_id, request.model_dump(mode="json"), batch_key_for(request, upload),
+            digest=digest, idempotency_key=idempotency_key, callback_url=callback_url, recipe=request.recipe,
+            progress_total=request.denoising_steps, parent_id=parent_id, relation=relation,
+        )
+
+    def submit_sweep(self, owner: str, base: GenerationRequest, upload_id: str, field: str, values: list,
+                     *, idempotency_key: str | None = None, callback_url: str | None = None) -> tuple[Job, bool]:
+        """One job that makes an output per value of `field` (same crop, same seed) and a labelled grid."""
+        from photogen.services.review import sweep_requests
+
+        self._uploads.get(owner, upload_id)
+        base = resolve_seed(base)
+        variants = sweep_requests(base, field, values)
+        request = {**base.model_dump(mode="json"), "num_images": len(values), "sweep": {"field": field, "values": list(values)}}
+        digest = _digest({"sweep": request | {"seed": None}}, upload_id, callback_url)
+        return self._queue(
+            owner, upload_id, request, f"sweep:{uuid.uuid4().hex}", kind="sweep", digest=digest,
+            idempotency_key=idempotency_key, callback_url=callback_url, recipe=base.recipe,
+            progress_total=sum(v.denoising_steps for v in variants),
+        )
+
+    def vary(self, owner: str, job_id: str, changes: dict[str, Any], *, idempotency_key: str | None = None) -> tuple[Job, bool]:
+        """Change one thing: the same request and seed with one field changed, linked to the original."""
+        from photogen.services.review import vary_request
+
+        original = self.get(owner, job_id)
+        if original.kind != "generate":
+            raise PhotogenError("only generation jobs can be varied", code="invalid_request", hint="vary a generation job")
+        request = vary_request(GenerationRequest.model_validate(original.request), changes)
+        return self.submit(owner, request, original.upload_id, idempotency_key=idempotency_key,
+                           parent_id=original.id, relation="vary")
+
+    def replay(self, owner: str, job_id: str, *, idempotency_key: str | None = None) -> tuple[Job, bool]:
+        """Run a stored job again; when it ends, its comparison says per output identical, close or different."""
+        original = self.get(owner, job_id)
+        if original.kind != "generate" or original.state != JobState.SUCCEEDED.value:
+            raise JobFinished(f"job {job_id} is {original.state} {original.kind}; only succeeded generations replay",
+                              hint="replay a generation that succeeded", code="not_replayable")
+        request = GenerationRequest.model_validate(original.request)
+        return self.submit(owner, request, original.upload_id, idempotency_key=idempotency_key,
+                           parent_id=original.id, relation="replay")
+
+    def submit_upscale(self, owner: str, asset_id: str, spec: dict[str, Any], *,
+                       idempotency_key: str | None = None) -> tuple[Job, bool]:
+        """A separate, recorded pass that enlarges one asset."""
+        with self._db.session() as session:
+            asset = session.get(Asset, asset_id)
+            source_job = session.get(Job, asset.job_id) if asset is not None and asset.job_id else None
+        if asset is None or asset.owner != owner:
+            raise NotFound(f"no asset {asset_id}", hint="asset ids are listed on their job")
+        if spec.get("model") is None and source_job is not None:  # the model that made it (or its parent)
+            spec = {**spec, "model": source_job.request.get("model")}
+        request = {**spec, "num_images": 1}
+        digest = _digest({"upscale": request, "asset": asset_id}, asset.upload_id, None)
+        return self._queue(
+            owner, asset.upload_id, request, f"upscale:{uuid.uuid4().hex}", kind="upscale", digest=digest,
+            idempotency_key=idempotency_key, parent_id=asset.job_id, relation="upscale",
+            source_asset_id=asset_id, progress_total=0,
+        )
+
+    def _queue(self, owner: str, upload_id: str, request: dict[str, Any], batch_key: str, *, digest: str,
+               idempotency_key: str | None, kind: str = "generate", **columns: Any) -> tuple[Job, bool]:
         if idempotency_key:
             existing = self._by_idempotency_key(owner, idempotency_key, digest)
             if existing is not None:
                 return existing, False
-        request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
-        job = Job(
-            id=uuid.uuid4().hex,
-            owner=owner,
-            upload_id=upload_id,
-            state=JobState.QUEUED.value,
-            request=request.model_dump(mode="json"),
-            batch_key=batch_key_for(request, upload),
-            idempotency_key=idempotency_key,
-            request_digest=digest,
-            callback_url=callback_url,
-            recipe=request.recipe,
-            progress_total=request.denoising_steps,
-        )
+        job = Job(id=uuid.uuid4().hex, owner=owner, upload_id=upload_id, state=JobState.QUEUED.value, request=request,
+                  batch_key=batch_key, kind=kind, idempotency_key=idempotency_key, request_digest=digest, **columns)
         try:
             with self._db.session() as session:
                 session.add(job)
@@ -147,6 +201,8 @@ class JobService:
         return job
 
 
-def _digest(request: GenerationRequest, upload_id: str, callback_url: str | None) -> str:
-    payload: dict[str, Any] = {"request": request.model_dump(mode="json"), "upload": upload_id, "callback": callback_url}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+def _digest(payload: dict[str, Any], upload_id: str, callback_url: str | None) -> str:
+    """What an Idempotency-Key stands for: the same key must come with the same request."""
+    return hashlib.sha256(
+        json.dumps({**payload, "upload": upload_id, "callback": callback_url}, sort_keys=True, default=str).encode()
+    ).hexdigest()

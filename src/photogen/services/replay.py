@@ -7,7 +7,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from photogen.config import Settings
@@ -15,7 +14,7 @@ from photogen.domain.errors import SourceNotFound
 from photogen.domain.params import GenerationRequest
 from photogen.engines.cache import ModelCache
 from photogen.engines.loader import load_generator
-from photogen.outputs import pixel_sha256, read_record
+from photogen.outputs import max_difference, pixel_sha256, read_record
 from photogen.services.generation import GenerationService, Source, software_versions
 
 
@@ -65,7 +64,7 @@ def replay_output(settings: Settings, output: Path, *, source: Path | None = Non
         with Image.open(output) as recorded_image, Image.open(replayed.png) as new_image:
             expected = pixel_sha256(recorded_image)
             actual = pixel_sha256(new_image)
-            difference = _max_difference(recorded_image, new_image)
+            difference = max_difference(recorded_image, new_image)
     notes = _environment_notes(record, replayed.record)
     if expected != record["pixel_sha256"]:
         notes.insert(0, "the file's pixels no longer match the hash in its record: it was edited after photogen wrote it")
@@ -77,12 +76,6 @@ def replay_output(settings: Settings, output: Path, *, source: Path | None = Non
         replayed=replayed.png if out_dir else None,
         notes=notes,
     )
-
-
-def _max_difference(a: Image.Image, b: Image.Image) -> int:
-    if a.size != b.size:
-        return 255
-    return int(np.abs(np.asarray(a.convert("RGB"), np.int16) - np.asarray(b.convert("RGB"), np.int16)).max())
 
 
 def _environment_notes(recorded: dict, replayed: dict) -> list[str]:
