@@ -131,7 +131,8 @@ def _report(result, as_json: bool) -> None:
             "crop": result.crop.as_dict(),
             "timings": result.timings,
             "outputs": [
-                {"png": str(o.png), "sidecar": str(o.sidecar), "seed": o.record["seed"]} for o in result.outputs
+                {"png": str(o.png), "sidecar": str(o.sidecar), "seed": o.record["seed"], "scores": score}
+                for o, score in zip(result.outputs, result.scores)
             ],
         }
         typer.echo(json.dumps(payload, indent=2))
@@ -140,11 +141,13 @@ def _report(result, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"job {result.job_id[:8]}: {len(result.outputs)} image(s)")
-    for column in ("#", "seed", "size", "file"):
+    for column in ("#", "seed", "size", "identity", "structure", "file"):
         table.add_column(column)
-    for output in result.outputs:
+    for output, score in zip(result.outputs, result.scores):
         width, height = output.record["size"]
-        table.add_row(str(output.record["index"]), str(output.record["seed"]), f"{width}x{height}", str(output.png))
+        identity = "-" if score.get("identity") is None else f"{score['identity']:.3f}" + (" drift" if score["identity_drift"] else "")
+        table.add_row(str(output.record["index"]), str(output.record["seed"]), f"{width}x{height}", identity,
+                      f"{score['structure']:.3f}", str(output.png))
     Console().print(table)
 
 
@@ -217,9 +220,10 @@ def _redact(url: str) -> str:
 
 def _register_intake_commands() -> None:
     from photogen.cli_intake import analyze, crop
+    from photogen.cli_review import sweep, upscale, vary
 
-    app.command()(analyze)
-    app.command()(crop)
+    for command in (analyze, crop, sweep, vary, upscale):
+        app.command()(command)
 
 
 _register_intake_commands()

@@ -135,7 +135,7 @@ def run_upscale(worker, job: Job) -> None:
         "source_asset_id": parent.id,
         "source_asset_sha256": parent.sha256,
         "size": list(result.size),
-        "print": print_advice(result.size, spec.get("print"), spec["factor"]),
+        "print": print_advice(image.size, spec.get("print"), spec["factor"]),
         "pixel_sha256": pixel_sha256(result),
         "job_id": job.id,
         "software": software_versions(),

@@ -11,17 +11,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 
 from photogen import __version__
 from photogen.config import Settings
 from photogen.domain.errors import InvalidRequest, SourceNotFound
 from photogen.domain.params import MAX_SEED, GenerationRequest
-from photogen.engines.base import Generator, PreparedRequest, StepCallback
+from photogen.engines.base import Generator, PreparedRequest, StepCallback, batch_key
 from photogen.engines.cache import ModelCache
+from photogen.engines.schedulers import resolved_name, sampler_label
 from photogen.intake.crop import CropPlan, centred_box, crop_decoded, native_size, plan_crop
 from photogen.intake.decode import DecodedImage, decode_image
 from photogen.outputs import SCHEMA, WrittenOutput, output_stem, pixel_sha256, write_output
-from photogen.engines.schedulers import resolved_name, sampler_label
+from photogen.services.review import grid_image, label_for, score_images, sweep_requests
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,17 @@ class GenerationResult:
     crop: CropPlan
     outputs: list[WrittenOutput]
     timings: dict[str, float]
+    scores: list[dict[str, Any]]  # per output: identity and structure similarity to the crop
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    job_id: str
+    base: GenerationRequest
+    crop: CropPlan
+    outputs: list[WrittenOutput]
+    scores: list[dict[str, Any]]
+    grid: Path
 
 
 def output_record(
@@ -167,11 +180,60 @@ class GenerationService:
             "source_path": str(source.path) if source.path else None,
             "timings": timings,
         }
+        scores = score_images(prepared.image, images)
         outputs = []
-        for index, (seed, image) in enumerate(zip(request.seeds(), images)):
+        for index, (seed, image, score) in enumerate(zip(request.seeds(), images, scores)):
             record = {**base, "index": index, "seed": seed, "pixel_sha256": pixel_sha256(image)}
-            outputs.append(write_output(out_dir, output_stem(created, job_id, index, seed), image, record, extra))
+            stem = output_stem(created, job_id, index, seed)
+            outputs.append(write_output(out_dir, stem, image, record, {**extra, "scores": score}))
         timings["write_s"] = round(time.perf_counter() - generated, 4)
-        return GenerationResult(job_id, request, plan, outputs, timings)
+        return GenerationResult(job_id, request, plan, outputs, timings, scores)
+
+    def sweep(
+        self,
+        source: Source,
+        base: GenerationRequest,
+        field: str,
+        values: list,
+        out_dir: Path,
+        on_step: StepCallback | None = None,
+    ) -> SweepResult:
+        """One output per value of `field`, the rest fixed (same crop, same seed), and a labelled grid."""
+        # 1. the variants, from one seed
+        base = resolve_seed(base)
+        variants = sweep_requests(base, field, values)
+        job_id, created = uuid.uuid4().hex, datetime.now(timezone.utc)
+        model = self._models.get(base.model)
+        # 2. one crop for all; variants that can share a pass run together
+        first, plan = prepare_request(source.decoded, base, model)
+        items = [PreparedRequest(variant, first.image) for variant in variants]
+        groups: dict[tuple, list[int]] = {}
+        for index, item in enumerate(items):
+            groups.setdefault(batch_key(item), []).append(index)
+        images: dict[int, Image.Image] = {}
+        done_before = 0
+        total = sum(v.denoising_steps for v in variants)
+        for indices in groups.values():
+            step = (lambda d, _t, offset=done_before: on_step(offset + d, total)) if on_step else None
+            for i, result in zip(indices, model.generate([items[i] for i in indices], step)):
+                images[i] = result[0]
+            done_before += sum(variants[i].denoising_steps for i in indices)
+        # 3. outputs with their value and scores, then the grid
+        ordered = [images[i] for i in range(len(variants))]
+        scores = score_images(first.image, ordered)
+        extra = {"job_id": job_id, "created_at": created.isoformat(),
+                 "source_path": str(source.path) if source.path else None}
+        outputs, labels = [], []
+        for index, (variant, image, score) in enumerate(zip(variants, ordered, scores)):
+            value = getattr(variant, field)
+            record = {**output_record(variant, plan, model, source.describe()), "index": index, "seed": variant.seed,
+                      "pixel_sha256": pixel_sha256(image), "sweep": {"field": field, "value": value}}
+            stem = f"{output_stem(created, job_id, index, variant.seed)}_{field}-{value}"
+            outputs.append(write_output(out_dir, stem, image, record, {**extra, "scores": score}))
+            identity = f", id {score['identity']:.2f}" if score.get("identity") is not None else ""
+            labels.append(label_for(field, value) + identity)
+        grid_path = out_dir / f"{created:%Y%m%d-%H%M%S}_{job_id[:8]}_grid_{field}.png"
+        grid_image(ordered, labels).save(grid_path)
+        return SweepResult(job_id, base, plan, outputs, scores, grid_path)
 
 
