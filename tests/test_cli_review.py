@@ -63,3 +63,15 @@ def test_upscale_records_the_pass_and_warns_for_large_prints(cli, astronaut_jpeg
     assert "warning:" in result.stdout
     bad = cli("upscale", astronaut_jpeg, "--factor", "3")
     assert bad.exit_code == 2 and "factor 3" in bad.stderr
+
+
+def test_generate_from_a_recipe_records_it(cli, astronaut_jpeg, tmp_path):
+    result = cli("generate", astronaut_jpeg, "-p", "navy blazer", "--recipe", "headshot", "--steps", "4", "--seed", "2",
+                 "--model", "tiny", "--out", tmp_path, "--json")
+    assert result.exit_code == 0, result.stderr
+    record = read_record(json.loads(result.stdout)["outputs"][0]["png"])
+    assert record["request"]["recipe"] == "headshot@1"
+    assert record["request"]["prompt"].startswith("professional headshot, navy blazer, neutral studio background")
+    assert record["image_strength"] == 0.6 and record["request"]["crop_preset"] == "headshot"
+    listed = cli("recipes", "list")
+    assert "headshot@1" in listed.stdout and "[built-in]" in listed.stdout

@@ -51,11 +51,11 @@ def generate(
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="What the output should show.")],
     negative_prompt: Annotated[str, typer.Option("--negative", help="What the output should avoid.")] = "",
     image_strength: Annotated[
-        float, typer.Option(help="1.0 keeps the source, 0.0 ignores it; denoising strength is 1 - this.")
-    ] = 0.35,
+        Optional[float], typer.Option(help="1.0 keeps the source, 0.0 ignores it; denoising strength is 1 - this. [default: 0.35, or the recipe's]")
+    ] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of image 0 (image k uses seed + k).")] = None,
     steps: Annotated[int, typer.Option(help="Scheduler steps; int(steps x (1 - image strength)) run.")] = 30,
-    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.0,
+    guidance: Annotated[Optional[float], typer.Option(help="Classifier-free guidance scale. [default: 7, or the recipe's]")] = None,
     aspect: Annotated[Optional[str], typer.Option(help="Crop to this ratio first, e.g. 4:5.")] = None,
     preset: Annotated[
         Optional[str], typer.Option(help="Crop for a use, placed on the face or subject: headshot, instagram-square, product-hero, poster:50x70cm, custom:3:2, ...")
@@ -67,6 +67,7 @@ def generate(
     scheduler: Annotated[str, typer.Option(help="default, euler, euler_a, dpmpp_2m, ddim, pndm, lms.")] = "default",
     model: Annotated[Optional[str], typer.Option(help="tiny, a hub id, a diffusers folder or a .safetensors file.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Folder for the outputs.")] = None,
+    recipe: Annotated[Optional[str], typer.Option(help="Start from a recipe (name or name@version); your options win.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Make images from SOURCE and a prompt; each PNG carries its parameters, with a JSON sidecar."""
@@ -75,29 +76,40 @@ def generate(
     from photogen.domain.params import GenerationRequest
 
     settings = Settings()
+    given = {
+        "prompt": prompt,
+        "negative_prompt": negative_prompt or None,
+        "image_strength": image_strength,
+        "seed": seed,
+        "steps": steps,
+        "guidance": guidance,
+        "aspect_ratio": aspect,
+        "crop_preset": preset,
+        "crop_box": _box(crop_box),
+        "width": width,
+        "height": height,
+        "num_images": num_images,
+        "scheduler": scheduler,
+    }
+    given = {key: value for key, value in given.items() if value is not None}
     try:
-        request = GenerationRequest.parse(
-            {
-                "prompt": prompt,
-                "negative_prompt": negative_prompt,
-                "image_strength": image_strength,
-                "seed": seed,
-                "steps": steps,
-                "guidance": guidance,
-                "aspect_ratio": aspect,
-                "crop_preset": preset,
-                "crop_box": _box(crop_box),
-                "width": width,
-                "height": height,
-                "num_images": num_images,
-                "scheduler": scheduler,
-                "model": _model_spec(model or settings.default_model),
-            }
-        )
+        if recipe:
+            given = _recipe_fields(recipe, given)
+        request = GenerationRequest.parse({**given, "model": _model_spec(model or settings.default_model)})
         result = _run_generation(settings, source, request, out or settings.outputs_dir, quiet=as_json)
     except PhotogenError as exc:
         raise fail(exc.code, exc.message, exc.hint) from None
     _report(result, as_json)
+
+
+def _recipe_fields(ref: str, given: dict) -> dict:
+    from photogen.cli_admin import _container
+
+    container = _container()
+    try:
+        return container.recipes.expand("local", ref, given)
+    finally:
+        container.db.dispose()
 
 
 def _run_generation(settings, source: Path, request, out_dir: Path, *, quiet: bool):
@@ -224,6 +236,10 @@ def _register_intake_commands() -> None:
 
     for command in (analyze, crop, sweep, vary, upscale):
         app.command()(command)
+
+    from photogen.cli_admin import register
+
+    register(app)
 
 
 _register_intake_commands()

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+# An optimisation switch: "auto" applies it where it was measured to help (CUDA), "on" and "off" force it.
+Switch = Literal["auto", "on", "off"]
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -62,6 +65,39 @@ class Settings(BaseSettings):
         description="How long the worker holds the oldest queued job for compatible ones to join its batch; "
         "no job waits longer than this past its submission.",
     )
+    compile: Switch = Field(
+        default="auto",
+        description="torch.compile the UNet, compiled and warmed at model load for each batch size in "
+        "compile_batch_sizes; 'auto' is on for CUDA (about 2x per step) and off elsewhere (compiling on the "
+        "CPU takes minutes and gains little).",
+    )
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = Field(
+        default="reduce-overhead",
+        description="torch.compile mode for the UNet; 'reduce-overhead' also captures CUDA graphs, which "
+        "pays most at small batches.",
+    )
+    compile_batch_sizes: list[int] = Field(
+        default_factory=lambda: [1, 2, 4, 8],
+        description="Image counts the compiled UNet is built and warmed for (JSON list in the environment); "
+        "a batch runs padded up to the next of them, and one larger than all of them runs uncompiled.",
+    )
+    compile_aspect_ratios: list[str] = Field(
+        default_factory=lambda: ["1:1"],
+        description="Aspect ratios whose native output size the compiled UNet is warmed for (JSON list); "
+        "other sizes run uncompiled rather than compile while a user waits.",
+    )
+    channels_last: Switch = Field(
+        default="auto", description="Channels-last memory format for the UNet and VAE; 'auto' is on for CUDA."
+    )
+    fuse_qkv: Switch = Field(
+        default="auto",
+        description="Fuse the attention query, key and value projections into one matrix; 'auto' is on for CUDA.",
+    )
+    vae_tiling: Switch = Field(
+        default="auto",
+        description="Decode and encode large images in tiles to bound memory; 'auto' tiles only images with a "
+        "side above twice the model's native side (upscale passes), 'on' tiles above the VAE's own tile size.",
+    )
     worker_enabled: bool = Field(default=True, description="Run the in-process worker inside `photogen serve`.")
     webhook_retry_delays_s: list[float] = Field(
         default_factory=lambda: [1.0, 5.0, 25.0, 125.0],
@@ -70,6 +106,33 @@ class Settings(BaseSettings):
     webhook_secret: str | None = Field(
         default=None, description="Secret that signs webhook events; default a random one kept in the home folder."
     )
+
+    original_exif: Literal["keep", "strip"] = Field(
+        default="keep",
+        description="keep: store uploads byte for byte in the protected original store; strip: store them "
+        "re-encoded without GPS, serial numbers, maker notes or XMP. Served and exported images never carry these.",
+    )
+    retention_originals_days: int | None = Field(
+        default=None, ge=1,
+        description="Default retention of uploads (and everything made from them), in days; owners may set their own. "
+        "None keeps them until deleted.",
+    )
+    retention_outputs_days: int | None = Field(
+        default=None, ge=1, description="Default retention of generated outputs, in days. None keeps them."
+    )
+    purge_interval_s: float = Field(
+        default=3600.0, gt=0, description="How often `photogen serve` applies the retention policies."
+    )
+    content_credentials: bool = Field(
+        default=False,
+        description="Sign outputs with C2PA Content Credentials naming photogen, the actions and the source upload.",
+    )
+    signing_cert: Path | None = Field(
+        default=None,
+        description="PEM certificate chain for Content Credentials; without it a development certificate is made "
+        "in the home folder (labelled as such, not for publishing).",
+    )
+    signing_key: Path | None = Field(default=None, description="PEM private key matching signing_cert.")
 
     @property
     def models_dir(self) -> Path:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +15,7 @@ from photogen.queue.embedded import EmbeddedWorker
 from photogen.services.events import JobEvents
 from photogen.services.jobs import JobService
 from photogen.services.keys import KeyService
+from photogen.services.privacy import PrivacyService
 from photogen.services.recipes import RecipeService
 from photogen.services.uploads import UploadService, sweep_tombstones
 from photogen.store.blobs import BlobStore, blob_store_for
@@ -30,6 +33,7 @@ class Container:
     uploads: UploadService
     jobs: JobService
     recipes: RecipeService
+    privacy: PrivacyService
     worker: EmbeddedWorker | None
     webhooks: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -38,8 +42,23 @@ class Container:
         sweep_tombstones(self.db, self.blobs)
         if self.worker is not None:
             self.worker.start()
+        self._stop_purge = threading.Event()
+        self._purger = threading.Thread(target=self._purge_loop, name="photogen-retention", daemon=True)
+        self._purger.start()
+
+    def _purge_loop(self) -> None:
+        """Retention runs in the server on a schedule, first right after start."""
+        while not self._stop_purge.is_set():
+            try:
+                self.privacy.purge()
+            except Exception:  # a failed round is retried next interval; the log has it
+                logging.getLogger("photogen.retention").exception("retention purge failed")
+            self._stop_purge.wait(self.settings.purge_interval_s)
 
     def close(self) -> None:
+        if getattr(self, "_stop_purge", None) is not None:
+            self._stop_purge.set()
+            self._purger.join(timeout=30)
         if self.worker is not None:
             self.worker.stop()
         if self.webhooks is not None:
@@ -66,7 +85,10 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     blobs = blob_store_for(settings.resolved_blob_url())
     models = ModelCache(lambda spec: load_generator(spec, settings))
     events = JobEvents()
-    uploads = UploadService(db, blobs, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes)
+    uploads = UploadService(db, blobs, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes,
+                            strip_originals=settings.original_exif == "strip")
+    privacy = PrivacyService(db, blobs, uploads, originals_days=settings.retention_originals_days,
+                             outputs_days=settings.retention_outputs_days)
     jobs = JobService(db, uploads, events)
     webhooks = _webhook_sender(settings, db)
     run_worker = settings.worker_enabled if worker is None else worker
@@ -83,7 +105,8 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
         jobs.on_submit = embedded.notify
     recipes = RecipeService(db)
     recipes.seed_builtins()
-    return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, embedded, webhooks)
+    return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, privacy, embedded,
+                     webhooks)
 
 
 def _webhook_sender(settings: Settings, db: Database):

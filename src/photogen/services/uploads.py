@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+
 from sqlalchemy import select
 
 from photogen.domain.errors import PhotogenError
 from photogen.store.blobs import BlobStore
 from photogen.store.database import Database
 from photogen.store.tables import Asset, BlobTombstone, Job, Upload
+
 
 class NotFound(PhotogenError):
     code = "not_found"
@@ -24,11 +26,13 @@ def safe_owner(owner: str) -> str:
 
 
 class UploadService:
-    def __init__(self, db: Database, blobs: BlobStore, *, max_pixels: int, max_bytes: int) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, *, max_pixels: int, max_bytes: int,
+                 strip_originals: bool = False) -> None:
         self._db = db
         self._blobs = blobs
         self._max_pixels = max_pixels
         self._max_bytes = max_bytes
+        self._strip = strip_originals
 
     def create(
         self, owner: str, data: bytes, filename: str = "", content_type: str | None = None, use: str = "general"
@@ -44,7 +48,12 @@ class UploadService:
         key = original_key(owner, decoded.sha256)
         created_blob = not self._blobs.exists(key)
         if created_blob:
-            self._blobs.put(key, data)
+            if self._strip:  # the protected store keeps no GPS or serials either
+                from photogen.services.privacy import strip_original
+
+                self._blobs.put(key, strip_original(data, max_pixels=self._max_pixels))
+            else:
+                self._blobs.put(key, data)
         row = Upload(
             id=uuid.uuid4().hex,
             owner=owner,
@@ -81,8 +90,11 @@ class UploadService:
     def original(self, upload: Upload) -> bytes:
         return self._blobs.get(upload.blob_key)
 
-    def delete(self, owner: str, upload_id: str) -> dict[str, int]:
-        """Delete an upload and everything derived from it: jobs, assets, their blobs."""
+    def delete(self, owner: str, upload_id: str, *, actor: str | None = None,
+               reason: str = "requested by the owner") -> dict[str, int]:
+        """Delete an upload and everything derived from it: jobs, assets, their blobs; the audit log says so."""
+        from photogen.services.privacy import audit
+
         with self._db.session(write_lock=True) as session:
             upload = session.get(Upload, upload_id)
             if upload is None or upload.owner != owner:
@@ -101,6 +113,8 @@ class UploadService:
                 session.delete(row)
             for key in keys:
                 session.merge(BlobTombstone(blob_key=key))
+            audit(session, actor=actor or owner, owner=owner, action="upload.deleted", subject=f"upload:{upload_id}",
+                  reason=reason, jobs=len(jobs), assets=len(assets), blobs=len(keys))
         sweep_tombstones(self._db, self._blobs)
         return {"jobs": len(jobs), "assets": len(assets), "blobs": len(keys)}
 

@@ -1,0 +1,163 @@
+"""Privacy: retention policies with audited purges, exports of everything an owner has."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from photogen.store.blobs import BlobStore
+from photogen.store.database import Database
+from photogen.store.tables import Asset, AuditEvent, BlobTombstone, Job, OwnerPolicy, Recipe, Upload, utcnow
+
+
+@dataclass(frozen=True)
+class Retention:
+    originals_days: int | None
+    outputs_days: int | None
+
+
+def audit(session, *, actor: str, owner: str, action: str, subject: str, reason: str, **details: Any) -> None:
+    """One audit entry, written in the caller's transaction: who, what, when, why; never the content."""
+    session.add(AuditEvent(actor=actor, owner=owner, action=action, subject=subject, reason=reason,
+                           details=details or None))
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+class PrivacyService:
+    def __init__(self, db: Database, blobs: BlobStore, uploads, *, originals_days: int | None,
+                 outputs_days: int | None) -> None:
+        self._db = db
+        self._blobs = blobs
+        self._uploads = uploads
+        self._defaults = Retention(originals_days, outputs_days)
+
+    # -- policies ------------------------------------------------------------------------------
+
+    def retention(self, owner: str) -> Retention:
+        with self._db.session() as session:
+            policy = session.get(OwnerPolicy, owner)
+        if policy is None:
+            return self._defaults
+        return Retention(policy.originals_days if policy.originals_days is not None else self._defaults.originals_days,
+                         policy.outputs_days if policy.outputs_days is not None else self._defaults.outputs_days)
+
+    def set_retention(self, owner: str, originals_days: int | None, outputs_days: int | None) -> Retention:
+        with self._db.session() as session:
+            policy = session.get(OwnerPolicy, owner) or OwnerPolicy(owner=owner)
+            policy.originals_days, policy.outputs_days = originals_days, outputs_days
+            session.merge(policy)
+            audit(session, actor=owner, owner=owner, action="retention.set", subject=f"owner:{owner}",
+                  reason="set by owner", originals_days=originals_days, outputs_days=outputs_days)
+        return self.retention(owner)
+
+    def owners(self) -> list[str]:
+        with self._db.session() as session:
+            return sorted(set(session.scalars(select(Upload.owner).distinct())))
+
+    # -- purge ---------------------------------------------------------------------------------
+
+    def purge(self, *, now: datetime | None = None, actor: str = "retention", dry_run: bool = False) -> dict[str, int]:
+        """Apply every owner's retention: old uploads go with everything made from them; old outputs go."""
+        now = now or datetime.now(timezone.utc)
+        counts = {"uploads": 0, "assets": 0, "jobs": 0, "blobs": 0}
+        for owner in self.owners():
+            policy = self.retention(owner)
+            if policy.originals_days is not None:
+                cutoff = now - timedelta(days=policy.originals_days)
+                with self._db.session() as session:
+                    old = [u.id for u in session.scalars(select(Upload).where(Upload.owner == owner))
+                           if _aware(u.created_at) < cutoff]
+                for upload_id in old:
+                    counts["uploads"] += 1
+                    if not dry_run:
+                        removed = self._uploads.delete(owner, upload_id, actor=actor,
+                                                       reason=f"retention: originals after {policy.originals_days} days")
+                        for key in ("jobs", "assets", "blobs"):
+                            counts[key] += removed[key]
+            if policy.outputs_days is not None:
+                counts["assets"] += self._purge_outputs(owner, now - timedelta(days=policy.outputs_days),
+                                                        policy.outputs_days, actor, dry_run)
+        return counts
+
+    def _purge_outputs(self, owner: str, cutoff: datetime, days: int, actor: str, dry_run: bool) -> int:
+        with self._db.session(write_lock=True) as session:
+            old = [a for a in session.scalars(select(Asset).where(Asset.owner == owner, Asset.kind != "crop"))
+                   if _aware(a.created_at) < cutoff]
+            if dry_run or not old:
+                return len(old)
+            for asset in old:
+                session.merge(BlobTombstone(blob_key=asset.blob_key))
+                audit(session, actor=actor, owner=owner, action="asset.purged", subject=f"asset:{asset.id}",
+                      reason=f"retention: outputs after {days} days", kind=asset.kind, job_id=asset.job_id)
+                session.delete(asset)
+        from photogen.services.uploads import sweep_tombstones
+
+        sweep_tombstones(self._db, self._blobs)
+        return len(old)
+
+    def audit_log(self, owner: str, limit: int = 200) -> list[AuditEvent]:
+        with self._db.session() as session:
+            query = select(AuditEvent).where(AuditEvent.owner == owner).order_by(AuditEvent.id.desc()).limit(limit)
+            return list(session.scalars(query))
+
+    # -- export --------------------------------------------------------------------------------
+
+    def export(self, owner: str) -> Path:
+        """A zip of everything the owner has: uploads (GPS and serials stripped), assets, and metadata JSON."""
+        from photogen.intake.decode import decode_image
+        from photogen.intake.derivatives import encode_derivative
+
+        with self._db.session() as session:
+            uploads = list(session.scalars(select(Upload).where(Upload.owner == owner)))
+            jobs = list(session.scalars(select(Job).where(Job.owner == owner)))
+            assets = list(session.scalars(select(Asset).where(Asset.owner == owner)))
+            recipes = list(session.scalars(select(Recipe).where(Recipe.owner == owner)))
+            audits = list(session.scalars(select(AuditEvent).where(AuditEvent.owner == owner)))
+        handle = tempfile.NamedTemporaryFile(prefix="photogen-export-", suffix=".zip", delete=False)
+        handle.close()
+        path = Path(handle.name)
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for upload in uploads:
+                decoded = decode_image(self._blobs.get(upload.blob_key), max_pixels=2**40, max_bytes=2**40)
+                kind = "JPEG" if decoded.format == "JPEG" else "PNG"
+                data = encode_derivative(decoded.image, kind, quality=95, metadata=decoded.metadata)
+                archive.writestr(f"uploads/{upload.id}.{kind.lower().replace('jpeg', 'jpg')}", data)
+            for asset in assets:
+                archive.writestr(f"assets/{asset.job_id or 'none'}/{asset.id}_{asset.kind}.png", self._blobs.get(asset.blob_key))
+            manifest = {
+                "owner": owner,
+                "exported_at": utcnow().isoformat(),
+                "uploads": [_row(u, exclude={"blob_key"}) for u in uploads],
+                "jobs": [_row(j, exclude={"error_detail", "request_digest"}) for j in jobs],
+                "assets": [_row(a, exclude={"blob_key"}) for a in assets],
+                "recipes": [_row(r) for r in recipes],
+                "audit": [_row(e) for e in audits],
+            }
+            archive.writestr("photogen-export.json", json.dumps(manifest, indent=2, default=str))
+        return path
+
+
+def _row(row, exclude: set[str] = frozenset()) -> dict[str, Any]:
+    return {c.name: getattr(row, c.name) for c in row.__table__.columns if c.name not in exclude}
+
+
+def strip_original(data: bytes, *, max_pixels: int) -> bytes:
+    """The upload re-encoded upright without GPS, serials, maker notes or XMP (JPEG stays JPEG at high quality)."""
+    from photogen.intake.decode import decode_image
+    from photogen.intake.derivatives import encode_derivative
+
+    decoded = decode_image(data, max_pixels=max_pixels, max_bytes=2**40)
+    kind = "JPEG" if decoded.format == "JPEG" else "PNG"
+    quality = max(90, decoded.jpeg_quality or 95)
+    return encode_derivative(decoded.image, kind, quality=quality, metadata=decoded.metadata)
+
