@@ -101,6 +101,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             max_pixels=settings.max_pixels,
             on_finished=_on_finished(webhooks),
             batch_window_s=settings.batch_window_ms / 1000.0,
+            signer=_output_signer(settings),
         )
         jobs.on_submit = embedded.notify
     recipes = RecipeService(db)
@@ -131,6 +132,14 @@ def _webhook_sender(settings: Settings, db: Database):
     return WebhookSender(
         webhook_secret(settings), allow=settings.url_allowlist, record=record, delays=settings.webhook_retry_delays_s
     )
+
+
+def _output_signer(settings: Settings):
+    if not settings.content_credentials:
+        return None
+    from photogen.provenance.outputs import OutputSigner, signing_identity
+
+    return OutputSigner(signing_identity(settings.signing_cert, settings.signing_key, settings.home))
 
 
 def _on_finished(webhooks):

@@ -126,3 +126,24 @@ def test_the_export_round_trips(api, astronaut_bytes):
     with Image.open(io.BytesIO(archive.read(f"uploads/{uploaded['id']}.jpg"))) as image:
         assert image.size == (512, 512)
     assert "blob_key" not in manifest["uploads"][0] and "error_detail" not in manifest["jobs"][0]
+
+
+def test_content_credentials_validate_and_name_the_source(tmp_path, settings, tiny, astronaut_bytes):
+    from photogen.outputs import read_record
+
+    server = make_settings(tmp_path / "home", settings.models_dir, content_credentials=True)
+    with TestClient(create_app(server)) as api:
+        uploaded = upload(api, astronaut_bytes)
+        job = wait_for(api, api.post("/v1/generations", json={"prompt": "a", "upload_id": uploaded["id"], **FAST,
+                                                              "crop_preset": "headshot"}).json()["id"])
+        output = next(a for a in job["assets"] if a["kind"] == "output")
+        report = api.get(f"/v1/assets/{output['id']}/credentials").json()
+        png = api.get(output["url"]).content
+    assert report["valid"] and report["trusted"] and report["development"]
+    assert report["software"].startswith("photogen")
+    assert [a["action"] for a in report["actions"]] == ["c2pa.opened", "c2pa.cropped", "c2pa.edited"]
+    assert [i["sha256"] for i in report["ingredients"]] == [uploaded["sha256"]]
+    path = tmp_path / "signed.png"
+    path.write_bytes(png)
+    assert read_record(path)["seed"] == FAST["seed"]  # our own record survives signing
+    assert (tmp_path / "home" / "credentials").is_dir()

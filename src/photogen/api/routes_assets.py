@@ -68,6 +68,21 @@ def upscale_asset(
     return job_out(job, [])
 
 
+@router.get("/assets/{asset_id}/credentials", summary="Read and validate the asset's Content Credentials (C2PA)")
+def get_credentials(request: Request, owner: Owner, asset_id: str) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from photogen.provenance.credentials import development_trust_anchor, read_credentials
+
+    container = container_of(request)
+    row = _asset(request, owner, asset_id)
+    settings = container.settings
+    anchor = None
+    if settings.signing_cert is None and (settings.home / "credentials").is_dir():
+        anchor = development_trust_anchor(settings.home / "credentials")
+    return asdict(read_credentials(container.blobs.get(row.blob_key), trust_anchor_pem=anchor))
+
+
 @router.post("/print-advice", summary="What pixel size and upscale factor a print needs")
 def print_advice(body: PrintAdviceIn) -> dict[str, Any]:
     from photogen.services.review import print_advice as advise

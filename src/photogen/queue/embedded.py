@@ -52,6 +52,7 @@ class EmbeddedWorker:
         max_pixels: int = 50_000_000,
         on_finished: Callable[[Job], None] | None = None,
         batch_window_s: float = 0.0,
+        signer=None,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
@@ -64,6 +65,7 @@ class EmbeddedWorker:
         self._max_pixels = max_pixels
         self._on_finished = on_finished or (lambda job: None)
         self._window = batch_window_s
+        self._signer = signer  # signs outputs with Content Credentials when configured
         self._clock = clock
         self._sleep = sleep
         self._wake = threading.Event()
@@ -266,8 +268,16 @@ class EmbeddedWorker:
 
     def piece(self, job: Job, kind: str, index: int, seed: int | None, key: str, image, record: dict,
               *, plain: bool = False, parent_asset_id: str | None = None) -> tuple[str, bytes, Asset]:
-        """One asset to commit: its blob key, PNG bytes (record embedded unless `plain`) and row."""
+        """One asset to commit: its blob key, PNG bytes (record embedded unless `plain`) and row.
+
+        With Content Credentials on, outputs and upscales are signed naming the upload as ingredient.
+        """
         data = encode_png_plain(image) if plain else encode_png(image, record)
+        if self._signer is not None and kind in ("output", "upscale"):
+            with self._db.session() as session:
+                upload = session.get(Upload, job.upload_id)
+            data = self._signer.sign(data, record, upload_bytes=self._blobs.get(upload.blob_key),
+                                     upload_name=upload.filename, upload_format=upload.format)
         row = _asset(job, kind, index, seed, key, data, image, record)
         row.parent_asset_id = parent_asset_id
         return key, data, row
