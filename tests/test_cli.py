@@ -69,7 +69,7 @@ def test_replay_reports_a_changed_image(run, two_runs, tmp_path, astronaut_jpeg)
         pixels.save(tampered, pnginfo=info)
     result = run("replay", str(tampered), "--source", str(astronaut_jpeg))
     assert result.returncode == 1
-    assert result.stdout.startswith("differs:")
+    assert result.stdout.startswith("different:") and "largest pixel difference" in result.stdout
 
 
 def test_replay_refuses_the_wrong_source(run, two_runs, coffee_png):

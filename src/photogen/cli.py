@@ -9,6 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
+CLOSE_LEVELS = 2  # a replay within this many 8-bit levels everywhere counts as close
+
 app = typer.Typer(
     help="photogen: image-to-image photo generation built around uploads.",
     no_args_is_help=True,
@@ -183,10 +185,11 @@ def replay(
     if verdict.identical:
         typer.secho(f"identical: {output.name} (pixels sha256 {verdict.expected[:16]}...)", fg=typer.colors.GREEN)
         return
+    close = verdict.max_difference <= CLOSE_LEVELS
     typer.secho(
-        f"differs: {output.name}: recorded {verdict.expected[:16]}..., replayed {verdict.actual[:16]}..., "
-        f"largest pixel difference {verdict.max_difference}",
-        fg=typer.colors.YELLOW,
+        f"{'close' if close else 'different'}: {output.name}: largest pixel difference {verdict.max_difference} "
+        f"of 255 (recorded {verdict.expected[:16]}..., replayed {verdict.actual[:16]}...)",
+        fg=typer.colors.YELLOW if close else typer.colors.RED,
     )
     for note in verdict.notes:
         typer.echo(f"  note: {note}")
@@ -244,7 +247,9 @@ def _register_intake_commands() -> None:
 
 _register_intake_commands()
 
-keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+keys_CLOSE_LEVELS = 2  # a replay within this many 8-bit levels everywhere counts as close
+
+app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
 
