@@ -247,9 +247,7 @@ def _register_intake_commands() -> None:
 
 _register_intake_commands()
 
-keys_CLOSE_LEVELS = 2  # a replay within this many 8-bit levels everywhere counts as close
-
-app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
 
