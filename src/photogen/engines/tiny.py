@@ -29,7 +29,12 @@ TINY_DESCRIPTION = {
 def build_tiny_pipeline(seed: int = 0):
     """A StableDiffusionImg2ImgPipeline with tiny random modules (about 2.5M parameters)."""
     import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionImg2ImgPipeline, UNet2DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionImg2ImgPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from photogen.engines.tokenizer import VOCAB_SIZE, clip_tokenizer
