@@ -10,10 +10,9 @@ from photogen.api.app import Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.schemas import (
     RecipeDiff,
-    RecipeIn,
     RecipeOut,
 )
-from photogen.domain.errors import InvalidRequest
+from photogen.domain.recipes import RecipeFields
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
@@ -43,19 +42,8 @@ def list_recipe_versions(request: Request, owner: Owner, name: str) -> list[Reci
 
 @router.put("/recipes/{name}", status_code=201, response_model=RecipeOut,
             summary="Save a recipe: the first version, or the next one (versions never change)")
-def save_recipe(request: Request, owner: Owner, name: str, body: RecipeIn) -> RecipeOut:
-    from photogen.domain.recipes import RecipeFields
-
-    try:
-        fields = RecipeFields.model_validate(body.model_dump())
-    except ValueError as exc:
-        from pydantic import ValidationError
-
-        from photogen.domain.params import describe_validation_error
-
-        message = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
-        raise InvalidRequest(message, hint="fix the values named above") from None
-    return recipe_out(container_of(request).recipes.save(owner, name, fields))
+def save_recipe(request: Request, owner: Owner, name: str, body: RecipeFields) -> RecipeOut:
+    return recipe_out(container_of(request).recipes.save(owner, name, body))
 
 
 @router.get("/recipes/{name}/diff", response_model=RecipeDiff, summary="What changed between two versions")

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from photogen.domain.params import GenerationRequest
+from photogen.domain.recipes import RecipeFields
 
 
 class ErrorBody(BaseModel):
@@ -158,21 +159,7 @@ class CropSuggestion(BaseModel):
     source_size: list[int] = Field(description="The upright photo's size in pixels, the box's coordinate space.")
 
 
-class RecipeIn(BaseModel):
-    """A new recipe version. Saving under an existing name adds its next version."""
-
-    model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=200, description="Human name of the recipe.")
-    prompt: str = Field(min_length=1, max_length=2000, description="Prompt template; {details} takes the user's words.")
-    negative_prompt: str = Field(default="", max_length=2000, description="What outputs should avoid.")
-    image_strength: float = Field(default=0.5, ge=0.0, le=1.0, description="Default image strength.")
-    strength_range: tuple[float, float] = Field(default=(0.3, 0.7), description="Recommended image strength range (low, high).")
-    crop_preset: str | None = Field(default=None, max_length=100, description="Crop preset the recipe is made for.")
-    guidance: float | None = Field(default=None, ge=0.0, le=30.0, description="Guidance scale, if the recipe sets one.")
-    notes: str = Field(default="", max_length=4000, description="When to use it and what to watch for.")
-
-
-class RecipeOut(RecipeIn):
+class RecipeOut(RecipeFields):
     name: str = Field(description="Recipe name.")
     version: int = Field(description="Version number; versions never change.")
     ref: str = Field(description="name@version, as jobs record it.")
