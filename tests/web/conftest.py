@@ -1,0 +1,203 @@
+"""Browser tests: Debian's Chromium, driven by Playwright, against a real `photogen serve`.
+
+Chromium comes from the system (`apt-get install chromium`), never from `playwright install`.
+Everything the page loads must come from the server on 127.0.0.1; any other request is
+aborted and fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ROOT = Path(__file__).resolve().parents[2]
+SCREENS = ROOT / "test-output" / "screens"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    home: Path
+    api_key: str | None = None
+
+    def client(self) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+@contextmanager
+def serving(home: Path, models_dir: Path):
+    """`python -m photogen serve` on a free port of 127.0.0.1, with the session's tiny model."""
+    home.mkdir(parents=True)
+    (home / "models").symlink_to(models_dir)
+    env = {**os.environ, "PHOTOGEN_HOME": str(home), "PHOTOGEN_DEVICE": "cpu", "PHOTOGEN_OFFLINE": "1"}
+    port = free_port()
+    log_path = home / "serve.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "photogen", "serve", "--port", str(port)],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(f"http://127.0.0.1:{port}", home)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{server.url}/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"photogen serve did not start:\n{log_path.read_text()[-4000:]}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def delete_all_uploads(server: Server) -> None:
+    """Every upload of the server's owner, with everything made from it (the cascade delete)."""
+    with server.client() as api:
+        for upload in api.get("/v1/uploads", params={"limit": 500}).json():
+            api.delete(f"/v1/uploads/{upload['id']}").raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory, settings, tiny) -> Server:
+    """One open server (no API keys) for the browser tests: starting one takes seconds."""
+    with serving(tmp_path_factory.mktemp("web") / "home", settings.models_dir) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh(served) -> Server:
+    """The server, emptied after the test so the next one starts from nothing."""
+    yield served
+    delete_all_uploads(served)
+
+
+@pytest.fixture
+def fresh_with_key(fresh) -> Server:
+    """The same server while an API key exists, so that every request needs it; revoked afterwards."""
+    from photogen.config import Settings
+    from photogen.services.keys import KeyService
+    from photogen.store.database import Database
+
+    db = Database(Settings(home=fresh.home).resolved_database_url())
+    keys = KeyService(db)
+    created = keys.create("alice", "browser test")
+    server = Server(fresh.url, fresh.home, created.key)
+    try:
+        yield server
+        delete_all_uploads(server)
+    finally:
+        keys.revoke(created.id)
+        db.dispose()
+
+
+# -- the browser, through pytest-playwright's fixtures -------------------------------------------
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).is_file():
+        pytest.skip("Debian's Chromium is not installed: apt-get install -y chromium")
+    return {**browser_type_launch_args, "executable_path": chromium, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    """Each test sets its own screen size (a laptop's, a phone's)."""
+    return {**browser_context_args, "accept_downloads": True, "locale": "en-GB", "timezone_id": "UTC"}
+
+
+@dataclass
+class Watch:
+    """What went wrong in the page: script errors, and requests to anywhere but 127.0.0.1."""
+
+    errors: list[str] = field(default_factory=list)
+    failed_loads: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+
+    def assert_clean(self, *, failed_loads_expected: bool = False) -> None:
+        assert not self.outside, f"the page tried to reach other hosts: {self.outside}"
+        assert not self.errors, f"the page had errors: {self.errors}"
+        assert failed_loads_expected or not self.failed_loads, f"requests failed: {self.failed_loads}"
+
+
+def watch(context, page) -> Watch:
+    seen = Watch()
+
+    def guard(route):
+        if urlsplit(route.request.url).hostname != "127.0.0.1":
+            seen.outside.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    context.route("**/*", guard)
+    page.on("pageerror", lambda exc: seen.errors.append(f"pageerror: {exc}"))
+
+    def console(msg):
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):  # those are in failed_loads
+            seen.errors.append(f"console: {msg.text}")
+
+    def response(resp):
+        if resp.status >= 400:
+            seen.failed_loads.append(f"{resp.request.method} {resp.url} -> {resp.status}")
+
+    page.on("console", console)
+    page.on("response", response)
+    return seen
+
+
+@pytest.fixture
+def watched(context, page) -> Watch:
+    return watch(context, page)
+
+
+@pytest.fixture
+def watcher():
+    """watcher(context, page) -> Watch, for pages in contexts a test makes itself."""
+    return watch
+
+
+@pytest.fixture
+def screenshot():
+    """screenshot(page, "name") saves the whole page under test-output/screens/ for a reviewer."""
+    SCREENS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str, *, full_page: bool = True) -> Path:
+        path = SCREENS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=full_page, animations="disabled")
+        return path
+
+    return take
