@@ -192,8 +192,8 @@ class VaryIn(BaseModel):
 
 class PrintSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    width: float = Field(gt=0, description="Print width.")
-    height: float = Field(gt=0, description="Print height.")
+    width: float = Field(ge=0.01, le=100000, description="Print width.")
+    height: float = Field(ge=0.01, le=100000, description="Print height.")
     unit: Literal["in", "cm"] = Field(default="in", description="Unit of width and height.")
     dpi: int = Field(default=300, ge=1, le=2400, description="Print resolution in dots per inch.")
 

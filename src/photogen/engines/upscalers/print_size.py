@@ -63,8 +63,8 @@ def print_guidance(
     # 1. check inputs
     if width < 1 or height < 1:
         raise InvalidRequest(f"image size {width}x{height} px must be positive")
-    if print_w <= 0 or print_h <= 0:
-        raise InvalidRequest(f"print size {print_w}x{print_h} {unit} must be positive")
+    if not (0.01 <= print_w <= 100_000 and 0.01 <= print_h <= 100_000):
+        raise InvalidRequest(f"print size {print_w}x{print_h} {unit} is out of range", hint="give sides from 0.01 to 100000")
     if unit not in ("in", "cm"):
         raise InvalidRequest(f"unknown print unit {unit!r}", hint="use in or cm")
     if not 1 <= dpi <= 2400:
