@@ -48,6 +48,7 @@ export function resultItem(job, asset, list, position, { compact = false } = {})
     el("button", { type: "button", class: "result-image", "aria-label": `Open ${caption} full size`,
       onclick: () => openViewer(viewerItems, position) }, img),
     el("p", { class: "caption", text: `Image ${asset.index + 1} · seed ${asset.seed} · ${asset.width}×${asset.height}` }),
+    compact ? null : licenceLine(asset),
     el("div", { class: "row actions" },
       el("button", { type: "button", text: "Full size", "aria-label": `Full size: image ${asset.index + 1}`,
         onclick: () => openViewer(viewerItems, position) }),
@@ -59,6 +60,17 @@ export function resultItem(job, asset, list, position, { compact = false } = {})
         "aria-label": `Download the parameters of image ${asset.index + 1} as JSON`,
         onclick: () => downloadRecord(asset).catch((err) => showError(err, "Parameters")) })),
   );
+}
+
+/** The model and its licence beside the download, so commercial-use questions have an answer. */
+function licenceLine(asset) {
+  const line = el("p", { class: "licence", text: "Model licence: …" });
+  api.asset(asset.id).then((detail) => {
+    const model = detail.record.model || {};
+    const random = model.random_weights ? " (random weights, not a trained model)" : "";
+    line.textContent = `Model ${model.id || "unknown"}${random} · licence: ${model.licence || "not stated by the model"}`;
+  }).catch(() => { line.textContent = "Model licence: unavailable"; });
+  return line;
 }
 
 async function jobFor(id) {
