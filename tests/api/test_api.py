@@ -162,7 +162,8 @@ def test_deleting_an_upload_cascades_to_every_derived_row_and_blob(api, containe
     for upload_id in (keep["id"], doomed["id"]):
         job = api.post("/v1/generations", json={"prompt": "a", "upload_id": upload_id, **FAST, "num_images": 2}).json()
         assert wait_for(api, job["id"])["state"] == "succeeded"
-    asset_id = api.get("/v1/jobs").json()[0]["assets"][0]["id"]
+    assert len(api.get(f"/v1/jobs?upload_id={keep['id']}").json()) == 1
+    asset_id = api.get(f"/v1/jobs?upload_id={doomed['id']}").json()[0]["assets"][0]["id"]
     lineage = api.get(f"/v1/assets/{asset_id}/lineage").json()
     assert lineage["upload"]["id"] == doomed["id"] and lineage["crop"]["kind"] == "crop" and len(lineage["outputs"]) == 2
     response = api.delete(f"/v1/uploads/{doomed['id']}")

@@ -101,9 +101,11 @@ def list_jobs(
     request: Request, owner: Owner,
     state: Annotated[str | None, Query(pattern="^(queued|running|succeeded|failed|canceled)$", description="Only jobs in this state.")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="How many.")] = 100,
+    upload_id: Annotated[str | None, Query(max_length=64, description="Only jobs made from this upload.")] = None,
 ) -> list[JobOut]:
     jobs = container_of(request).jobs
-    return [job_out(_live_progress(request, j), jobs.assets(owner, j.id)) for j in jobs.list(owner, state, limit)]
+    listed = jobs.list(owner, state, limit, upload_id=upload_id)
+    return [job_out(_live_progress(request, j), jobs.assets(owner, j.id)) for j in listed]
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state, progress and results")

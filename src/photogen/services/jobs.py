@@ -167,10 +167,12 @@ class JobService:
             raise NotFound(f"no job {job_id}", hint="list your jobs with GET /v1/jobs")
         return job
 
-    def list(self, owner: str, state: str | None = None, limit: int = 100) -> list[Job]:
+    def list(self, owner: str, state: str | None = None, limit: int = 100, upload_id: str | None = None) -> list[Job]:
         query = select(Job).where(Job.owner == owner)
         if state:
             query = query.where(Job.state == state)
+        if upload_id:
+            query = query.where(Job.upload_id == upload_id)
         with self._db.session() as session:
             return list(session.scalars(query.order_by(Job.created_at.desc()).limit(limit)))
 
