@@ -79,8 +79,8 @@ def test_a_batch_of_different_requests_matches_each_run_alone(tiny, photo):
 
 def test_incompatible_requests_are_refused_as_one_batch(tiny, photo):
     with pytest.raises(IncompatibleBatch) as caught:
-        tiny.generate([prepare(tiny, photo), prepare(tiny, photo, guidance=3.0)])
-    assert "guidance" in caught.value.message
+        tiny.generate([prepare(tiny, photo), prepare(tiny, photo, scheduler="ddim")])
+    assert "scheduler" in caught.value.message
     with pytest.raises(IncompatibleBatch):
         tiny.generate([prepare(tiny, photo), prepare(tiny, photo, aspect_ratio="16:9")])
 

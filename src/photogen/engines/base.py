@@ -13,6 +13,7 @@ from photogen.domain.errors import IncompatibleBatch
 from photogen.domain.params import GenerationRequest
 
 # Called after each denoising step with (step done, steps in all); the step covers every image.
+# An exception raised by the callback stops the batch and propagates out of `generate`.
 StepCallback = Callable[[int, int], None]
 
 
@@ -47,9 +48,13 @@ class PreparedRequest:
 
 
 def batch_key(item: PreparedRequest) -> tuple[Any, ...]:
-    """Requests with equal keys can share one pass through the model."""
+    """Requests with equal keys can share one pass through the model.
+
+    Prompts, seeds, source images and guidance scales may differ inside a batch: each image is
+    guided with its own scale.
+    """
     r = item.request
-    return (r.model, item.size, r.steps, r.denoising_steps, r.guidance, r.scheduler)
+    return (r.model, item.size, r.steps, r.denoising_steps, r.scheduler)
 
 
 def check_compatible(batch: Sequence[PreparedRequest]) -> None:
@@ -58,8 +63,7 @@ def check_compatible(batch: Sequence[PreparedRequest]) -> None:
     keys = {batch_key(item) for item in batch}
     if len(keys) > 1:
         raise IncompatibleBatch(
-            "these requests cannot share one batch: model, size, steps, strength steps, guidance and "
-            "scheduler must match",
+            "these requests cannot share one batch: model, size, steps, strength steps and scheduler must match",
             hint="group requests by photogen.engines.base.batch_key before batching",
         )
 

@@ -68,11 +68,14 @@ class StableDiffusionFamily:
 
     def _ready(self, pipeline: Any, info: ModelInfo, device: str):
         from photogen.engines.diffusers_img2img import DiffusersImg2ImgGenerator
+        from photogen.engines.optimize import apply_optimizations
 
         pipeline.set_progress_bar_config(disable=True)
         pipeline.to(device)
+        optimizations = apply_optimizations(pipeline, None, device)
         side = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
-        info = replace(info, family=self.name, native_pixels=side * side)
+        info = replace(info, family=self.name, native_pixels=side * side,
+                       extra={**info.extra, "optimizations": optimizations})
         return DiffusersImg2ImgGenerator(pipeline, info, device)
 
 
