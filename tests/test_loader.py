@@ -78,3 +78,12 @@ def test_cache_keys_treat_paths_as_absolute(tmp_path, monkeypatch):
     (tmp_path / "m.safetensors").write_bytes(b"")
     assert cache_key("m.safetensors") == cache_key(str(tmp_path / "m.safetensors"))
     assert cache_key("owner/model") == "owner/model" and cache_key("tiny") == "tiny"
+
+
+def test_engine_settings_reach_the_loaded_model(settings, photo, tiny):
+    tuned = settings.model_copy(update={"channels_last": "on", "fuse_qkv": "on", "compile": "off"})
+    generator = load_generator("tiny", tuned)
+    applied = generator.info.extra["optimizations"]
+    assert (applied["channels_last"], applied["fuse_qkv"], applied["compile"]) == ("on", "on", "off")
+    assert tiny.info.extra["optimizations"]["channels_last"] == "off"  # auto is off on the CPU
+    assert np.abs(run(generator, photo).astype(int) - run(tiny, photo).astype(int)).max() <= 2

@@ -70,8 +70,8 @@ def test_a_job_that_keeps_dying_fails_after_its_attempts(server_settings, astron
 
 def test_compatible_jobs_are_claimed_as_one_batch(server_settings, astronaut_bytes):
     container = build_container(server_settings, worker=True)
-    a, b = submit(container, astronaut_bytes, n=2), submit(container, astronaut_bytes, n=3)
-    other = submit(container, astronaut_bytes, guidance=3.0)
+    a, b = submit(container, astronaut_bytes, n=2), submit(container, astronaut_bytes, n=3, guidance=3.0)
+    other = submit(container, astronaut_bytes, steps=6)
     claimed = container.worker.claim()
     assert {job.id for job in claimed} == {a.id, b.id}
     assert [job.id for job in container.worker.claim()] == [other.id]

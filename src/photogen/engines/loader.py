@@ -97,11 +97,13 @@ def _load_located(location: ModelLocation, settings: Settings) -> Generator:
         family = family_for_checkpoint(header.shapes)
         info = _info(location, family.name)
         cache_dir = settings.home / "cache" / "single-file-configs"
-        return family.load_single_file(location.path, info, device=device, dtype=dtype, cache_dir=cache_dir)
+        return family.load_single_file(
+            location.path, info, device=device, dtype=dtype, cache_dir=cache_dir, options=settings
+        )
     model_index = json.loads((location.path / "model_index.json").read_text())
     family = family_for_folder(model_index, location.path)
     info = _info(location, family.name)
-    return family.load_folder(location.path, info, device=device, dtype=dtype)
+    return family.load_folder(location.path, info, device=device, dtype=dtype, options=settings)
 
 
 def _info(location: ModelLocation, family: str) -> ModelInfo:

@@ -41,9 +41,8 @@ def batch_key_for(request: GenerationRequest, upload: Upload) -> str:
     else:
         g = math.gcd(upload.width, upload.height)
         shape = f"r{upload.width // g}:{upload.height // g}"
-    return "|".join(
-        [request.model, shape, str(request.steps), str(request.denoising_steps), str(request.guidance), request.scheduler]
-    )
+    # Guidance may differ inside a batch: the engine applies it per image.
+    return "|".join([request.model, shape, str(request.steps), str(request.denoising_steps), request.scheduler])
 
 
 class JobService:

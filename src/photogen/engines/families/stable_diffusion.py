@@ -50,7 +50,7 @@ class StableDiffusionFamily:
 
         return detect_family(shapes.keys(), shapes) == self.name
 
-    def load_folder(self, folder: Path, info: ModelInfo, *, device: str, dtype: str):
+    def load_folder(self, folder: Path, info: ModelInfo, *, device: str, dtype: str, options: Any = None):
         pipeline = self._pipeline_class().from_pretrained(
             folder,
             dtype=torch_dtype(dtype),
@@ -58,21 +58,23 @@ class StableDiffusionFamily:
             safety_checker=None,
             requires_safety_checker=False,
         )
-        return self._ready(pipeline, info, device)
+        return self._ready(pipeline, info, device, options)
 
-    def load_single_file(self, path: Path, info: ModelInfo, *, device: str, dtype: str, cache_dir: Path):
+    def load_single_file(
+        self, path: Path, info: ModelInfo, *, device: str, dtype: str, cache_dir: Path, options: Any = None
+    ):
         from photogen.engines.single_file import load_single_file
 
         pipeline = load_single_file(path, torch_dtype=torch_dtype(dtype), cache_dir=cache_dir)
-        return self._ready(pipeline, info, device)
+        return self._ready(pipeline, info, device, options)
 
-    def _ready(self, pipeline: Any, info: ModelInfo, device: str):
+    def _ready(self, pipeline: Any, info: ModelInfo, device: str, options: Any = None):
         from photogen.engines.diffusers_img2img import DiffusersImg2ImgGenerator
         from photogen.engines.optimize import apply_optimizations
 
         pipeline.set_progress_bar_config(disable=True)
         pipeline.to(device)
-        optimizations = apply_optimizations(pipeline, None, device)
+        optimizations = apply_optimizations(pipeline, options, device)
         side = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
         info = replace(info, family=self.name, native_pixels=side * side,
                        extra={**info.extra, "optimizations": optimizations})
