@@ -21,6 +21,7 @@ from photogen.engines.base import PreparedRequest, batch_key
 from photogen.engines.cache import ModelCache
 from photogen.intake.crop import CropPlan
 from photogen.intake.decode import decode_image
+from photogen.intake.derivatives import encode_derivative
 from photogen.outputs import encode_png, max_difference, pixel_sha256
 from photogen.services.events import JobEvents
 from photogen.services.generation import output_record, prepare_request
@@ -272,7 +273,7 @@ class EmbeddedWorker:
 
         With Content Credentials on, outputs and upscales are signed naming the upload as ingredient.
         """
-        data = encode_png_plain(image) if plain else encode_png(image, record)
+        data = encode_derivative(image, "PNG") if plain else encode_png(image, record)
         if self._signer is not None and kind in ("output", "upscale"):
             with self._db.session() as session:
                 upload = session.get(Upload, job.upload_id)
@@ -374,12 +375,6 @@ class EmbeddedWorker:
             code, message = "generation_failed", f"generation failed ({type(exc).__name__})"
         detail = "".join(traceback.format_exception(exc))
         self._finish(job, JobState.FAILED, error_code=code, error_message=message, error_detail=detail)
-
-
-def encode_png_plain(image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _asset(job: Job, kind: str, index: int, seed: int | None, key: str, data: bytes, image, record: dict) -> Asset:
