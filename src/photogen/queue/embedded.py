@@ -67,6 +67,7 @@ class EmbeddedWorker:
         self._on_finished = on_finished or (lambda job: None)
         self._window = batch_window_s
         self._signer = signer  # signs outputs with Content Credentials when configured
+        self._last_ingredient: tuple[str, tuple[bytes, str, str]] | None = None
         self._clock = clock
         self._sleep = sleep
         self._wake = threading.Event()
@@ -275,13 +276,20 @@ class EmbeddedWorker:
         """
         data = encode_derivative(image, "PNG") if plain else encode_png(image, record)
         if self._signer is not None and kind in ("output", "upscale"):
-            with self._db.session() as session:
-                upload = session.get(Upload, job.upload_id)
-            data = self._signer.sign(data, record, upload_bytes=self._blobs.get(upload.blob_key),
-                                     upload_name=upload.filename, upload_format=upload.format)
+            upload_bytes, name, image_format = self._ingredient(job.upload_id)
+            data = self._signer.sign(data, record, upload_bytes=upload_bytes, upload_name=name,
+                                     upload_format=image_format)
         row = _asset(job, kind, index, seed, key, data, image, record)
         row.parent_asset_id = parent_asset_id
         return key, data, row
+
+    def _ingredient(self, upload_id: str) -> tuple[bytes, str, str]:
+        """The upload an output is signed against; kept for the next output of the same upload."""
+        if self._last_ingredient is None or self._last_ingredient[0] != upload_id:
+            with self._db.session() as session:
+                upload = session.get(Upload, upload_id)
+            self._last_ingredient = (upload_id, (self._blobs.get(upload.blob_key), upload.filename, upload.format))
+        return self._last_ingredient[1]
 
     def commit(self, job: Job, pieces: list[tuple[str, bytes, Asset]], **updates: Any) -> None:
         """Blobs first, then all rows and the job's success in one transaction; on failure the new blobs go."""
