@@ -97,6 +97,7 @@ class Asset(Base):
     record: Mapped[dict[str, Any]] = mapped_column()
     scores: Mapped[dict[str, Any] | None] = mapped_column(default=None)  # identity / structure similarity
     parent_asset_id: Mapped[str | None] = mapped_column(String(32), default=None)  # an upscale's source
+    size_bytes: Mapped[int | None] = mapped_column(Integer, default=None)  # the blob's size, for storage quotas
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -163,4 +164,32 @@ class BlobTombstone(Base):
     __tablename__ = "blob_tombstones"
 
     blob_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ServerState(Base):
+    """Facts the server decides once and keeps, such as whether API keys are required."""
+
+    __tablename__ = "server_state"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookOutbox(Base):
+    """A webhook event waiting to be delivered: kept until delivered or out of attempts, so restarts lose none."""
+
+    __tablename__ = "webhook_outbox"
+    __table_args__ = (Index("ix_webhook_outbox_state_due", "state", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    job_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
+    url: Mapped[str] = mapped_column(String(2000))
+    event_id: Mapped[str] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column()
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
