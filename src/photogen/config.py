@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     )
     default_model: str = Field(
         default="tiny",
-        description="Model used when a request names none: 'tiny', a hub id, a diffusers folder or a .safetensors file.",
+        description="Model used when a request names none: 'tiny', an id from `models`, a hub id, a diffusers folder "
+        "or a .safetensors file (the server offers it to API requests under this name, or its file name for a path).",
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         default="auto", description="Where models run; 'auto' takes CUDA when present, else the CPU."
@@ -36,6 +37,32 @@ class Settings(BaseSettings):
     )
     max_pixels: int = Field(
         default=50_000_000, ge=1, description="Uploads with more pixels than this are refused before decoding."
+    )
+    # Models the server offers, how many stay loaded, and what each API owner may use.
+    models: dict[str, str] = Field(
+        default_factory=dict,
+        description="The server's model catalogue: a JSON mapping of ids to a hub id, a diffusers folder or a "
+        ".safetensors file, e.g. {\"sd15\": \"/models/sd15.safetensors\"}. API requests may name only these ids, "
+        "'tiny' and the default model; the CLI takes any path or hub id.",
+    )
+    max_loaded_models: int = Field(
+        default=2, ge=1, description="Most models the server keeps loaded; the least recently used is dropped first."
+    )
+    max_model_memory_mb: int = Field(
+        default=16_384, ge=1,
+        description="Memory the loaded models may take together (their weights, in MiB); above it the least "
+        "recently used are dropped (a model always stays loaded while it is the only one).",
+    )
+    max_active_jobs_per_owner: int = Field(
+        default=20, ge=1, description="Jobs one owner (API key's owner, or 'local') may have queued or running at once."
+    )
+    uploads_per_minute: int = Field(
+        default=30, ge=1,
+        description="Uploads one owner may make in any 60 seconds, counting images sent inline with a generation.",
+    )
+    max_stored_bytes_per_owner: int = Field(
+        default=5_000_000_000, ge=1,
+        description="Bytes one owner may keep stored: uploads plus generated assets.",
     )
 
     database_url: str | None = Field(

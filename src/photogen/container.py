@@ -10,11 +10,12 @@ from typing import Any
 
 from photogen.config import Settings
 from photogen.engines.cache import ModelCache
-from photogen.engines.loader import load_generator
 from photogen.queue.embedded import EmbeddedWorker
+from photogen.services.catalogue import ModelCatalogue
 from photogen.services.events import JobEvents
 from photogen.services.jobs import JobService
 from photogen.services.keys import KeyService
+from photogen.services.limits import OwnerLimits
 from photogen.services.privacy import PrivacyService
 from photogen.services.recipes import RecipeService
 from photogen.services.uploads import UploadService, sweep_tombstones
@@ -36,6 +37,8 @@ class Container:
     privacy: PrivacyService
     worker: EmbeddedWorker | None
     webhooks: Any = None
+    catalogue: ModelCatalogue | None = None
+    limits: OwnerLimits | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> None:
@@ -83,13 +86,21 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     db = Database(settings.resolved_database_url())
     migrate(db.engine)
     blobs = blob_store_for(settings.resolved_blob_url())
-    models = ModelCache(lambda spec: load_generator(spec, settings))
+    catalogue = ModelCatalogue(settings)
+    # Keys are catalogue ids as they are: requests never carry paths, so nothing is resolved on disk.
+    models = ModelCache(catalogue.load, key=str, max_models=settings.max_loaded_models,
+                        max_bytes=settings.max_model_memory_mb << 20)
     events = JobEvents()
     uploads = UploadService(db, blobs, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes,
                             strip_originals=settings.original_exif == "strip")
     privacy = PrivacyService(db, blobs, uploads, originals_days=settings.retention_originals_days,
                              outputs_days=settings.retention_outputs_days)
     jobs = JobService(db, uploads, events)
+    limits = OwnerLimits(db, max_active_jobs=settings.max_active_jobs_per_owner,
+                         uploads_per_minute=settings.uploads_per_minute,
+                         max_stored_bytes=settings.max_stored_bytes_per_owner,
+                         storage_retry_s=int(settings.purge_interval_s))
+    jobs.admit = _job_admission(catalogue, limits)
     webhooks = _webhook_sender(settings, db)
     run_worker = settings.worker_enabled if worker is None else worker
     embedded = None
@@ -107,7 +118,19 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     recipes = RecipeService(db)
     recipes.seed_builtins()
     return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, privacy, embedded,
-                     webhooks)
+                     webhooks, catalogue=catalogue, limits=limits)
+
+
+def _job_admission(catalogue: ModelCatalogue, limits: OwnerLimits):
+    """What every new job passes before it is stored: a catalogue model and the owner's limits."""
+
+    def admit(owner: str, request: dict[str, Any]) -> None:
+        if request.get("model") is not None:
+            catalogue.check(request["model"])
+        limits.check_job(owner)
+        limits.check_storage(owner)
+
+    return admit
 
 
 def _webhook_sender(settings: Settings, db: Database):

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from photogen.api.schemas import ErrorResponse
 from photogen.domain.errors import PhotogenError
+from photogen.services.limits import LimitExceeded
 
 log = logging.getLogger("photogen.api")
 
@@ -32,6 +33,9 @@ STATUS_BY_CODE = {
     "model_not_found": 422,
     "unsupported_model": 422,
     "source_not_found": 422,
+    "model_not_allowed": 422,
+    "rate_limited": 429,
+    "quota_exceeded": 429,
 }
 DEFAULT_STATUS = 400
 
@@ -44,6 +48,7 @@ ERROR_RESPONSES: dict[int | str, dict] = {
         409: "Conflicts with the resource's state or an earlier request.",
         413: "The upload is too large.",
         422: "The values are invalid or cannot be processed.",
+        429: "A per-key limit (active jobs, uploads per minute, stored bytes) was reached; see Retry-After.",
     }.items()
 }
 
@@ -57,6 +62,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def photogen_error(_request: Request, exc: PhotogenError) -> JSONResponse:
         status = STATUS_BY_CODE.get(exc.code, DEFAULT_STATUS)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, LimitExceeded):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return error_response(status, exc.code, exc.message, exc.hint, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from photogen.api import routes_assets, routes_jobs, routes_me, routes_recipes, routes_uploads
+from photogen.api import routes_assets, routes_jobs, routes_me, routes_models, routes_recipes, routes_uploads
 
 router = APIRouter()
-for module in (routes_uploads, routes_jobs, routes_assets, routes_recipes, routes_me):
+for module in (routes_uploads, routes_jobs, routes_assets, routes_recipes, routes_me, routes_models):
     router.include_router(module.router)

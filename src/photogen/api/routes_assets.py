@@ -64,6 +64,8 @@ def upscale_asset(
 ) -> JobOut:
     spec = body.model_dump()
     spec["print"] = body.print.model_dump() if body.print else None
+    if body.model is not None:
+        spec["model"] = container_of(request).catalogue.resolve(body.model)
     job, _created = container_of(request).jobs.submit_upscale(owner, asset_id, spec, idempotency_key=idempotency_key)
     return job_out(job, [])
 

@@ -30,11 +30,24 @@ def _source_upload(request: Request, owner: str, body: GenerationIn) -> str:
         raise InvalidRequest("give exactly one of image, image_url and upload_id", hint="name the source photo once")
     if body.upload_id is not None:
         return body.upload_id
+    limits = container_of(request).limits
+    limits.check_upload_rate(owner)  # before fetching anything
     if body.image is not None:
         data, claimed = _decode_base64(body.image), None
     else:
         data, claimed = _fetch(request, body.image_url)
+    limits.admit_upload(owner, len(data))
     return container_of(request).uploads.create(owner, data, "", claimed).id
+
+
+def _admitted(request: Request, owner: str, body: GenerationIn, idempotency_key: str | None) -> GenerationIn:
+    """The body with its model as a catalogue id, once the owner may queue another job; refused before any
+    upload is stored. (With an Idempotency-Key a retry may return its first job, so the job count waits.)"""
+    container = container_of(request)
+    body = body.model_copy(update={"model": container.catalogue.resolve(body.model)})
+    if idempotency_key is None:
+        container.limits.check_job(owner)
+    return body
 
 
 @router.post("/generations", status_code=202, response_model=JobOut, summary="Start an image-to-image job")
@@ -46,8 +59,9 @@ def create_generation(
     idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
 ) -> JobOut:
     container = container_of(request)
+    body = _admitted(request, owner, body, idempotency_key)
     expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
-    generation = body.generation_request(container.settings.default_model, expanded)
+    generation = body.generation_request(container.catalogue.default_id, expanded)
     if body.callback_url:
         from photogen.net.guard import check_url
 
@@ -67,9 +81,10 @@ def create_sweep(
     idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
 ) -> JobOut:
     container = container_of(request)
-    upload_id = _source_upload(request, owner, body)
+    body = _admitted(request, owner, body, idempotency_key)
     expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
-    base = body.generation_request(container.settings.default_model, expanded)
+    base = body.generation_request(container.catalogue.default_id, expanded)
+    upload_id = _source_upload(request, owner, body)
     values = [int(v) if body.sweep.field in ("seed", "steps") else v for v in body.sweep.values]
     job, _created = container.jobs.submit_sweep(owner, base, upload_id, body.sweep.field, values,
                                                idempotency_key=idempotency_key, callback_url=body.callback_url)

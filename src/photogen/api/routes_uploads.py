@@ -73,6 +73,7 @@ def _fetch(request: Request, url: str) -> tuple[bytes, str | None]:
 
 def _create_upload(request: Request, owner: str, data: bytes, filename: str, content_type: str | None) -> Upload:
     use = request.query_params.get("use", "general")
+    container_of(request).limits.admit_upload(owner, len(data))
     return container_of(request).uploads.create(owner, data, filename, content_type, use=use)
 
 
@@ -84,6 +85,7 @@ async def create_upload(
 ) -> UploadOut:
     content_type = request.headers.get("content-type", "")
     settings = container_of(request).settings
+    await run_in_threadpool(container_of(request).limits.check_upload_rate, owner)  # before reading the body
     if content_type.startswith("multipart/form-data"):
         async with request.form(max_files=1, max_fields=5) as form:
             file = form.get("file")

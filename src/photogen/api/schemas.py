@@ -143,6 +143,24 @@ class HealthOut(BaseModel):
     models_loaded: list[str] = Field(description="Models in memory.")
 
 
+class ModelCapabilities(BaseModel):
+    image_strength: bool = Field(description="Whether requests may set image_strength (image-to-image from the source).")
+    negative_prompt: bool = Field(description="Whether requests may set negative_prompt.")
+    schedulers: list[str] = Field(description="Values the request's scheduler may take.")
+    native_size: list[int] | None = Field(description="Width and height the model was trained at, where its configs say.")
+
+
+class ModelOut(BaseModel):
+    id: str = Field(description="What to pass as a request's model.")
+    default: bool = Field(description="Used when a request names no model.")
+    source: Literal["tiny", "hub", "folder", "single_file"] = Field(description="Where the operator's model comes from (never its path).")
+    available: bool = Field(description="Whether its files are on the server (a hub model: already downloaded); unavailable models fail to load.")
+    family: str | None = Field(description="Model family: sd1, sd2 or sdxl; None when its configs cannot be read.")
+    licence: str | None = Field(description="Licence from the model card, where it has one.")
+    random_weights: bool = Field(description="Random weights (the tiny test model): outputs mean nothing.")
+    capabilities: ModelCapabilities = Field(description="What requests for this model may use.")
+
+
 class PresetOut(BaseModel):
     name: str = Field(description="Preset name to pass as crop_preset.")
     description: str = Field(description="What the preset is for.")

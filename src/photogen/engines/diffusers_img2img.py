@@ -91,6 +91,14 @@ class DiffusersImg2ImgGenerator:
     def native_size(self, ratio: tuple[float, float]) -> tuple[int, int]:
         return native_size(ratio, self.info.native_pixels, multiple=8)
 
+    def weights_bytes(self) -> int:
+        """Bytes of the pipeline's parameters and buffers as loaded (tied weights count once)."""
+        tensors = {}
+        for component in self._pipe.components.values():
+            if hasattr(component, "parameters") and hasattr(component, "buffers"):
+                tensors.update((id(t), t) for t in [*component.parameters(), *component.buffers()])
+        return sum(t.numel() * t.element_size() for t in tensors.values())
+
     def generate(
         self, batch: Sequence[PreparedRequest], on_step: StepCallback | None = None
     ) -> list[list[Image.Image]]:

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from photogen.config import Settings
-from photogen.domain.errors import ModelNotFound, UnsupportedModel
+from photogen.domain.errors import ModelNotFound, PhotogenError, UnsupportedModel
 from photogen.engines.base import Generator, ModelInfo
 from photogen.engines.families import family_for_checkpoint, family_for_folder
-from photogen.engines.tiny import TINY_MARKER, ensure_tiny_model
+from photogen.engines.tiny import TINY_DESCRIPTION, TINY_MARKER, ensure_tiny_model
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -26,6 +26,23 @@ class ModelLocation:
     source: str  # "tiny", "hub", "folder" or "single_file"
     path: Path
     revision: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a model is, read from its configs without loading its weights."""
+
+    source: str  # "tiny", "hub", "folder" or "single_file"
+    available: bool  # its files are here (a hub model: in the local cache)
+    family: str | None = None
+    licence: str | None = None
+    native_side: int | None = None
+    random_weights: bool = False
+
+
+def is_hub_id(spec: str) -> bool:
+    """Whether `spec` reads as a hub id (owner/name) rather than a local path that exists."""
+    return bool(_HUB_ID.match(spec)) and not spec.endswith(".safetensors") and not Path(spec).expanduser().exists()
 
 
 def cache_key(spec: str) -> str:
@@ -156,3 +173,56 @@ def _download(repo_id: str, settings: Settings) -> Path:
             f"model {repo_id!r} was not found {where} ({type(exc).__name__})",
             hint="check the id and your network, or pass a local folder or .safetensors file",
         ) from None
+
+
+def inspect_model(spec: str, settings: Settings) -> ModelFacts:
+    """Family, licence and native size of the model `spec` names, from its configs alone: no weights are
+    loaded and nothing is downloaded (a hub model not yet in the local cache is reported unavailable)."""
+    if spec == "tiny":
+        folder = settings.models_dir / "tiny"
+        if not (folder / TINY_MARKER).is_file():
+            return ModelFacts("tiny", True, family=TINY_DESCRIPTION["family"], licence=TINY_DESCRIPTION["licence"],
+                              random_weights=True)
+        return _folder_facts(ModelLocation("tiny", "tiny", folder))
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return _folder_facts(ModelLocation(path.name, "folder", path))
+    if path.is_file():
+        return _single_file_facts(path, settings)
+    if is_hub_id(spec):
+        from huggingface_hub import snapshot_download
+
+        try:
+            with quiet_progress():
+                folder = Path(snapshot_download(spec, local_files_only=True))
+        except Exception:  # not in the local cache (the hub client has many error types)
+            return ModelFacts("hub", False)
+        return _folder_facts(ModelLocation(spec, "hub", folder))
+    return ModelFacts("folder", False)
+
+
+def _folder_facts(location: ModelLocation) -> ModelFacts:
+    try:
+        model_index = json.loads((location.path / "model_index.json").read_text())
+        family = family_for_folder(model_index, location.path).name
+        unet = json.loads((location.path / "unet" / "config.json").read_text())
+        vae = json.loads((location.path / "vae" / "config.json").read_text())
+    except (OSError, ValueError, PhotogenError):
+        return ModelFacts(location.source, False)
+    info = _info(location, family)
+    side = unet["sample_size"] * 2 ** (len(vae["block_out_channels"]) - 1)
+    return ModelFacts(location.source, True, family=family, licence=info.licence, native_side=side,
+                      random_weights=info.random_weights)
+
+
+def _single_file_facts(path: Path, settings: Settings) -> ModelFacts:
+    from photogen.engines.single_file import config_folder_for, read_header
+
+    try:
+        family = family_for_checkpoint(read_header(path).shapes).name
+        configs = config_folder_for(path, cache_dir=settings.home / "cache" / "single-file-configs")
+    except (OSError, ValueError, PhotogenError):
+        return ModelFacts("single_file", False)
+    facts = _folder_facts(ModelLocation(path.name, "single_file", configs))
+    return ModelFacts("single_file", facts.available, family=family,
+                      native_side=facts.native_side)

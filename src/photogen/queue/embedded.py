@@ -392,5 +392,5 @@ def _asset(job: Job, kind: str, index: int, seed: int | None, key: str, data: by
     return Asset(
         id=uuid.uuid4().hex, owner=job.owner, upload_id=job.upload_id, job_id=job.id, kind=kind, index=index,
         seed=seed, blob_key=key, sha256=hashlib.sha256(data).hexdigest(), width=image.width, height=image.height,
-        record=record,
+        record=record, size_bytes=len(data),
     )

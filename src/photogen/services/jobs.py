@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -51,6 +52,8 @@ class JobService:
         self._uploads = uploads
         self._events = events
         self.on_submit = lambda: None  # the embedded worker sets this to wake itself
+        # Called with (owner, request) before a new job is stored; raises to refuse it (model, per-owner limits).
+        self.admit: Callable[[str, dict[str, Any]], None] = lambda owner, request: None
 
     def submit(
         self,
@@ -134,6 +137,7 @@ class JobService:
             existing = self._by_idempotency_key(owner, idempotency_key, digest)
             if existing is not None:
                 return existing, False
+        self.admit(owner, request)
         job = Job(id=uuid.uuid4().hex, owner=owner, upload_id=upload_id, state=JobState.QUEUED.value, request=request,
                   batch_key=batch_key, kind=kind, idempotency_key=idempotency_key, request_digest=digest, **columns)
         try:

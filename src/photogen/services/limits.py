@@ -1,0 +1,113 @@
+"""Per-owner limits, checked at submission before anything is stored: active jobs, uploads per
+minute and stored bytes. Owners are what keys map to; without keys everyone is `local`, which has
+the same limits, so a page in another tab cannot fill the disk or the queue.
+
+The counts come from the database, so several API processes sharing it agree. Uploads per minute
+also keep a per-process record of admitted uploads: deleting uploads does not reopen the window.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import defaultdict, deque
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+
+from photogen.domain.errors import PhotogenError
+from photogen.domain.jobs import JobState
+from photogen.store.database import Database
+from photogen.store.tables import Asset, Job, Upload
+
+WINDOW_S = 60.0
+ACTIVE_JOBS_RETRY_S = 10  # queued jobs usually start or end within seconds; poll again after this
+
+
+class LimitExceeded(PhotogenError):
+    """A per-owner limit refused the request; `retry_after_s` says when trying again may succeed."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, hint: str, code: str, retry_after_s: int) -> None:
+        super().__init__(message, hint=hint, code=code)
+        self.retry_after_s = max(1, retry_after_s)
+
+
+class OwnerLimits:
+    def __init__(self, db: Database, *, max_active_jobs: int, uploads_per_minute: int, max_stored_bytes: int,
+                 storage_retry_s: int = 3600) -> None:
+        self._db = db
+        self.max_active_jobs = max_active_jobs
+        self.uploads_per_minute = uploads_per_minute
+        self.max_stored_bytes = max_stored_bytes
+        self._storage_retry_s = storage_retry_s
+        self._admitted: dict[str, deque[float]] = defaultdict(deque)  # owner -> wall times of admitted uploads
+        self._lock = threading.Lock()
+
+    def check_job(self, owner: str) -> None:
+        """One more queued job for `owner` would stay within the active-jobs limit."""
+        active = (JobState.QUEUED.value, JobState.RUNNING.value)
+        with self._db.session() as session:
+            count = session.scalar(select(func.count()).select_from(Job).where(Job.owner == owner,
+                                                                               Job.state.in_(active)))
+        if count >= self.max_active_jobs:
+            raise LimitExceeded(
+                f"{count} jobs are already queued or running for this key (the limit is {self.max_active_jobs})",
+                hint="wait for some to finish, or cancel some", code="rate_limited", retry_after_s=ACTIVE_JOBS_RETRY_S,
+            )
+
+    def check_upload_rate(self, owner: str) -> None:
+        """One more upload now would stay within the per-minute limit (checked before the body is read)."""
+        with self._lock:
+            stored = self._stored_in_window(owner)
+            admitted = self._window(owner)
+            times = stored if len(stored) >= len(admitted) else admitted
+            if len(times) >= self.uploads_per_minute:
+                oldest = times[len(times) - self.uploads_per_minute]
+                raise LimitExceeded(
+                    f"more than {self.uploads_per_minute} uploads in a minute for this key",
+                    hint="upload fewer photos at once; Retry-After says when the next one is accepted",
+                    code="rate_limited", retry_after_s=math.ceil(oldest + WINDOW_S - time.time()),
+                )
+
+    def admit_upload(self, owner: str, size_bytes: int) -> None:
+        """An upload of `size_bytes` may be stored: within the rate and the owner's storage; counts it."""
+        self.check_upload_rate(owner)
+        self.check_storage(owner, size_bytes)
+        with self._lock:
+            self._window(owner).append(time.time())
+
+    def check_storage(self, owner: str, incoming_bytes: int = 0) -> None:
+        stored = self.stored_bytes(owner)
+        if stored + incoming_bytes > self.max_stored_bytes:
+            raise LimitExceeded(
+                f"this key stores {stored} bytes; {incoming_bytes} more would pass its limit of {self.max_stored_bytes}",
+                hint="delete uploads you no longer need (DELETE /v1/uploads/{id}) and try again",
+                code="quota_exceeded", retry_after_s=self._storage_retry_s,
+            )
+
+    def stored_bytes(self, owner: str) -> int:
+        with self._db.session() as session:
+            uploads = session.scalar(select(func.coalesce(func.sum(Upload.size_bytes), 0)).where(Upload.owner == owner))
+            assets = session.scalar(select(func.coalesce(func.sum(Asset.size_bytes), 0)).where(Asset.owner == owner))
+        return int(uploads) + int(assets)
+
+    def _window(self, owner: str) -> deque[float]:
+        window, cutoff = self._admitted[owner], time.time() - WINDOW_S
+        while window and window[0] <= cutoff:
+            window.popleft()
+        return window
+
+    def _stored_in_window(self, owner: str) -> list[float]:
+        since = datetime.now(timezone.utc) - timedelta(seconds=WINDOW_S)
+        with self._db.session() as session:
+            created = session.scalars(select(Upload.created_at).where(Upload.owner == owner, Upload.created_at > since)
+                                      .order_by(Upload.created_at))
+            return sorted(_epoch(t) for t in created)
+
+
+def _epoch(moment: datetime) -> float:
+    """Stored times are UTC; SQLite hands them back without a zone."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
