@@ -132,6 +132,7 @@ def test_vary_replay_and_upscale_are_held_to_the_catalogue(catalogue_api, contai
     replay = catalogue_api.post(f"/v1/jobs/{done['id']}/replay")
     assert replay.status_code == 202 and replay.json()["request"]["model"] == "house"
     assert container_of(catalogue_api).models.loaded() == ["house"]
+    assert catalogue_api.get("/v1/health").json()["models_loaded"] == ["house"]  # ids, not where the files are
     assert downloads == []
 
 
