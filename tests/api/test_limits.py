@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from photogen.api.app import create_app
+from photogen.services.limits import LimitExceeded, OwnerLimits
 from tests.api.conftest import FAST, make_settings, wait_for
 
 
@@ -69,6 +71,13 @@ def test_uploads_per_minute_count_inline_images_and_survive_deletes(tmp_path, se
         _refused(_upload(client, astronaut_bytes), "rate_limited", 60)  # deleting does not reopen the window
         assert len(client.get("/v1/uploads").json()) == 2
         assert len(client.get("/v1/jobs").json()) == 1
+        # Another API process on the same database (its own memory, nothing admitted) counts the stored uploads.
+        other = OwnerLimits(client.app.state.container.db, max_active_jobs=20, uploads_per_minute=2,
+                            max_stored_bytes=10**12)
+        with pytest.raises(LimitExceeded):
+            other.check_upload_rate("local")
+        OwnerLimits(client.app.state.container.db, max_active_jobs=20, uploads_per_minute=3,
+                    max_stored_bytes=10**12).check_upload_rate("local")  # 2 stored, room for a third
 
 
 def test_stored_bytes_count_uploads_and_outputs(tmp_path, settings, tiny, astronaut_bytes, container_of):

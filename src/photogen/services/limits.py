@@ -69,7 +69,7 @@ class OwnerLimits:
                 raise LimitExceeded(
                     f"more than {self.uploads_per_minute} uploads in a minute for this key",
                     hint="upload fewer photos at once; Retry-After says when the next one is accepted",
-                    code="rate_limited", retry_after_s=math.ceil(oldest + WINDOW_S - time.time()),
+                    code="rate_limited", retry_after_s=min(int(WINDOW_S), math.ceil(oldest + WINDOW_S - time.time())),
                 )
 
     def admit_upload(self, owner: str, size_bytes: int) -> None:
