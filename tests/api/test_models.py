@@ -28,12 +28,13 @@ def downloads(monkeypatch):
     """Every call into the hub client, recorded (repository id, whether local files only) and refused."""
     import diffusers
     import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
     started = []
 
     def refuse(repo_id, *args, **kwargs):
         started.append((repo_id, bool(kwargs.get("local_files_only"))))
-        raise RuntimeError("no downloads in tests")
+        raise LocalEntryNotFoundError("not in the local cache (no downloads in tests)")
 
     monkeypatch.setattr(diffusers.DiffusionPipeline, "download", refuse)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", refuse)
@@ -52,10 +53,10 @@ def catalogue_api(tmp_path, settings, tiny):
 
 
 def _upload(client) -> str:
-    from skimage import data
     import io
 
     from PIL import Image
+    from skimage import data
 
     buffer = io.BytesIO()
     Image.fromarray(data.astronaut()).save(buffer, "JPEG", quality=90)

@@ -195,7 +195,7 @@ def inspect_model(spec: str, settings: Settings) -> ModelFacts:
         try:
             with quiet_progress():
                 folder = Path(snapshot_download(spec, local_files_only=True))
-        except Exception:  # not in the local cache (the hub client has many error types)
+        except (OSError, ValueError):  # not in the local cache, or not a valid id
             return ModelFacts("hub", False)
         return _folder_facts(ModelLocation(spec, "hub", folder))
     return ModelFacts("folder", False)
