@@ -81,7 +81,7 @@ def test_models_lists_the_catalogue_from_configs_without_loading_or_paths(catalo
     assert models["tiny"]["licence"].startswith("Apache-2.0")
     for name in ("gone", "empty", "hubbed"):
         assert not models[name]["available"] and models[name]["family"] is None
-    assert models["hubbed"]["source"] == "hub"
+    assert (models["hubbed"]["source"], models["gone"]["source"], models["empty"]["source"]) == ("hub", "single_file", "folder")
     assert _leaks(response.text, tmp_path, settings.models_dir) == []
     container = container_of(catalogue_api)
     assert container.models.loaded() == [] and container.models.loads == 0

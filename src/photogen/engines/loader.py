@@ -198,7 +198,7 @@ def inspect_model(spec: str, settings: Settings) -> ModelFacts:
         except (OSError, ValueError):  # not in the local cache, or not a valid id
             return ModelFacts("hub", False)
         return _folder_facts(ModelLocation(spec, "hub", folder))
-    return ModelFacts("folder", False)
+    return ModelFacts("single_file" if path.suffix.lower() == ".safetensors" else "folder", False)
 
 
 def _folder_facts(location: ModelLocation) -> ModelFacts:
