@@ -149,7 +149,7 @@ class AuthPolicy:
         """Record a configured requirement and refuse an open server beyond loopback."""
         if self.mode == "required":
             self._required = self._keys.require("PHOTOGEN_AUTH=required")
-        status = self.status()
+        status = self._decided()
         if self.beyond_loopback and not status.required:
             if self.mode == "off":
                 raise AuthRefused("PHOTOGEN_AUTH=off on a server that listens beyond this machine would let "
@@ -162,14 +162,19 @@ class AuthPolicy:
         return status
 
     def status(self) -> AuthStatus:
-        if self.mode == "off" and not self.beyond_loopback:
-            return AuthStatus(False, self.mode, "PHOTOGEN_AUTH=off: everyone on this machine is owner 'local'")
+        """As decided, except that a server beyond loopback never answers open: it fails closed."""
+        status = self._decided()
+        if self.beyond_loopback and not status.required:
+            logging.getLogger("photogen.auth").error("open server beyond loopback: refusing every request")
+            return AuthStatus(True, self.mode, "listening beyond loopback without keys: every request is refused")
+        return status
+
+    def _decided(self) -> AuthStatus:
+        if self.mode == "off":
+            return AuthStatus(False, self.mode, "PHOTOGEN_AUTH=off: everyone is owner 'local'")
         if self._required is None:
             self._required = self._keys.required_since()
         if self._required is not None:
             return AuthStatus(True, self.mode, f"{self._required.get('reason', 'recorded')} "
                                                f"({self._required.get('since', '')[:10]})")
-        if self.beyond_loopback:
-            logging.getLogger("photogen.auth").error("open server beyond loopback: refusing every request")
-            return AuthStatus(True, self.mode, "listening beyond loopback without keys: every request is refused")
         return AuthStatus(False, self.mode, "no API key was ever created: open to this machine only")
