@@ -4,7 +4,8 @@ FastAPI's own pages load their scripts from a CDN and start them with inline scr
 are blank offline and break the server's Content-Security-Policy. These pages load only files
 from this server; the Swagger UI starter is a small script of its own. ReDoc styles itself with
 inline <style> elements and searches in a blob: worker, so /redoc sends its own, wider policy
-(still nothing from other hosts).
+(still nothing from other hosts: ReDoc's "by Redocly" credit tries to load its logo from a CDN, and that
+policy blocks it, so the credit shows without its image).
 """
 
 from __future__ import annotations
