@@ -198,33 +198,54 @@ def replay(
 
 @app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="Address to bind; default PHOTOGEN_HOST or 127.0.0.1.")] = None,
+    host: Annotated[Optional[str], typer.Option(help="Address to bind; default PHOTOGEN_HOST or 127.0.0.1. "
+                                                "Anything beyond loopback needs API keys.")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port; default PHOTOGEN_PORT or 8000.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Default model for requests that name none, for this run; "
+                                                 "default PHOTOGEN_DEFAULT_MODEL or tiny.")] = None,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="API only: run no in-process worker "
+                                            "(jobs wait for a worker elsewhere).")] = False,
 ) -> None:
     """Run the server: REST API at /v1, docs at /docs, with the in-process worker."""
+    import logging
+
     import uvicorn
 
     from photogen.api.app import create_app
     from photogen.config import Settings
     from photogen.container import build_container
+    from photogen.domain.errors import PhotogenError
 
-    settings = Settings()
+    changes: dict = {}
+    if host:
+        changes["host"] = host
+    if port:
+        changes["port"] = port
+    if model:
+        changes["default_model"] = _model_spec(model)
+    if no_worker:
+        changes["worker_enabled"] = False
+    settings = Settings().model_copy(update=changes)
     _quiet_libraries()
     container = build_container(settings)
-    bind = host or settings.host
-    if not container.keys.any_active() and bind not in ("127.0.0.1", "localhost", "::1"):
-        typer.secho(
-            f"no API keys exist, so photogen binds to 127.0.0.1 only (not {bind}); "
-            "create one with `photogen keys create --owner NAME` to serve other machines",
-            fg=typer.colors.YELLOW, err=True,
-        )
-        bind = "127.0.0.1"
-    elif not container.keys.any_active():
-        typer.secho("no API keys exist: open to this machine only (127.0.0.1), as owner 'local'", err=True)
+    try:
+        application = create_app(settings, container=container)
+    except PhotogenError as exc:
+        container.close()
+        raise fail(exc.code, exc.message, exc.hint) from None
+    auth = application.state.auth.status()
     typer.echo(f"photogen {settings.home}: database {_redact(settings.resolved_database_url())}, "
-               f"blobs {settings.resolved_blob_url()}, default model {settings.default_model}", err=True)
-    typer.echo(f"serving on http://{bind}:{port or settings.port} (API docs at /docs)", err=True)
-    uvicorn.run(create_app(settings, container=container), host=bind, port=port or settings.port, log_level="warning")
+               f"blobs {settings.resolved_blob_url()}, default model {settings.default_model}, "
+               f"worker {'on' if settings.worker_enabled else 'off'}", err=True)
+    typer.echo(f"API keys {'required' if auth.required else 'not required'}: {auth.reason}", err=True)
+    typer.echo(f"serving on http://{_url_host(settings.host)}:{settings.port} (API at /v1, docs at /docs)", err=True)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s:     %(name)s: %(message)s")
+    logging.getLogger("photogen").setLevel(logging.INFO)  # one line per job state change (photogen.jobs)
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info", access_log=True)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _redact(url: str) -> str:

@@ -77,6 +77,23 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `photogen serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `photogen serve` listens on.")
+    # -- who may talk to the server ------------------------------------------------------------
+    auth: Literal["auto", "required", "off"] = Field(
+        default="auto",
+        description="API keys: 'auto' requires them once the first key is created, and for good (revoking "
+        "keys never switches them off); 'required' requires them from the start; 'off' lets everyone in as "
+        "owner 'local' and is refused unless the server listens on loopback only.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host header values accepted besides localhost, loopback IPs and the bound address "
+        "(names such as photos.example.org, or name:port; '*' accepts any). JSON list in the environment.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Other web origins (scheme://host[:port]) allowed to call the API from a browser, "
+        "state-changing requests included; empty (the default) allows none. JSON list in the environment.",
+    )
     max_upload_bytes: int = Field(default=30_000_000, ge=1, description="Largest upload accepted, in bytes.")
     url_fetch_timeout_s: float = Field(default=15.0, gt=0, description="Time limit for fetching an upload URL.")
     url_allowlist: list[str] = Field(

@@ -15,6 +15,8 @@ FAST = {"steps": 4, "image_strength": 0.5, "seed": 1234}
 
 
 def make_settings(home: Path, shared_models: Path, **values) -> Settings:
+    # The in-process client calls itself "testserver": a Host name the server must be told to answer.
+    values = {"allowed_hosts": ["testserver"], **values}
     settings = Settings(home=home, device="cpu", dtype="float32", offline=True, webhook_secret="test-secret", **values)
     # Reuse the session's tiny model instead of building one per test.
     (home / "models").parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,8 @@ from photogen.config import Settings
 
 # No worker: submitted jobs stay queued, so no model is needed and every example stays fast.
 _home = Path(tempfile.mkdtemp(prefix="photogen-contract-"))
-app = create_app(Settings(home=_home, device="cpu", offline=True, worker_enabled=False, webhook_secret="s"))
+app = create_app(Settings(home=_home, device="cpu", offline=True, worker_enabled=False, webhook_secret="s",
+                              allowed_hosts=["testserver", "localhost"]))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

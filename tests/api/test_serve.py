@@ -24,6 +24,11 @@ def served(tmp_path, settings, tiny):
     (home / "models").symlink_to(settings.models_dir)
     port = free_port()
     env = {**os.environ, "PHOTOGEN_HOME": str(home), "PHOTOGEN_DEVICE": "cpu", "PHOTOGEN_OFFLINE": "1"}
+    # Listening beyond loopback needs API keys: create one first, as the refusal's fix says.
+    created = subprocess.run([sys.executable, "-m", "photogen", "keys", "create", "--owner", "alice"],
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert created.returncode == 0, created.stderr
+    api_key = created.stdout.strip()
     process = subprocess.Popen(
         [sys.executable, "-m", "photogen", "serve", "--port", str(port), "--host", "0.0.0.0"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -40,15 +45,15 @@ def served(tmp_path, settings, tiny):
                     process.kill()
                     raise AssertionError(process.stdout.read())
                 time.sleep(0.2)
-    yield url, process
+    yield url, process, api_key
     process.terminate()
     process.wait(timeout=30)
 
 
 def test_serve_runs_the_seed_style_payload_end_to_end_through_the_client(served, astronaut_jpeg, tmp_path):
-    url, process = served
-    with Client(url) as client:
-        assert client.health()["auth"] is False
+    url, process, api_key = served
+    with Client(url, api_key=api_key) as client:
+        assert client.health()["auth"] is True
         job = client.generate(astronaut_jpeg, prompt="studio headshot", image_strength=0.5, seed=1234,
                               aspect_ratio="4:5", steps=4, num_images=2)
         seen = []
@@ -65,7 +70,8 @@ def test_serve_runs_the_seed_style_payload_end_to_end_through_the_client(served,
         assert caught.value.status == 404 and caught.value.code == "not_found"
     process.terminate()
     output, _ = process.communicate(timeout=30)
-    assert "binds to 127.0.0.1 only" in output  # no keys: it refused 0.0.0.0
+    assert "API keys required" in output and "serving on http://0.0.0.0" in output
+    assert f'"GET /v1/jobs/{job["id"]} HTTP/1.1" 200' in output  # one access log line per request
 
 
 def test_the_client_retries_with_one_idempotency_key(astronaut_jpeg):

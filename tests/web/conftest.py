@@ -51,9 +51,9 @@ class Server:
 
 
 @contextmanager
-def serving(home: Path, models_dir: Path):
+def serving(home: Path, models_dir: Path, *, exists_ok: bool = False):
     """`python -m photogen serve` on a free port of 127.0.0.1, with the session's tiny model."""
-    home.mkdir(parents=True)
+    home.mkdir(parents=True, exist_ok=exists_ok)
     (home / "models").symlink_to(models_dir)
     env = {**os.environ, "PHOTOGEN_HOME": str(home), "PHOTOGEN_DEVICE": "cpu", "PHOTOGEN_OFFLINE": "1"}
     port = free_port()
@@ -105,22 +105,24 @@ def fresh(served) -> Server:
 
 
 @pytest.fixture
-def fresh_with_key(fresh) -> Server:
-    """The same server while an API key exists, so that every request needs it; revoked afterwards."""
+def fresh_with_key(tmp_path, settings, tiny) -> Server:
+    """A server of its own with an API key, so that every request needs it.
+
+    Its own: once a key exists, keys stay required on that server (revoking them does not open it)."""
     from photogen.config import Settings
     from photogen.services.keys import KeyService
-    from photogen.store.database import Database
+    from photogen.store.database import Database, migrate
 
-    db = Database(Settings(home=fresh.home).resolved_database_url())
-    keys = KeyService(db)
-    created = keys.create("alice", "browser test")
-    server = Server(fresh.url, fresh.home, created.key)
+    home = tmp_path / "home"
+    home.mkdir()
+    db = Database(Settings(home=home).resolved_database_url())
     try:
-        yield server
-        delete_all_uploads(server)
+        migrate(db.engine)
+        created = KeyService(db).create("alice", "browser test")
     finally:
-        keys.revoke(created.id)
         db.dispose()
+    with serving(home, settings.models_dir, exists_ok=True) as server:
+        yield Server(server.url, home, created.key)
 
 
 # -- the browser, through pytest-playwright's fixtures -------------------------------------------

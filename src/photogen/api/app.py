@@ -11,14 +11,27 @@ from photogen import __version__
 from photogen.api.errors import install_error_handlers
 from photogen.config import Settings
 from photogen.container import Container, build_container
-from photogen.services.keys import Unauthorized
+from photogen.services.events import job_labels
+from photogen.services.keys import CREATE_KEY_HINT, AuthPolicy, Unauthorized
 
 LOCAL_OWNER = "local"
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
+    """The app for a server listening on settings.host (which the Host check and auth rules use).
+
+    Raises AuthRefused when settings.host reaches beyond loopback and no API keys are required."""
+    from photogen.api.security import is_loopback
+
     settings = settings or Settings()
     built = container or build_container(settings)
+    auth = AuthPolicy(built.keys, settings.auth, listens_beyond_loopback=not is_loopback(settings.host))
+    try:
+        auth.check_start()
+    except Exception:
+        if container is None:
+            built.close()
+        raise
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -33,15 +46,48 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         version=__version__,
         description="Image-to-image photo generation built around uploads: checked, cropped, reproducible, traceable.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.container = built
+    if built.events.labels is None:
+        built.events.labels = job_labels(built.db)  # kind and owner in the job log lines
+    app.state.auth = auth
     install_error_handlers(app)
+    _install_security(app, settings)
 
+    from photogen.api.docs import mount_docs, mount_index
     from photogen.api.routes import router
 
+    mount_index(app)
     app.include_router(router)
+    mount_docs(app)
     _mount_web_ui(app)
     return app
+
+
+def _install_security(app: FastAPI, settings: Settings) -> None:
+    """Outermost first: headers on every answer, then the Host check, CORS, the Origin check."""
+    from starlette.middleware.cors import CORSMiddleware
+
+    from photogen.api.security import (
+        HostCheckMiddleware,
+        HostPolicy,
+        OriginCheckMiddleware,
+        SecurityHeadersMiddleware,
+    )
+
+    app.add_middleware(OriginCheckMiddleware, cors_origins=settings.cors_origins)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
+            expose_headers=["Location"],
+        )
+    app.add_middleware(HostCheckMiddleware, policy=HostPolicy(settings.host, settings.allowed_hosts))
+    app.add_middleware(SecurityHeadersMiddleware)
 
 
 def _mount_web_ui(app: FastAPI) -> None:
@@ -64,14 +110,16 @@ def current_owner(
     authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
     x_api_key: Annotated[str | None, Header(description="The API key, as an alternative to Authorization.")] = None,
 ) -> str:
-    """The owner behind the request's API key; with no keys configured, everyone is the local owner."""
+    """The owner behind the request's API key; on a server that requires none, everyone is the local owner."""
     container = container_of(request)
     key = x_api_key
     if authorization and authorization.lower().startswith("bearer "):
         key = authorization[7:].strip()
-    if not container.keys.any_active():
+    if not request.app.state.auth.status().required:
         return LOCAL_OWNER
     if not key:
+        if not container.keys.any_active():
+            raise Unauthorized("an API key is required and none is active", hint=CREATE_KEY_HINT)
         raise Unauthorized("an API key is required", hint="send Authorization: Bearer <key>")
     return container.keys.authenticate(key)
 

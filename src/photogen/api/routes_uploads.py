@@ -48,7 +48,9 @@ UPLOAD_BODY = {
 @router.get("/health", response_model=HealthOut, summary="Is the server up")
 def health(request: Request) -> HealthOut:
     container = container_of(request)
-    return HealthOut(status="ok", version=__version__, auth=container.keys.any_active(), models_loaded=container.models.loaded())
+    auth = request.app.state.auth.status()
+    return HealthOut(status="ok", version=__version__, auth=auth.required, auth_mode=auth.mode, auth_reason=auth.reason,
+                     models_loaded=container.models.loaded())
 
 
 # -- uploads -------------------------------------------------------------------------------------

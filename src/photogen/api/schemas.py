@@ -140,6 +140,8 @@ class HealthOut(BaseModel):
     status: Literal["ok"] = Field(description="Always ok when the server answers.")
     version: str = Field(description="photogen version.")
     auth: bool = Field(description="Whether API keys are required.")
+    auth_mode: Literal["auto", "required", "off"] = Field(description="The configured PHOTOGEN_AUTH.")
+    auth_reason: str = Field(description="Why keys are or are not required, and since when.")
     models_loaded: list[str] = Field(description="Models in memory.")
 
 

@@ -1,19 +1,30 @@
-"""API keys: shown once at creation, stored only as a SHA-256 hash, revocable."""
+"""API keys: shown once at creation, stored only as a SHA-256 hash, revocable; and whether they are required.
+
+Whether keys are required is decided once and recorded in the server_state table (key "auth"):
+by configuration (PHOTOGEN_AUTH=required), by the first key being created, or by keys having
+existed before the record did. Revoking keys never changes it: with no active key left, every
+request is refused with a hint on creating one. Only PHOTOGEN_AUTH=off lets everyone in again,
+and AuthPolicy refuses that (and any open state) on a server that listens beyond loopback.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 import uuid
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from photogen.domain.errors import PhotogenError
 from photogen.store.database import Database
-from photogen.store.tables import ApiKey, utcnow
+from photogen.store.tables import ApiKey, ServerState, utcnow
 
 KEY_PREFIX = "pg_"
+AUTH_STATE = "auth"  # the server_state row that records that keys are required
+CREATE_KEY_HINT = "create one with `photogen keys create --owner NAME` and send it as Authorization: Bearer <key>"
 
 
 class Unauthorized(PhotogenError):
@@ -22,6 +33,12 @@ class Unauthorized(PhotogenError):
 
 class KeyNotFound(PhotogenError):
     code = "not_found"
+
+
+class AuthRefused(PhotogenError):
+    """A configuration that would leave a server beyond loopback open to everyone."""
+
+    code = "auth_required"
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,7 @@ class KeyService:
         row = ApiKey(id=uuid.uuid4().hex, owner=owner, name=name, prefix=key[:10], key_hash=hash_key(key))
         with self._db.session() as session:
             session.add(row)
+            _record_required(session, "the first API key was created")
         return CreatedKey(row.id, owner, name, key)
 
     def authenticate(self, key: str) -> str:
@@ -74,3 +92,89 @@ class KeyService:
     def any_active(self) -> bool:
         with self._db.session() as session:
             return session.scalar(select(ApiKey.id).where(ApiKey.revoked_at.is_(None)).limit(1)) is not None
+
+    def required_since(self) -> dict | None:
+        """The record that keys are required ({"reason", "since"}), or None while the server is open.
+
+        Keys that existed before the record (revoked ones too) count: the record is written then."""
+        with self._db.session() as session:
+            state = session.get(ServerState, AUTH_STATE)
+            if state is not None and state.value.get("required"):
+                return dict(state.value)
+            if session.scalar(select(ApiKey.id).limit(1)) is None:
+                return None
+            return _record_required(session, "API keys existed")
+
+    def require(self, reason: str) -> dict:
+        """Record that keys are required from now on (kept if already recorded)."""
+        with self._db.session() as session:
+            return _record_required(session, reason)
+
+
+def _record_required(session: Session, reason: str) -> dict:
+    state = session.get(ServerState, AUTH_STATE)
+    if state is not None and state.value.get("required"):
+        return dict(state.value)
+    value = {"required": True, "reason": reason, "since": utcnow().isoformat()}
+    if state is None:
+        session.add(ServerState(key=AUTH_STATE, value=value))
+    else:
+        state.value, state.updated_at = value, utcnow()
+    session.flush()
+    return value
+
+
+@dataclass(frozen=True)
+class AuthStatus:
+    required: bool
+    mode: str  # the configured PHOTOGEN_AUTH: auto, required or off
+    reason: str  # why keys are (not) required, for people
+
+
+class AuthPolicy:
+    """Whether this server requires API keys, for a configured mode and the address it listens on.
+
+    auto: open until the first key is created, then required for good. required: from the start.
+    off: never, and only allowed while the server listens on loopback. A server beyond loopback
+    is never open: it refuses to start so (check_start) and fails closed should it find itself so.
+    """
+
+    def __init__(self, keys: KeyService, mode: str, *, listens_beyond_loopback: bool) -> None:
+        self._keys = keys
+        self.mode = mode
+        self.beyond_loopback = listens_beyond_loopback
+        self._required: dict | None = None  # once required in auto mode, cached: it never turns back
+
+    def check_start(self) -> AuthStatus:
+        """Record a configured requirement and refuse an open server beyond loopback."""
+        if self.mode == "required":
+            self._required = self._keys.require("PHOTOGEN_AUTH=required")
+        status = self._decided()
+        if self.beyond_loopback and not status.required:
+            if self.mode == "off":
+                raise AuthRefused("PHOTOGEN_AUTH=off on a server that listens beyond this machine would let "
+                                  "anyone on the network in as owner 'local'",
+                                  hint="listen on 127.0.0.1 (--host 127.0.0.1), or remove PHOTOGEN_AUTH=off")
+            raise AuthRefused("no API keys are required, so listening beyond this machine would let anyone on the "
+                              "network in as owner 'local'",
+                              hint="create a key first with `photogen keys create --owner NAME` (or set "
+                                   "PHOTOGEN_AUTH=required), or listen on 127.0.0.1 (--host 127.0.0.1)")
+        return status
+
+    def status(self) -> AuthStatus:
+        """As decided, except that a server beyond loopback never answers open: it fails closed."""
+        status = self._decided()
+        if self.beyond_loopback and not status.required:
+            logging.getLogger("photogen.auth").error("open server beyond loopback: refusing every request")
+            return AuthStatus(True, self.mode, "listening beyond loopback without keys: every request is refused")
+        return status
+
+    def _decided(self) -> AuthStatus:
+        if self.mode == "off":
+            return AuthStatus(False, self.mode, "PHOTOGEN_AUTH=off: everyone is owner 'local'")
+        if self._required is None:
+            self._required = self._keys.required_since()
+        if self._required is not None:
+            return AuthStatus(True, self.mode, f"{self._required.get('reason', 'recorded')} "
+                                               f"({self._required.get('since', '')[:10]})")
+        return AuthStatus(False, self.mode, "no API key was ever created: open to this machine only")
