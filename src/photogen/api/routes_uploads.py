@@ -19,7 +19,7 @@ from photogen.api.schemas import (
     UploadOut,
 )
 from photogen.api.shaping import upload_out
-from photogen.api.sources import decode_base64, fetch_source
+from photogen.api.sources import decode_base64, fetch_source, parse_upload_json
 from photogen.domain.errors import InvalidRequest, PhotogenError
 from photogen.store.tables import Upload
 
@@ -77,10 +77,7 @@ async def create_upload(
         row = await run_in_threadpool(_create_upload, request, owner, data, filename, claimed)
         return upload_out(row)
     if content_type.startswith("application/json"):
-        try:
-            body = UploadJson.model_validate_json(await request.body())
-        except ValueError as exc:
-            raise InvalidRequest(f"the JSON body is invalid: {str(exc).splitlines()[0]}", hint='send {"image": base64} or {"url": "https://..."}') from None
+        body = parse_upload_json(await request.body())
         if (body.image is None) == (body.url is None):
             raise InvalidRequest("give exactly one of image (base64) and url", hint='send {"image": base64} or {"url": "https://..."}')
         if body.image is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from photogen.domain.params import GenerationRequest
 from photogen.domain.recipes import RecipeFields
@@ -52,7 +52,15 @@ class GenerationIn(GenerationRequest):
     image_url: str | None = Field(default=None, description="Source image URL (fetched under the upload address rules).")
     upload_id: str | None = Field(default=None, description="Id of an existing upload.")
     model: str | None = Field(default=None, min_length=1, description="Model name; omitted uses the server's default model.")
-    callback_url: str | None = Field(default=None, description="URL photogen POSTs a signed event to when the job ends.")
+    callback_url: str | None = Field(default=None, json_schema_extra={"minLength": 1},
+                                     description="URL photogen POSTs a signed event to when the job ends.")
+
+    @field_validator("callback_url")
+    @classmethod
+    def _check_callback(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must be an http(s) URL; leave callback_url out for no callback")
+        return value
 
     def given_fields(self) -> dict[str, Any]:
         """The generation fields the caller set, without the source, callback, recipe or sweep."""
@@ -176,7 +184,15 @@ class RecipeDiff(BaseModel):
 class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     field: Literal["image_strength", "seed", "guidance", "steps"] = Field(description="The one control to sweep.")
-    values: list[float] = Field(min_length=2, max_length=12, description="Its values, e.g. [0.3, 0.45, 0.6, 0.75].")
+    values: list[float] = Field(min_length=2, max_length=12, description="Its values, e.g. [0.3, 0.45, 0.6, 0.75]; whole numbers for seed and steps.")
+
+    @model_validator(mode="after")
+    def _check_whole_numbers(self) -> SweepSpec:
+        if self.field in ("seed", "steps"):
+            fractional = [v for v in self.values if v != int(v)]
+            if fractional:
+                raise ValueError(f"values: {self.field} takes whole numbers, not {fractional[0]:g}")
+        return self
 
 
 class SweepIn(GenerationIn):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import re
 
 from fastapi import Request
+from pydantic import ValidationError
 
 from photogen.api.app import container_of
+from photogen.api.schemas import UploadJson
 from photogen.domain.errors import InvalidRequest
 from photogen.services.jobs import SourcePhoto
 
@@ -59,3 +62,27 @@ def source_photo(request: Request, owner: str, *, image: str | None, image_url: 
         return uploads.create(owner, data, "", claimed).id
 
     return SourcePhoto(f"url:{url}", fetch_and_store)
+
+
+def parse_upload_json(raw: bytes) -> UploadJson:
+    """The JSON upload body, or an InvalidRequest that says in plain words what is wrong with it."""
+    hint = 'send {"image": "<base64>"} or {"url": "https://..."}'
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise InvalidRequest(f"the JSON body is not valid JSON{where}", hint=hint) from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("the JSON body must be an object", hint=hint)
+    try:
+        return UploadJson.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest("; ".join(_plain(error) for error in exc.errors()), hint=hint) from None
+
+
+def _plain(error: dict) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "body"
+    if error["type"] == "extra_forbidden":
+        return f"{where}: is not a field of a JSON upload (use image, url and filename)"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {message.replace('Input should be', 'must be').replace('String should', 'must')}"

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from photogen.domain.errors import PhotogenError
+from photogen.domain.errors import InvalidRequest, PhotogenError
 from photogen.domain.jobs import JobState, check_transition
 from photogen.domain.params import GenerationRequest
 from photogen.services.events import JobEvents
@@ -65,6 +65,24 @@ class SourcePhoto:
         return cls(f"sha256:{upload.sha256}", lambda: upload.id, stores_new_upload=False)
 
 
+def check_fits(request: GenerationRequest, upload: Upload | None) -> None:
+    """What the request model cannot check alone, refused at submission: the preset exists, the box fits the photo."""
+    if request.crop_preset is not None:
+        from photogen.intake.presets import get_preset
+
+        try:
+            get_preset(request.crop_preset)
+        except PhotogenError as exc:
+            raise InvalidRequest(f"crop_preset: {exc.message}", hint=exc.hint) from None
+    if request.crop_box is not None and upload is not None:
+        _left, _top, right, bottom = request.crop_box
+        if right > upload.width or bottom > upload.height:
+            raise InvalidRequest(
+                f"crop_box: {list(request.crop_box)} reaches outside the {upload.width}x{upload.height} photo",
+                hint="give the box (left, top, right, bottom) in the upright photo's pixels",
+            )
+
+
 class JobService:
     def __init__(self, db: Database, uploads: UploadService, events: JobEvents) -> None:
         self._db = db
@@ -91,7 +109,8 @@ class JobService:
         digest = _digest({"request": request.model_dump(mode="json"), "parent": parent_id}, source.identity, callback_url)
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
             return earlier, False
-        upload = self._uploads.get(owner, source.store())
+        check_fits(request, None)
+        upload = self._store_checked(owner, source, request)
         request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
         queued = self._queue(
             owner, upload.id, request.model_dump(mode="json"), batch_key_for(request, upload),
@@ -108,11 +127,12 @@ class JobService:
         source = self._source(owner, source)
         sweep = {"field": field, "values": list(values)}
         digest = _digest({"sweep": {**base.model_dump(mode="json"), "sweep": sweep}}, source.identity, callback_url)
+        variants = sweep_requests(base, field, values)  # refused here, before anything is stored
+        check_fits(base, None)
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
             return earlier, False
-        upload_id = self._uploads.get(owner, source.store()).id
+        upload_id = self._store_checked(owner, source, base).id
         base = resolve_seed(base)
-        variants = sweep_requests(base, field, values)
         request = {**base.model_dump(mode="json"), "num_images": len(values), "sweep": sweep}
         queued = self._queue(
             owner, upload_id, request, f"sweep:{uuid.uuid4().hex}", kind="sweep", digest=digest,
@@ -124,6 +144,17 @@ class JobService:
     def _source(self, owner: str, source: str | SourcePhoto) -> SourcePhoto:
         """An upload id becomes its photo (checked to be the owner's); a photo not yet stored stays as it is."""
         return source if isinstance(source, SourcePhoto) else SourcePhoto.of_upload(self._uploads.get(owner, source))
+
+    def _store_checked(self, owner: str, source: SourcePhoto, request: GenerationRequest) -> Upload:
+        """The source's upload, stored now if new; refused (and not kept) when the request does not fit it."""
+        upload = self._uploads.get(owner, source.store())
+        try:
+            check_fits(request, upload)
+        except PhotogenError:
+            if source.stores_new_upload:
+                self._uploads.delete(owner, upload.id, actor="photogen", reason="the request it came with was refused")
+            raise
+        return upload
 
     def _drop_lost_race_upload(self, owner: str, source: SourcePhoto, upload_id: str,
                                queued: tuple[Job, bool]) -> tuple[Job, bool]:
