@@ -31,7 +31,7 @@ def list_recipes(request: Request, owner: Owner) -> list[RecipeOut]:
 
 @router.get("/recipes/{name}", response_model=RecipeOut, summary="A recipe, newest or a given version")
 def get_recipe(request: Request, owner: Owner, name: str,
-               version: Annotated[int | None, Query(ge=1, description="Version; omitted means the newest.")] = None) -> RecipeOut:
+               version: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="Version; omitted means the newest.")] = None) -> RecipeOut:
     return recipe_out(container_of(request).recipes.get(owner, name, version))
 
 
@@ -48,7 +48,7 @@ def save_recipe(request: Request, owner: Owner, name: str, body: RecipeFields) -
 
 @router.get("/recipes/{name}/diff", response_model=RecipeDiff, summary="What changed between two versions")
 def diff_recipe(request: Request, owner: Owner, name: str,
-                from_version: Annotated[int, Query(alias="from", ge=1, description="Older version.")],
-                to_version: Annotated[int, Query(alias="to", ge=1, description="Newer version.")]) -> RecipeDiff:
+                from_version: Annotated[int, Query(alias="from", ge=1, le=2**31 - 1, description="Older version.")],
+                to_version: Annotated[int, Query(alias="to", ge=1, le=2**31 - 1, description="Newer version.")]) -> RecipeDiff:
     changes = container_of(request).recipes.diff(owner, name, from_version, to_version)
     return RecipeDiff(name=name, from_version=from_version, to_version=to_version, changes=changes)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from photogen.domain.params import GenerationRequest
 from photogen.domain.recipes import RecipeFields
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive UTC times; the wire always says so (RFC 3339 with an offset)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class ErrorBody(BaseModel):
@@ -39,7 +47,7 @@ class UploadOut(BaseModel):
     height: int = Field(description="Height in pixels, upright.")
     size_bytes: int = Field(description="Size of the original file in bytes.")
     preflight: dict[str, Any] | None = Field(default=None, description="The preflight report: named checks with level, value, threshold and fix.")
-    created_at: datetime = Field(description="When it was uploaded (UTC).")
+    created_at: UtcDatetime = Field(description="When it was uploaded (UTC).")
 
 
 class GenerationIn(GenerationRequest):
@@ -101,7 +109,7 @@ class AssetOut(BaseModel):
     url: str = Field(description="Where to download it.")
     scores: dict[str, Any] | None = Field(default=None, description="Review scores: identity (face similarity to the source, None without faces), identity_drift, structure (SSIM), fix.")
     parent_asset_id: str | None = Field(default=None, description="For an upscale: the asset it enlarges.")
-    created_at: datetime = Field(description="When it was made (UTC).")
+    created_at: UtcDatetime = Field(description="When it was made (UTC).")
 
 
 class AssetDetail(AssetOut):
@@ -125,9 +133,9 @@ class JobOut(BaseModel):
     crop: dict[str, Any] | None = Field(description="Crop box in source pixels and output size, once run.")
     error: JobError | None = Field(description="Why it failed.")
     assets: list[AssetOut] = Field(description="Generated images (and the crop), once succeeded.")
-    created_at: datetime = Field(description="When it was submitted (UTC).")
-    started_at: datetime | None = Field(description="When a worker last started it.")
-    finished_at: datetime | None = Field(description="When it ended.")
+    created_at: UtcDatetime = Field(description="When it was submitted (UTC).")
+    started_at: UtcDatetime | None = Field(description="When a worker last started it.")
+    finished_at: UtcDatetime | None = Field(description="When it ended.")
 
 
 class Lineage(BaseModel):
@@ -168,6 +176,8 @@ class CropSuggestion(BaseModel):
 
 
 class RecipeOut(RecipeFields):
+    # A plain two-number array on the wire: tools that read the spec as draft-4 JSON Schema reject prefixItems.
+    strength_range: list[float] = Field(min_length=2, max_length=2, description="Recommended image strength range (low, high).")
     name: str = Field(description="Recipe name.")
     version: int = Field(description="Version number; versions never change.")
     ref: str = Field(description="name@version, as jobs record it.")
