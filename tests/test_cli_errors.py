@@ -24,7 +24,7 @@ def test_a_bad_setting_is_one_error_line_and_a_fix_without_a_traceback(tmp_path,
     env = {**os.environ, "PHOTOGEN_HOME": str(tmp_path), "PHOTOGEN_RETENTION_OUTPUTS_DAYS": "0",
            "PHOTOGEN_MAX_BATCH_IMAGES": "many"}
     result = subprocess.run([sys.executable, "-m", "photogen", *command], capture_output=True, text=True, env=env,
-                            timeout=120)
+                            timeout=120, check=False)
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert "error [invalid_setting]: PHOTOGEN_RETENTION_OUTPUTS_DAYS=0: must be at least 1" in lines

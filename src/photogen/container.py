@@ -21,7 +21,6 @@ from photogen.services.uploads import UploadService, sweep_tombstones
 from photogen.store.blobs import BlobStore, blob_store_for, sweep_leftovers
 from photogen.store.database import Database, migrate
 
-
 WEBHOOK_SHUTDOWN_WAIT_S = 5.0
 
 

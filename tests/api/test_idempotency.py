@@ -2,6 +2,7 @@
 
 import http.server
 import threading
+from typing import ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -50,9 +51,9 @@ def test_a_retried_sweep_with_an_inline_photo_returns_the_first_job(api, astrona
 
 class _PhotoServer(http.server.BaseHTTPRequestHandler):
     photo: bytes = b""
-    gets: list = []
+    gets: ClassVar[list] = []
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         type(self).gets.append(self.path)
         self.send_response(200)
         self.send_header("Content-Type", "image/jpeg")

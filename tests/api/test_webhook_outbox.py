@@ -4,6 +4,7 @@ import http.server
 import threading
 import time
 from datetime import timedelta
+from typing import ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,12 +18,12 @@ from tests.api.conftest import FAST, make_settings, wait_for
 class Receiver(http.server.BaseHTTPRequestHandler):
     """Answers POSTs with the next status in `answers` (200 once they run out); `hold` stalls every answer."""
 
-    answers: list = []
-    posts: list = []
+    answers: ClassVar[list] = []
+    posts: ClassVar[list] = []
     arrived = threading.Event()
     hold: threading.Event | None = None
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).posts.append((dict(self.headers), body))
         type(self).arrived.set()
@@ -90,9 +91,9 @@ def test_a_pending_retry_is_delivered_after_a_restart(hook_settings, receiver, a
         assert timedelta(seconds=3500) < wait <= timedelta(seconds=3600)  # the configured first delay
     assert len(Receiver.posts) == 1  # closed before the retry was due
 
-    with TestClient(create_app(hook_settings)) as client:  # the hour passes while the server is down
-        with client.app.state.container.db.session() as session:
-            session.execute(update(WebhookOutbox).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    with TestClient(create_app(hook_settings)) as client, client.app.state.container.db.session() as session:
+        # the hour passes while the server is down
+        session.execute(update(WebhookOutbox).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
     with TestClient(create_app(hook_settings)) as client:  # a fresh start on the same database retries it
         (row,) = _until(lambda: [r for r in _outbox(client) if r.state == "delivered"] or None)
         assert row.attempts == 2 and row.last_error is None

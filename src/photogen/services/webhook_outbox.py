@@ -102,7 +102,7 @@ class WebhookOutboxService:
             with self._db.session() as session:
                 due = session.scalar(select(WebhookOutbox.next_attempt_at).where(WebhookOutbox.state == "pending")
                                      .order_by(WebhookOutbox.next_attempt_at).limit(1))
-        except Exception:
+        except Exception:  # noqa: BLE001 - the database may be away; poll again later
             return self._poll_s
         if due is None:
             return self._poll_s

@@ -10,7 +10,6 @@ from typing import Protocol
 
 from photogen.domain.errors import PhotogenError
 
-
 PARTIAL_PREFIX = ".partial-"  # a write in progress: bytes go here first, then are renamed into place
 
 
