@@ -141,6 +141,9 @@ def _on_finished(webhooks):
             "job": {"id": job.id, "state": job.state, "error_code": job.error_code, "error_message": job.error_message},
         }
         # Event ids are "<job id>.<state>": stable across retries and restarts, and they name the job.
-        webhooks.enqueue(job.callback_url, event, event_id=f"{job.id}.{job.state}", job_id=job.id)
+        try:
+            webhooks.enqueue(job.callback_url, event, event_id=f"{job.id}.{job.state}", job_id=job.id)
+        except Exception:  # the job's own end stands; the log says which event could not be kept
+            logging.getLogger("photogen.webhooks").exception("could not keep the webhook event of job %s", job.id)
 
     return notify

@@ -84,7 +84,7 @@ class PrivacyService:
                 removed = self._remove(owner, actor, policy, uploads, outputs)
             for key in counts:
                 counts[key] += removed[key]
-        if not dry_run:
+        if not dry_run and any(counts.values()):
             self._db.checkpoint()  # deleted prompts and names leave the write-ahead log too
         return counts
 

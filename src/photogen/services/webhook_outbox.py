@@ -50,7 +50,7 @@ class WebhookOutboxService:
     def enqueue(self, url: str, event: dict[str, Any], *, event_id: str, job_id: str | None = None) -> str:
         """Keep `event` for delivery to `url`, due now; the same event and URL twice make one row."""
         row_id = hashlib.sha256(f"{event_id}\n{url}".encode()).hexdigest()[:32]
-        with self._db.session() as session:
+        with self._db.session(write_lock=True) as session:  # read-then-insert: take the write lock first
             if session.get(WebhookOutbox, row_id) is None:
                 session.add(WebhookOutbox(id=row_id, job_id=job_id, url=url, event_id=event_id, body=event,
                                           state="pending", attempts=0, next_attempt_at=utcnow()))
@@ -121,7 +121,7 @@ class WebhookOutboxService:
 
     def _send(self, row: WebhookOutbox) -> None:
         outcome = self._sender.attempt(row.url, row.body, row.event_id, row.attempts + 1)
-        with self._db.session() as session:
+        with self._db.session(write_lock=True) as session:
             current = session.get(WebhookOutbox, row.id)
             if current is None:
                 return
