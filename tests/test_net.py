@@ -399,3 +399,15 @@ def test_background_delivery_and_close(site: Site) -> None:
     assert sorted(r.event_id for r in records) == ["e0", "e1", "e2"]
     with pytest.raises(RuntimeError):
         sender.deliver_in_background(f"{site.base}/hook", {})
+
+
+def test_one_attempt_says_whether_another_may_help(site: Site) -> None:
+    answers = [503, 400, 200]
+    site.routes["/hook"] = lambda h: reply(h, answers.pop(0))
+    sender = hook_sender([], [])
+    url = f"{site.base}/hook"
+    busy, refused, accepted = (sender.attempt(url, {"n": 1}, "e1", number) for number in (1, 2, 3))
+    assert (busy.retryable, busy.delivered, busy.attempt) == (True, False, 1)
+    assert (refused.retryable, refused.delivered, refused.error) == (False, False, "HTTP 400")
+    assert (accepted.delivered, accepted.status_code, accepted.attempt) == (True, 200, 3)
+    assert {seen.headers["Photogen-Event-Id"] for seen in site.seen} == {"e1"}

@@ -24,7 +24,7 @@ def test_denoising_steps_rule(steps, image_strength, expected):
     [
         ({"image_strength": 1.5}, "image_strength", "less than or equal to 1"),
         ({"image_strength": -0.1}, "image_strength", "greater than or equal to 0"),
-        ({"prompt": ""}, "prompt", "at least 1 character"),
+        ({"prompt": ""}, "prompt", "prompt is required"),
         ({"steps": 0}, "steps", "greater than or equal to 1"),
         ({"num_images": 17}, "num_images", "less than or equal to 16"),
         ({"seed": -1}, "seed", "greater than or equal to 0"),

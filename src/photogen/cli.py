@@ -9,6 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from photogen.cli_errors import fail, load_settings
+
 CLOSE_LEVELS = 2  # a replay within this many 8-bit levels everywhere counts as close
 
 app = typer.Typer(
@@ -17,14 +19,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-
-def fail(code: str, message: str, hint: str = "") -> typer.Exit:
-    """Print one clear error line (and its fix) to stderr; the caller raises the returned Exit."""
-    typer.secho(f"error [{code}]: {message}", fg=typer.colors.RED, err=True)
-    if hint:
-        typer.echo(f"  fix: {hint}", err=True)
-    return typer.Exit(code=2)
 
 
 def _quiet_libraries() -> None:
@@ -73,11 +67,11 @@ def generate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Make images from SOURCE and a prompt; each PNG carries its parameters, with a JSON sidecar."""
-    from photogen.config import Settings
     from photogen.domain.errors import PhotogenError
+    from photogen.cli_paths import ready_folder
     from photogen.domain.params import GenerationRequest
 
-    settings = Settings()
+    settings = load_settings()
     given = {
         "prompt": prompt,
         "negative_prompt": negative_prompt or None,
@@ -98,7 +92,8 @@ def generate(
         if recipe:
             given = _recipe_fields(recipe, given)
         request = GenerationRequest.parse({**given, "model": _model_spec(model or settings.default_model)})
-        result = _run_generation(settings, source, request, out or settings.outputs_dir, quiet=as_json)
+        out_dir = ready_folder(out or settings.outputs_dir)  # before the model loads, not after the work
+        result = _run_generation(settings, source, request, out_dir, quiet=as_json)
     except PhotogenError as exc:
         raise fail(exc.code, exc.message, exc.hint) from None
     _report(result, as_json)
@@ -172,11 +167,10 @@ def replay(
     out: Annotated[Optional[Path], typer.Option(help="Also keep the replayed images in this folder.")] = None,
 ) -> None:
     """Make OUTPUT again from its embedded record and say whether the new image is identical."""
-    from photogen.config import Settings
     from photogen.domain.errors import PhotogenError
     from photogen.services.replay import replay_output
 
-    settings = Settings()
+    settings = load_settings()
     try:
         _quiet_libraries()
         verdict = replay_output(settings, output, source=source, out_dir=out)
@@ -212,7 +206,6 @@ def serve(
     import uvicorn
 
     from photogen.api.app import create_app
-    from photogen.config import Settings
     from photogen.container import build_container
     from photogen.domain.errors import PhotogenError
 
@@ -225,7 +218,7 @@ def serve(
         changes["default_model"] = _model_spec(model)
     if no_worker:
         changes["worker_enabled"] = False
-    settings = Settings().model_copy(update=changes)
+    settings = load_settings().model_copy(update=changes)
     _quiet_libraries()
     container = build_container(settings)
     try:
@@ -273,11 +266,10 @@ app.add_typer(keys_app, name="keys")
 
 
 def _key_service():
-    from photogen.config import Settings
     from photogen.services.keys import KeyService
     from photogen.store.database import Database, migrate
 
-    settings = Settings()
+    settings = load_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url())
     migrate(db.engine)

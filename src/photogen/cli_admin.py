@@ -7,12 +7,13 @@ from typing import Annotated, Optional
 
 import typer
 
+from photogen.cli_errors import fail, load_settings
+
 
 def _container():
-    from photogen.config import Settings
     from photogen.container import build_container
 
-    return build_container(Settings(), worker=False)
+    return build_container(load_settings(), worker=False)
 
 
 def purge(
@@ -81,7 +82,6 @@ def recipes_show(
     owner: Annotated[str, typer.Option(help="Whose recipe.")] = "local",
 ) -> None:
     """Every field of a recipe version."""
-    from photogen.cli import fail
     from photogen.domain.errors import PhotogenError
 
     try:
@@ -101,7 +101,6 @@ def recipes_diff(
     owner: Annotated[str, typer.Option(help="Whose recipe.")] = "local",
 ) -> None:
     """What changed between two versions."""
-    from photogen.cli import fail
     from photogen.domain.errors import PhotogenError
 
     try:

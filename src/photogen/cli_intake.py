@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from photogen.cli_errors import fail_with
+
 if TYPE_CHECKING:
     from photogen.domain.errors import PhotogenError
     from photogen.intake.report import PreflightReport
@@ -139,9 +141,7 @@ def _read(photo: Path) -> bytes:
 
 
 def _fail(error: PhotogenError) -> None:
-    hint = f" — {error.hint}" if error.hint else ""
-    typer.echo(f"error [{error.code}]: {error.message}{hint}", err=True)
-    raise typer.Exit(code=2)
+    raise fail_with(error)
 
 
 def _print_report(photo: Path, report: PreflightReport) -> None:

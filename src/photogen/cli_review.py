@@ -8,11 +8,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from photogen.cli_errors import fail, fail_with, load_settings
+from photogen.cli_paths import ready_file, ready_folder, write_or_keep
+
 
 def _fail(exc) -> typer.Exit:
-    from photogen.cli import fail
-
-    return fail(exc.code, exc.message, exc.hint)
+    return fail_with(exc)
 
 
 def _scores_table(title: str, rows: list[tuple[str, str, dict]]) -> None:
@@ -43,14 +44,13 @@ def sweep(
 ) -> None:
     """Sweep one control with everything else fixed: one output per value plus a labelled grid."""
     from photogen.cli import _model_spec, _quiet_libraries
-    from photogen.config import Settings
     from photogen.domain.errors import PhotogenError
     from photogen.domain.params import GenerationRequest
     from photogen.engines.cache import ModelCache
     from photogen.engines.loader import load_generator
     from photogen.services.generation import GenerationService, Source
 
-    settings = Settings()
+    settings = load_settings()
     _quiet_libraries()
     try:
         parsed = [float(v) if field in ("image_strength", "guidance") else int(v) for v in values.split(",")]
@@ -59,8 +59,9 @@ def sweep(
     try:
         base = GenerationRequest.parse({"prompt": prompt, "seed": seed, "steps": steps, "image_strength": image_strength,
                                         "crop_preset": preset, "model": _model_spec(model or settings.default_model)})
+        out_dir = ready_folder(out or settings.outputs_dir)
         service = GenerationService(settings, ModelCache(lambda spec: load_generator(spec, settings)))
-        result = service.sweep(Source.from_path(source, settings), base, field, parsed, out or settings.outputs_dir)
+        result = service.sweep(Source.from_path(source, settings), base, field, parsed, out_dir)
     except PhotogenError as exc:
         raise _fail(exc) from None
     rows = [(f"{field} {o.record['sweep']['value']}", str(o.png), s) for o, s in zip(result.outputs, result.scores)]
@@ -69,8 +70,6 @@ def sweep(
 
 
 def _fail_text(code: str, message: str, hint: str) -> typer.Exit:
-    from photogen.cli import fail
-
     return fail(code, message, hint)
 
 
@@ -82,7 +81,6 @@ def vary(
 ) -> None:
     """Change one thing: rerun OUTPUT's request, same seed, with one field changed; shows both side by side."""
     from photogen.cli import _quiet_libraries
-    from photogen.config import Settings
     from photogen.domain.errors import PhotogenError
     from photogen.domain.params import GenerationRequest
     from photogen.engines.cache import ModelCache
@@ -92,7 +90,7 @@ def vary(
     from photogen.services.replay import find_source
     from photogen.services.review import vary_request
 
-    settings = Settings()
+    settings = load_settings()
     _quiet_libraries()
     field, sep, raw = change.partition("=")
     if not sep:
@@ -106,8 +104,9 @@ def vary(
         original = GenerationRequest.parse(record["request"])
         request = vary_request(original, {field.strip(): value})
         src = find_source(output, record, source, settings)
+        out_dir = ready_folder(out or output.parent)
         service = GenerationService(settings, ModelCache(lambda spec: load_generator(spec, settings)))
-        result = service.generate(src, request, out or output.parent)
+        result = service.generate(src, request, out_dir)
     except PhotogenError as exc:
         raise _fail(exc) from None
     index = 0 if "sweep" in record else record["index"]  # a sweep output's request made one image
@@ -133,7 +132,6 @@ def upscale(
     from PIL import Image
 
     from photogen.cli import _model_spec, _quiet_libraries
-    from photogen.config import Settings
     from photogen.domain.errors import MetadataMissing, PhotogenError
     from photogen.engines.loader import load_generator
     from photogen.outputs import SCHEMA, encode_png, pixel_sha256, read_record
@@ -141,7 +139,7 @@ def upscale(
     from photogen.services.review import parse_print, print_advice
     from photogen.services.review import upscale as run_upscale
 
-    settings = Settings()
+    settings = load_settings()
     _quiet_libraries()
     try:
         if not image.is_file():
@@ -149,6 +147,7 @@ def upscale(
         if factor not in (2, 4):
             raise PhotogenError(f"factor {factor} is not 2 or 4", hint="use --factor 2 or --factor 4", code="invalid_request")
         spec = parse_print(print_size)
+        target = ready_file(out or image.with_name(f"{image.stem}_x{factor}.png"))  # checked before the work
         try:
             made_by = read_record(image)["request"]["model"]
         except (MetadataMissing, KeyError):
@@ -165,8 +164,12 @@ def upscale(
     record = {"schema": SCHEMA, "kind": "upscale", "upscale": how, "size": list(result.size), "print": advice,
               "source": {"name": image.name, "sha256": hashlib.sha256(image.read_bytes()).hexdigest()},
               "pixel_sha256": pixel_sha256(result), "software": software_versions()}
-    target = out or image.with_name(f"{image.stem}_x{factor}.png")
-    target.write_bytes(encode_png(result, record))
+    try:  # the folder may have gone while the work ran: keep the work in the outputs folder then
+        target, note = write_or_keep(target, encode_png(result, record), settings.outputs_dir)
+    except PhotogenError as exc:
+        raise _fail(exc) from None
+    if note:
+        typer.secho(f"warning: {note}", fg=typer.colors.YELLOW, err=True)
     typer.echo(f"{how['upscaler']} x{factor}: {picture.width}x{picture.height} -> {result.width}x{result.height}: {target}")
     if advice:
         width, height, unit = advice["print_size"]

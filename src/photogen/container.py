@@ -19,8 +19,10 @@ from photogen.services.limits import OwnerLimits
 from photogen.services.privacy import PrivacyService
 from photogen.services.recipes import RecipeService
 from photogen.services.uploads import UploadService, sweep_tombstones
-from photogen.store.blobs import BlobStore, blob_store_for
+from photogen.store.blobs import BlobStore, blob_store_for, sweep_leftovers
 from photogen.store.database import Database, migrate
+
+WEBHOOK_SHUTDOWN_WAIT_S = 5.0
 
 
 @dataclass
@@ -43,6 +45,9 @@ class Container:
 
     def start(self) -> None:
         sweep_tombstones(self.db, self.blobs)
+        sweep_leftovers(self.blobs)
+        if self.webhooks is not None:
+            self.webhooks.start()
         if self.worker is not None:
             self.worker.start()
         self._stop_purge = threading.Event()
@@ -65,7 +70,7 @@ class Container:
         if self.worker is not None:
             self.worker.stop()
         if self.webhooks is not None:
-            self.webhooks.close()
+            self.webhooks.close(timeout=WEBHOOK_SHUTDOWN_WAIT_S)  # what is not sent stays in the outbox
         self.db.dispose()
 
 
@@ -134,27 +139,12 @@ def _job_admission(catalogue: ModelCatalogue, limits: OwnerLimits):
 
 
 def _webhook_sender(settings: Settings, db: Database):
+    """The durable outbox with its delivery thread (started with the container)."""
     from photogen.net.webhooks import WebhookSender
-    from photogen.store.tables import WebhookDelivery
+    from photogen.services.webhook_outbox import WebhookOutboxService
 
-    def record(attempt) -> None:
-        # Event ids are "<job id>.<state>": stable across retries, and they name the job.
-        with db.session() as session:
-            session.add(
-                WebhookDelivery(
-                    job_id=attempt.event_id.split(".")[0],
-                    url=attempt.url,
-                    event_id=attempt.event_id,
-                    attempt=attempt.attempt,
-                    status_code=attempt.status_code,
-                    error=attempt.error,
-                    duration_s=attempt.duration_s,
-                )
-            )
-
-    return WebhookSender(
-        webhook_secret(settings), allow=settings.url_allowlist, record=record, delays=settings.webhook_retry_delays_s
-    )
+    sender = WebhookSender(webhook_secret(settings), allow=settings.url_allowlist)
+    return WebhookOutboxService(db, sender, delays=settings.webhook_retry_delays_s)
 
 
 def _output_signer(settings: Settings):
@@ -173,6 +163,10 @@ def _on_finished(webhooks):
             "type": f"job.{job.state}",
             "job": {"id": job.id, "state": job.state, "error_code": job.error_code, "error_message": job.error_message},
         }
-        webhooks.deliver_in_background(job.callback_url, event, event_id=f"{job.id}.{job.state}")
+        # Event ids are "<job id>.<state>": stable across retries and restarts, and they name the job.
+        try:
+            webhooks.enqueue(job.callback_url, event, event_id=f"{job.id}.{job.state}", job_id=job.id)
+        except Exception:  # the job's own end stands; the log says which event could not be kept
+            logging.getLogger("photogen.webhooks").exception("could not keep the webhook event of job %s", job.id)
 
     return notify

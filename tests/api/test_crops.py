@@ -79,7 +79,7 @@ def test_generate_with_a_preset_and_with_a_moved_box(api, astronaut_bytes):
     assert moved[0] <= left and moved[1] <= top and right <= moved[2] and bottom <= moved[3]
     assert abs((right - left) / (bottom - top) - width / height) < 0.01
     outside = api.post("/v1/generations", json={"prompt": "a", "upload_id": upload_id, "crop_box": [0, 0, 600, 400], **FAST})
-    assert outside.status_code == 202
-    assert wait_for(api, outside.json()["id"])["error"]["message"].startswith("crop box")
+    assert outside.status_code == 422  # refused at submission, not in the worker
+    assert outside.json()["error"]["message"].startswith("crop_box: [0, 0, 600, 400] reaches outside")
     both = api.post("/v1/generations", json={"prompt": "a", "upload_id": upload_id, "crop_box": moved, "aspect_ratio": "1:1"})
     assert both.status_code == 422 and "leave aspect_ratio out" in both.json()["error"]["message"]

@@ -56,6 +56,8 @@ def test_analyze_exits_1_when_a_check_blocks(app, tmp_path, photos):
 def test_analyze_refuses_an_unknown_use_in_one_line(app, astronaut_file):
     result = CliRunner().invoke(app, ["analyze", str(astronaut_file), "--use", "passport"])
     assert result.exit_code == 2 and result.output.startswith("error [unknown_use]: ")
+    first, fix = result.output.splitlines()[:2]
+    assert " — " not in first and fix.startswith("  fix: ")
 
 
 def test_analyze_reports_a_missing_file(app, tmp_path):
@@ -104,11 +106,12 @@ def test_crop_without_out_only_shows_the_plan(app, astronaut_file):
         (["--preset", "headshot", "--out", "x.gif"], "unsupported_output"),
     ],
 )
-def test_crop_errors_are_one_line(app, astronaut_file, tmp_path, arguments, code):
+def test_crop_errors_are_one_line_and_a_fix(app, astronaut_file, tmp_path, arguments, code):
     args = [a if a != "x.gif" else str(tmp_path / "x.gif") for a in arguments]
     result = CliRunner().invoke(app, ["crop", str(astronaut_file), *args])
     assert result.exit_code == 2 and result.output.startswith(f"error [{code}]: ")
-    assert len(result.output.strip().splitlines()) == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("  fix: ")  # the same two lines as every other command
 
 
 def test_importing_the_commands_loads_no_heavy_modules():

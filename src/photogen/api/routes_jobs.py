@@ -12,10 +12,10 @@ from fastapi.responses import StreamingResponse
 
 from photogen.api.app import Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
-from photogen.api.routes_uploads import _decode_base64, _fetch
 from photogen.api.schemas import GenerationIn, JobOut, SweepIn, VaryIn
 from photogen.api.shaping import _live_progress, job_out
-from photogen.domain.errors import InvalidRequest
+from photogen.api.sources import source_photo
+from photogen.services.jobs import SourcePhoto
 from photogen.services.uploads import NotFound
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -23,31 +23,14 @@ router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
 # -- generations and jobs ------------------------------------------------------------------------
 
-def _source_upload(request: Request, owner: str, body: GenerationIn) -> str:
-    """The upload a generation starts from: given by id, or created from base64 or a URL."""
-    sources = [body.image is not None, body.image_url is not None, body.upload_id is not None]
-    if sum(sources) != 1:
-        raise InvalidRequest("give exactly one of image, image_url and upload_id", hint="name the source photo once")
-    if body.upload_id is not None:
-        return body.upload_id
-    limits = container_of(request).limits
-    limits.check_upload_rate(owner)  # before fetching anything
-    if body.image is not None:
-        data, claimed = _decode_base64(body.image), None
-    else:
-        data, claimed = _fetch(request, body.image_url)
-    limits.admit_upload(owner, len(data))
-    return container_of(request).uploads.create(owner, data, "", claimed).id
+def _source(request: Request, owner: str, body: GenerationIn) -> str | SourcePhoto:
+    """The photo a generation starts from: an upload id, or base64 / a URL stored only when no retry answers."""
+    return source_photo(request, owner, image=body.image, image_url=body.image_url, upload_id=body.upload_id)
 
 
-def _admitted(request: Request, owner: str, body: GenerationIn, idempotency_key: str | None) -> GenerationIn:
-    """The body with its model as a catalogue id, once the owner may queue another job; refused before any
-    upload is stored. (With an Idempotency-Key a retry may return its first job, so the job count waits.)"""
-    container = container_of(request)
-    body = body.model_copy(update={"model": container.catalogue.resolve(body.model)})
-    if idempotency_key is None:
-        container.limits.check_job(owner)
-    return body
+def _with_catalogue_model(request: Request, body: GenerationIn) -> GenerationIn:
+    """The body with its model as a catalogue id; a model outside the catalogue is refused before anything else."""
+    return body.model_copy(update={"model": container_of(request).catalogue.resolve(body.model)})
 
 
 @router.post("/generations", status_code=202, response_model=JobOut, summary="Start an image-to-image job")
@@ -59,56 +42,66 @@ def create_generation(
     idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
 ) -> JobOut:
     container = container_of(request)
-    body = _admitted(request, owner, body, idempotency_key)
+    body = _with_catalogue_model(request, body)
     expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
     generation = body.generation_request(container.catalogue.default_id, expanded)
     if body.callback_url:
         from photogen.net.guard import check_url
 
         check_url(body.callback_url, allow=container.settings.url_allowlist)
-    upload_id = _source_upload(request, owner, body)
-    job, created = container.jobs.submit(owner, generation, upload_id, idempotency_key=idempotency_key,
-                                         callback_url=body.callback_url)
-    if not created:
-        response.status_code = 200
-    return job_out(job, container.jobs.assets(owner, job.id))
+    job, created = container.jobs.submit(owner, generation, _source(request, owner, body),
+                                         idempotency_key=idempotency_key, callback_url=body.callback_url)
+    return _answer(response, created, job, container.jobs.assets(owner, job.id))
 
 
 @router.post("/sweeps", status_code=202, response_model=JobOut,
              summary="Sweep one control (image strength, seed, guidance or steps) with everything else fixed")
 def create_sweep(
-    request: Request, owner: Owner, body: SweepIn,
+    request: Request, owner: Owner, body: SweepIn, response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
 ) -> JobOut:
     container = container_of(request)
-    body = _admitted(request, owner, body, idempotency_key)
+    if body.callback_url:
+        from photogen.net.guard import check_url
+
+        check_url(body.callback_url, allow=container.settings.url_allowlist)
+    body = _with_catalogue_model(request, body)
+    source = _source(request, owner, body)
     expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
     base = body.generation_request(container.catalogue.default_id, expanded)
-    upload_id = _source_upload(request, owner, body)
     values = [int(v) if body.sweep.field in ("seed", "steps") else v for v in body.sweep.values]
-    job, _created = container.jobs.submit_sweep(owner, base, upload_id, body.sweep.field, values,
-                                               idempotency_key=idempotency_key, callback_url=body.callback_url)
-    return job_out(job, [])
+    job, created = container.jobs.submit_sweep(owner, base, source, body.sweep.field, values,
+                                              idempotency_key=idempotency_key, callback_url=body.callback_url)
+    return _answer(response, created, job, container.jobs.assets(owner, job.id))
 
 
 @router.post("/jobs/{job_id}/vary", status_code=202, response_model=JobOut,
              summary="Change one thing: rerun a job with one field changed, same seed, linked to the original")
 def vary_job(
-    request: Request, owner: Owner, job_id: str, body: VaryIn,
+    request: Request, owner: Owner, job_id: str, body: VaryIn, response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
 ) -> JobOut:
-    job, _created = container_of(request).jobs.vary(owner, job_id, body.changes, idempotency_key=idempotency_key)
-    return job_out(job, [])
+    jobs = container_of(request).jobs
+    job, created = jobs.vary(owner, job_id, body.changes, idempotency_key=idempotency_key)
+    return _answer(response, created, job, jobs.assets(owner, job.id))
 
 
 @router.post("/jobs/{job_id}/replay", status_code=202, response_model=JobOut,
              summary="Run a stored job again; its comparison says per output identical, close or different")
 def replay_job(
-    request: Request, owner: Owner, job_id: str,
+    request: Request, owner: Owner, job_id: str, response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
 ) -> JobOut:
-    job, _created = container_of(request).jobs.replay(owner, job_id, idempotency_key=idempotency_key)
-    return job_out(job, [])
+    jobs = container_of(request).jobs
+    job, created = jobs.replay(owner, job_id, idempotency_key=idempotency_key)
+    return _answer(response, created, job, jobs.assets(owner, job.id))
+
+
+def _answer(response: Response, created: bool, job, assets) -> JobOut:
+    """202 for a new job; 200 with the first job when a retry's Idempotency-Key found it."""
+    if not created:
+        response.status_code = 200
+    return job_out(job, assets)
 
 
 @router.get("/jobs", response_model=list[JobOut], summary="Your jobs, newest first")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -21,6 +19,7 @@ from photogen.api.schemas import (
     UploadOut,
 )
 from photogen.api.shaping import upload_out
+from photogen.api.sources import decode_base64, fetch_source, parse_upload_json
 from photogen.domain.errors import InvalidRequest, PhotogenError
 from photogen.store.tables import Upload
 
@@ -55,24 +54,6 @@ def health(request: Request) -> HealthOut:
 
 # -- uploads -------------------------------------------------------------------------------------
 
-def _decode_base64(text: str) -> bytes:
-    if text.startswith("data:"):
-        text = text.partition(",")[2]
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidRequest("image is not valid base64", hint="send the file's bytes base64-encoded") from None
-
-
-def _fetch(request: Request, url: str) -> tuple[bytes, str | None]:
-    from photogen.net.guard import fetch_url
-
-    settings = container_of(request).settings
-    fetched = fetch_url(url, max_bytes=settings.max_upload_bytes, timeout=settings.url_fetch_timeout_s,
-                        allow=settings.url_allowlist)
-    return fetched.data, fetched.content_type
-
-
 def _create_upload(request: Request, owner: str, data: bytes, filename: str, content_type: str | None) -> Upload:
     use = request.query_params.get("use", "general")
     container_of(request).limits.admit_upload(owner, len(data))
@@ -100,16 +81,13 @@ async def create_upload(
         row = await run_in_threadpool(_create_upload, request, owner, data, filename, claimed)
         return upload_out(row)
     if content_type.startswith("application/json"):
-        try:
-            body = UploadJson.model_validate_json(await request.body())
-        except ValueError as exc:
-            raise InvalidRequest(f"the JSON body is invalid: {str(exc).splitlines()[0]}", hint='send {"image": base64} or {"url": "https://..."}') from None
+        body = parse_upload_json(await request.body())
         if (body.image is None) == (body.url is None):
             raise InvalidRequest("give exactly one of image (base64) and url", hint='send {"image": base64} or {"url": "https://..."}')
         if body.image is not None:
-            data, claimed = _decode_base64(body.image), body.filename or None
+            data, claimed = decode_base64(body.image), body.filename or None
         else:
-            data, claimed = await run_in_threadpool(_fetch, request, body.url)
+            data, claimed = await run_in_threadpool(fetch_source, request, body.url)
         row = await run_in_threadpool(_create_upload, request, owner, data, body.filename, claimed)
         return upload_out(row)
     raise PhotogenError("uploads are multipart/form-data or application/json", hint="set the Content-Type header",

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from photogen.domain.params import GenerationRequest
 from photogen.domain.recipes import RecipeFields
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive UTC times; the wire always says so (RFC 3339 with an offset)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class ErrorBody(BaseModel):
@@ -39,7 +47,7 @@ class UploadOut(BaseModel):
     height: int = Field(description="Height in pixels, upright.")
     size_bytes: int = Field(description="Size of the original file in bytes.")
     preflight: dict[str, Any] | None = Field(default=None, description="The preflight report: named checks with level, value, threshold and fix.")
-    created_at: datetime = Field(description="When it was uploaded (UTC).")
+    created_at: UtcDatetime = Field(description="When it was uploaded (UTC).")
 
 
 class GenerationIn(GenerationRequest):
@@ -52,7 +60,15 @@ class GenerationIn(GenerationRequest):
     image_url: str | None = Field(default=None, description="Source image URL (fetched under the upload address rules).")
     upload_id: str | None = Field(default=None, description="Id of an existing upload.")
     model: str | None = Field(default=None, min_length=1, description="Model name; omitted uses the server's default model.")
-    callback_url: str | None = Field(default=None, description="URL photogen POSTs a signed event to when the job ends.")
+    callback_url: str | None = Field(default=None, json_schema_extra={"minLength": 1},
+                                     description="URL photogen POSTs a signed event to when the job ends.")
+
+    @field_validator("callback_url")
+    @classmethod
+    def _check_callback(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must be an http(s) URL; leave callback_url out for no callback")
+        return value
 
     def given_fields(self) -> dict[str, Any]:
         """The generation fields the caller set, without the source, callback, recipe or sweep."""
@@ -93,7 +109,7 @@ class AssetOut(BaseModel):
     url: str = Field(description="Where to download it.")
     scores: dict[str, Any] | None = Field(default=None, description="Review scores: identity (face similarity to the source, None without faces), identity_drift, structure (SSIM), fix.")
     parent_asset_id: str | None = Field(default=None, description="For an upscale: the asset it enlarges.")
-    created_at: datetime = Field(description="When it was made (UTC).")
+    created_at: UtcDatetime = Field(description="When it was made (UTC).")
 
 
 class AssetDetail(AssetOut):
@@ -117,9 +133,9 @@ class JobOut(BaseModel):
     crop: dict[str, Any] | None = Field(description="Crop box in source pixels and output size, once run.")
     error: JobError | None = Field(description="Why it failed.")
     assets: list[AssetOut] = Field(description="Generated images (and the crop), once succeeded.")
-    created_at: datetime = Field(description="When it was submitted (UTC).")
-    started_at: datetime | None = Field(description="When a worker last started it.")
-    finished_at: datetime | None = Field(description="When it ended.")
+    created_at: UtcDatetime = Field(description="When it was submitted (UTC).")
+    started_at: UtcDatetime | None = Field(description="When a worker last started it.")
+    finished_at: UtcDatetime | None = Field(description="When it ended.")
 
 
 class Lineage(BaseModel):
@@ -180,6 +196,8 @@ class CropSuggestion(BaseModel):
 
 
 class RecipeOut(RecipeFields):
+    # A plain two-number array on the wire: tools that read the spec as draft-4 JSON Schema reject prefixItems.
+    strength_range: list[float] = Field(min_length=2, max_length=2, description="Recommended image strength range (low, high).")
     name: str = Field(description="Recipe name.")
     version: int = Field(description="Version number; versions never change.")
     ref: str = Field(description="name@version, as jobs record it.")
@@ -196,7 +214,15 @@ class RecipeDiff(BaseModel):
 class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     field: Literal["image_strength", "seed", "guidance", "steps"] = Field(description="The one control to sweep.")
-    values: list[float] = Field(min_length=2, max_length=12, description="Its values, e.g. [0.3, 0.45, 0.6, 0.75].")
+    values: list[float] = Field(min_length=2, max_length=12, description="Its values, e.g. [0.3, 0.45, 0.6, 0.75]; whole numbers for seed and steps.")
+
+    @model_validator(mode="after")
+    def _check_whole_numbers(self) -> SweepSpec:
+        if self.field in ("seed", "steps"):
+            fractional = [v for v in self.values if v != int(v)]
+            if fractional:
+                raise ValueError(f"values: {self.field} takes whole numbers, not {fractional[0]:g}")
+        return self
 
 
 class SweepIn(GenerationIn):

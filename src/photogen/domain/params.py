@@ -12,12 +12,13 @@ from photogen.domain.errors import InvalidRequest
 
 SchedulerName = Literal["default", "euler", "euler_a", "dpmpp_2m", "ddim", "pndm", "lms"]
 MAX_SEED = 2**32 - 1
-_RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:x/]\s*(\d+(?:\.\d+)?)\s*$")
+# ASCII digits only and nothing after the second number: "4:5\n" and "４:５" are refused, not read loosely.
+_RATIO = re.compile(r" *([0-9]+(?:\.[0-9]+)?) *[:x/] *([0-9]+(?:\.[0-9]+)?) *", re.ASCII)
 
 
 def parse_aspect_ratio(text: str) -> tuple[float, float]:
     """'4:5' -> (4.0, 5.0). Ratios wider than 4:1 or taller than 1:4 are refused."""
-    match = _RATIO.match(text)
+    match = _RATIO.fullmatch(text)
     if not match:
         raise ValueError(f"aspect ratio {text!r} is not of the form W:H, e.g. 4:5 or 16:9")
     w, h = float(match.group(1)), float(match.group(2))
@@ -39,7 +40,7 @@ class GenerationRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    prompt: str = Field(min_length=1, max_length=2000, description="What the output should show.")
+    prompt: str = Field(max_length=2000, json_schema_extra={"minLength": 1}, description="What the output should show.")
     negative_prompt: str = Field(default="", max_length=2000, description="What the output should avoid.")
     image_strength: float = Field(
         default=0.35,
@@ -75,6 +76,13 @@ class GenerationRequest(BaseModel):
         default=None, max_length=120, description="The recipe the request came from, as name@version (recorded)."
     )
     model: str = Field(default="tiny", min_length=1, description="'tiny', a hub id, a diffusers folder or a .safetensors file.")
+
+    @field_validator("prompt")
+    @classmethod
+    def _check_prompt(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a prompt is required: say what the output should show")
+        return value
 
     @field_validator("aspect_ratio")
     @classmethod

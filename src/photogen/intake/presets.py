@@ -76,8 +76,9 @@ ALIASES = {
     "print": "poster",
 }
 
-_POSTER = re.compile(r"^poster:(\d+(?:\.\d+)?)x(\d+(?:\.\d+)?)(in|cm)?(?:@(\d+))?$")
-_CUSTOM = re.compile(r"^custom:(\d+(?:\.\d+)?):(\d+(?:\.\d+)?)$")
+# ASCII digits only, matched whole (`fullmatch`): a trailing newline or "４" is an unknown spec, not a loose read.
+_POSTER = re.compile(r"poster:([0-9]+(?:\.[0-9]+)?)x([0-9]+(?:\.[0-9]+)?)(in|cm)?(?:@([0-9]+))?", re.ASCII)
+_CUSTOM = re.compile(r"custom:([0-9]+(?:\.[0-9]+)?):([0-9]+(?:\.[0-9]+)?)", re.ASCII)
 
 
 def preset_names() -> list[str]:
@@ -88,11 +89,11 @@ def get_preset(spec: str | CropPreset) -> CropPreset:
     """The preset a spec string names (see the module docstring); refuses unknown names with the valid ones."""
     if isinstance(spec, CropPreset):
         return spec
-    key = spec.strip().lower()
+    key = spec.strip(" ").lower()
     key = ALIASES.get(key, key)
     if key in PRESETS:
         return PRESETS[key]
-    if poster := _POSTER.match(key):
+    if poster := _POSTER.fullmatch(key):
         width, height = float(poster[1]), float(poster[2])
         inches = 2.54 if poster[3] == "cm" else 1.0
         dpi = int(poster[4] or DEFAULT_DPI)
@@ -108,7 +109,7 @@ def get_preset(spec: str | CropPreset) -> CropPreset:
             "portrait",
             dpi=dpi,
         )
-    if custom := _CUSTOM.match(key):
+    if custom := _CUSTOM.fullmatch(key):
         width, height = float(custom[1]), float(custom[2])
         if min(width, height) <= 0 or max(width / height, height / width) > 10:
             raise _bad_spec(spec)

@@ -9,6 +9,9 @@ Targets pass through `check_url` like any URL a person gives us, and the request
 address. A refused target is recorded once and not retried. Connection errors, timeouts, 5xx and 429
 answers are retried after each of `delays` seconds in turn; any other answer is final (redirects are not
 followed). Every attempt is passed to `record`.
+
+`attempt` makes one POST and says whether another try may help; the server's durable outbox
+(services/webhook_outbox.py) schedules its retries in the database with it, so restarts lose none.
 """
 
 from __future__ import annotations
@@ -53,6 +56,11 @@ class DeliveryAttempt:
     status_code: int | None
     error: str | None
     duration_s: float
+    retryable: bool = False  # a connection error, timeout, 5xx or 429: another try may help
+
+    @property
+    def delivered(self) -> bool:
+        return self.error is None
 
 
 def sign(secret: bytes, timestamp: int, body: bytes) -> str:
@@ -85,7 +93,7 @@ class WebhookSender:
         self,
         secret: bytes,
         *,
-        record: Callable[[DeliveryAttempt], None],
+        record: Callable[[DeliveryAttempt], None] = lambda attempt: None,
         allow: Sequence[str] = (),
         timeout: float = 5.0,
         delays: Sequence[float] = (1, 5, 25, 125),
@@ -112,17 +120,20 @@ class WebhookSender:
     def deliver(self, url: str, event: dict[str, Any], *, event_id: str | None = None) -> bool:
         """POST `event` to `url` until it is accepted or the retries run out; True when a 2xx came back."""
         event_id = event_id or uuid.uuid4().hex
-        body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
         waits: tuple[float | None, ...] = (*self._delays, None)
-        for attempt, wait in enumerate(waits, start=1):
-            outcome, delivered, retry = self._attempt(url, event_id, attempt, body)
+        for number, wait in enumerate(waits, start=1):
+            outcome = self.attempt(url, event, event_id, number)
             self._record(outcome)
-            if delivered:
+            if outcome.delivered:
                 return True
-            if not retry or wait is None:
+            if not outcome.retryable or wait is None:
                 return False
             self._sleep(wait)
         return False
+
+    def attempt(self, url: str, event: dict[str, Any], event_id: str, number: int) -> DeliveryAttempt:
+        """One signed POST of `event` (attempt `number`); the caller records it and decides about retries."""
+        return self._attempt(url, event_id, number, encode_event(event))
 
     def deliver_in_background(
         self, url: str, event: dict[str, Any], *, event_id: str | None = None
@@ -156,10 +167,8 @@ class WebhookSender:
             logger.exception("webhook delivery to %s failed", url)
             return False
 
-    def _attempt(
-        self, url: str, event_id: str, attempt: int, body: bytes
-    ) -> tuple[DeliveryAttempt, bool, bool]:
-        """One POST: what to record, whether it was accepted, whether another try may help."""
+    def _attempt(self, url: str, event_id: str, attempt: int, body: bytes) -> DeliveryAttempt:
+        """One POST: what to record, including whether another try may help."""
         started = time.monotonic()
         status: int | None = None
         error: str | None = None
@@ -192,8 +201,12 @@ class WebhookSender:
             error, retry = "could not connect", True
         except httpx.HTTPError as exc:
             error, retry = f"connection failed ({type(exc).__name__})", True
-        outcome = DeliveryAttempt(url, event_id, attempt, status, error, time.monotonic() - started)
-        return outcome, error is None, retry
+        return DeliveryAttempt(url, event_id, attempt, status, error, time.monotonic() - started, retryable=retry)
+
+
+def encode_event(event: dict[str, Any]) -> bytes:
+    """The exact bytes POSTed (and signed) for `event`."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _digest(secret: bytes, timestamp: int, body: bytes) -> str:

@@ -7,12 +7,13 @@ import json
 import math
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from photogen.domain.errors import PhotogenError
+from photogen.domain.errors import InvalidRequest, PhotogenError
 from photogen.domain.jobs import JobState, check_transition
 from photogen.domain.params import GenerationRequest
 from photogen.services.events import JobEvents
@@ -46,6 +47,42 @@ def batch_key_for(request: GenerationRequest, upload: Upload) -> str:
     return "|".join([request.model, shape, str(request.steps), str(request.denoising_steps), request.scheduler])
 
 
+@dataclass(frozen=True)
+class SourcePhoto:
+    """The photo a job starts from, before it is stored.
+
+    `identity` is what an Idempotency-Key compares: "sha256:<hex>" of the photo's bytes, or "url:<url>" for a
+    photo fetched from a URL (so a retry neither fetches it nor stores it again). `store` makes the upload
+    and returns its id; it runs only when no earlier job answers the key.
+    """
+
+    identity: str
+    store: Callable[[], str]
+    stores_new_upload: bool = True
+
+    @classmethod
+    def of_upload(cls, upload: Upload) -> SourcePhoto:
+        return cls(f"sha256:{upload.sha256}", lambda: upload.id, stores_new_upload=False)
+
+
+def check_fits(request: GenerationRequest, upload: Upload | None) -> None:
+    """What the request model cannot check alone, refused at submission: the preset exists, the box fits the photo."""
+    if request.crop_preset is not None:
+        from photogen.intake.presets import get_preset
+
+        try:
+            get_preset(request.crop_preset)
+        except PhotogenError as exc:
+            raise InvalidRequest(f"crop_preset: {exc.message}", hint=exc.hint) from None
+    if request.crop_box is not None and upload is not None:
+        _left, _top, right, bottom = request.crop_box
+        if right > upload.width or bottom > upload.height:
+            raise InvalidRequest(
+                f"crop_box: {list(request.crop_box)} reaches outside the {upload.width}x{upload.height} photo",
+                hint="give the box (left, top, right, bottom) in the upright photo's pixels",
+            )
+
+
 class JobService:
     def __init__(self, db: Database, uploads: UploadService, events: JobEvents) -> None:
         self._db = db
@@ -59,38 +96,81 @@ class JobService:
         self,
         owner: str,
         request: GenerationRequest,
-        upload_id: str,
+        source: str | SourcePhoto,
         *,
         idempotency_key: str | None = None,
         callback_url: str | None = None,
         parent_id: str | None = None,
         relation: str | None = None,
     ) -> tuple[Job, bool]:
-        """Queue a generation; returns (job, created). A repeated idempotency key returns the first job."""
-        upload = self._uploads.get(owner, upload_id)
-        digest = _digest({"request": request.model_dump(mode="json"), "parent": parent_id}, upload_id, callback_url)
+        """Queue a generation from an upload id or a photo not yet stored; returns (job, created).
+
+        A repeated idempotency key with the same request returns the first job, before anything is stored.
+        """
+        source = self._source(owner, source)
+        digest = _digest({"request": request.model_dump(mode="json"), "parent": parent_id}, source.identity, callback_url)
+        if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
+            return earlier, False
+        check_fits(request, None)
+        self.admit(owner, request.model_dump(mode="json"))
+        upload = self._store_checked(owner, source, request)
         request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
-        return self._queue(
-            owner, upload_id, request.model_dump(mode="json"), batch_key_for(request, upload),
+        queued = self._queue(
+            owner, upload.id, request.model_dump(mode="json"), batch_key_for(request, upload),
             digest=digest, idempotency_key=idempotency_key, callback_url=callback_url, recipe=request.recipe,
             progress_total=request.denoising_steps, parent_id=parent_id, relation=relation,
         )
+        return self._drop_lost_race_upload(owner, source, upload.id, queued)
 
-    def submit_sweep(self, owner: str, base: GenerationRequest, upload_id: str, field: str, values: list,
+    def submit_sweep(self, owner: str, base: GenerationRequest, source: str | SourcePhoto, field: str, values: list,
                      *, idempotency_key: str | None = None, callback_url: str | None = None) -> tuple[Job, bool]:
         """One job that makes an output per value of `field` (same crop, same seed) and a labelled grid."""
         from photogen.services.review import sweep_requests
 
-        self._uploads.get(owner, upload_id)
+        source = self._source(owner, source)
+        sweep = {"field": field, "values": list(values)}
+        digest = _digest({"sweep": {**base.model_dump(mode="json"), "sweep": sweep}}, source.identity, callback_url)
+        variants = sweep_requests(base, field, values)  # refused here, before anything is stored
+        check_fits(base, None)
+        if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
+            return earlier, False
+        self.admit(owner, base.model_dump(mode="json"))
+        upload_id = self._store_checked(owner, source, base).id
         base = resolve_seed(base)
-        variants = sweep_requests(base, field, values)
-        request = {**base.model_dump(mode="json"), "num_images": len(values), "sweep": {"field": field, "values": list(values)}}
-        digest = _digest({"sweep": request | {"seed": None}}, upload_id, callback_url)
-        return self._queue(
+        request = {**base.model_dump(mode="json"), "num_images": len(values), "sweep": sweep}
+        queued = self._queue(
             owner, upload_id, request, f"sweep:{uuid.uuid4().hex}", kind="sweep", digest=digest,
             idempotency_key=idempotency_key, callback_url=callback_url, recipe=base.recipe,
             progress_total=sum(v.denoising_steps for v in variants),
         )
+        return self._drop_lost_race_upload(owner, source, upload_id, queued)
+
+    def _source(self, owner: str, source: str | SourcePhoto) -> SourcePhoto:
+        """An upload id becomes its photo (checked to be the owner's); a photo not yet stored stays as it is."""
+        return source if isinstance(source, SourcePhoto) else SourcePhoto.of_upload(self._uploads.get(owner, source))
+
+    def _store_checked(self, owner: str, source: SourcePhoto, request: GenerationRequest) -> Upload:
+        """The source's upload, stored now if new; refused (and not kept) when the request does not fit it."""
+        upload = self._uploads.get(owner, source.store())
+        try:
+            check_fits(request, upload)
+        except PhotogenError:
+            if source.stores_new_upload:
+                self._uploads.delete(owner, upload.id, actor="photogen", reason="the request it came with was refused")
+            raise
+        return upload
+
+    def _drop_lost_race_upload(self, owner: str, source: SourcePhoto, upload_id: str,
+                               queued: tuple[Job, bool]) -> tuple[Job, bool]:
+        """Two retries raced and the other one's job won: the upload this one stored is nobody's; remove it."""
+        job, created = queued
+        if not created and source.stores_new_upload and job.upload_id != upload_id:
+            self._uploads.delete(owner, upload_id, actor="photogen", reason="a retry of the same request stored it twice")
+        return queued
+
+    def _retry_of(self, owner: str, idempotency_key: str | None, digest: str) -> Job | None:
+        """The job an earlier request with this key made (the same request), or None; a different request conflicts."""
+        return self._by_idempotency_key(owner, idempotency_key, digest) if idempotency_key else None
 
     def vary(self, owner: str, job_id: str, changes: dict[str, Any], *, idempotency_key: str | None = None) -> tuple[Job, bool]:
         """Change one thing: the same request and seed with one field changed, linked to the original."""
@@ -124,7 +204,10 @@ class JobService:
         if spec.get("model") is None and source_job is not None:  # the model that made it (or its parent)
             spec = {**spec, "model": source_job.request.get("model")}
         request = {**spec, "num_images": 1}
-        digest = _digest({"upscale": request, "asset": asset_id}, asset.upload_id, None)
+        digest = _digest({"upscale": request, "asset": asset_id}, f"asset:{asset_id}", None)
+        if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
+            return earlier, False
+        self.admit(owner, request)
         return self._queue(
             owner, asset.upload_id, request, f"upscale:{uuid.uuid4().hex}", kind="upscale", digest=digest,
             idempotency_key=idempotency_key, parent_id=asset.job_id, relation="upscale",
@@ -133,11 +216,8 @@ class JobService:
 
     def _queue(self, owner: str, upload_id: str, request: dict[str, Any], batch_key: str, *, digest: str,
                idempotency_key: str | None, kind: str = "generate", **columns: Any) -> tuple[Job, bool]:
-        if idempotency_key:
-            existing = self._by_idempotency_key(owner, idempotency_key, digest)
-            if existing is not None:
-                return existing, False
-        self.admit(owner, request)
+        """Insert the job; callers have looked up `idempotency_key` and admitted it already, so only a race
+        finds the key here."""
         job = Job(id=uuid.uuid4().hex, owner=owner, upload_id=upload_id, state=JobState.QUEUED.value, request=request,
                   batch_key=batch_key, kind=kind, idempotency_key=idempotency_key, request_digest=digest, **columns)
         try:
@@ -206,8 +286,11 @@ class JobService:
         return job
 
 
-def _digest(payload: dict[str, Any], upload_id: str, callback_url: str | None) -> str:
-    """What an Idempotency-Key stands for: the same key must come with the same request."""
+def _digest(payload: dict[str, Any], source: str, callback_url: str | None) -> str:
+    """What an Idempotency-Key stands for: the same key must come with the same request.
+
+    `source` names the photo by content (or URL), never by the id of an upload the request itself created.
+    """
     return hashlib.sha256(
-        json.dumps({**payload, "upload": upload_id, "callback": callback_url}, sort_keys=True, default=str).encode()
+        json.dumps({**payload, "source": source, "callback": callback_url}, sort_keys=True, default=str).encode()
     ).hexdigest()

@@ -67,43 +67,94 @@ class PrivacyService:
     # -- purge ---------------------------------------------------------------------------------
 
     def purge(self, *, now: datetime | None = None, actor: str = "retention", dry_run: bool = False) -> dict[str, int]:
-        """Apply every owner's retention: old uploads go with everything made from them; old outputs go."""
+        """Apply every owner's retention: old uploads go with everything made from them; old outputs go.
+
+        A dry run counts exactly what a real purge at the same moment removes (the same selection, the
+        same blob sharing rules), without removing anything.
+        """
         now = now or datetime.now(timezone.utc)
         counts = {"uploads": 0, "assets": 0, "jobs": 0, "blobs": 0}
         for owner in self.owners():
             policy = self.retention(owner)
-            if policy.originals_days is not None:
-                cutoff = now - timedelta(days=policy.originals_days)
-                with self._db.session() as session:
-                    old = [u.id for u in session.scalars(select(Upload).where(Upload.owner == owner))
-                           if _aware(u.created_at) < cutoff]
-                for upload_id in old:
-                    counts["uploads"] += 1
-                    if not dry_run:
-                        removed = self._uploads.delete(owner, upload_id, actor=actor,
-                                                       reason=f"retention: originals after {policy.originals_days} days")
-                        for key in ("jobs", "assets", "blobs"):
-                            counts[key] += removed[key]
-            if policy.outputs_days is not None:
-                counts["assets"] += self._purge_outputs(owner, now - timedelta(days=policy.outputs_days),
-                                                        policy.outputs_days, actor, dry_run)
+            uploads = self._old_uploads(owner, now, policy.originals_days)
+            outputs = self._old_outputs(owner, now, policy.outputs_days, set(uploads))
+            if dry_run:
+                removed = self._count(uploads, outputs)
+            else:
+                removed = self._remove(owner, actor, policy, uploads, outputs)
+            for key in counts:
+                counts[key] += removed[key]
+        if not dry_run and any(counts.values()):
+            self._db.checkpoint()  # deleted prompts and names leave the write-ahead log too
         return counts
 
-    def _purge_outputs(self, owner: str, cutoff: datetime, days: int, actor: str, dry_run: bool) -> int:
+    def _old_uploads(self, owner: str, now: datetime, days: int | None) -> list[str]:
+        if days is None:
+            return []
+        cutoff = now - timedelta(days=days)
+        with self._db.session() as session:
+            rows = session.scalars(select(Upload).where(Upload.owner == owner).order_by(Upload.created_at))
+            return [u.id for u in rows if _aware(u.created_at) < cutoff]
+
+    def _old_outputs(self, owner: str, now: datetime, days: int | None, going: set[str]) -> list[str]:
+        """Outputs past retention, except those that go with their upload anyway."""
+        if days is None:
+            return []
+        cutoff = now - timedelta(days=days)
+        with self._db.session() as session:
+            rows = session.scalars(select(Asset).where(Asset.owner == owner, Asset.kind != "crop"))
+            return [a.id for a in rows if _aware(a.created_at) < cutoff and a.upload_id not in going]
+
+    def _count(self, uploads: list[str], outputs: list[str]) -> dict[str, int]:
+        """What removing these uploads (in order, as `UploadService.delete` does) and outputs would remove."""
+        counts = {"uploads": len(uploads), "jobs": 0, "assets": len(outputs), "blobs": 0}
+        gone: set[str] = set()
+        with self._db.session() as session:
+            for upload_id in uploads:
+                upload = session.get(Upload, upload_id)
+                counts["jobs"] += len(list(session.scalars(select(Job.id).where(Job.upload_id == upload_id))))
+                keys = set(session.scalars(select(Asset.blob_key).where(Asset.upload_id == upload_id)))
+                counts["assets"] += len(list(session.scalars(select(Asset.id).where(Asset.upload_id == upload_id))))
+                sharers = set(session.scalars(select(Upload.id).where(Upload.blob_key == upload.blob_key))) - gone
+                if sharers <= {upload_id}:
+                    keys.add(upload.blob_key)
+                counts["blobs"] += len(keys)
+                gone.add(upload_id)
+            if outputs:
+                counts["blobs"] += len(set(session.scalars(select(Asset.blob_key).where(Asset.id.in_(outputs)))))
+        return counts
+
+    def _remove(self, owner: str, actor: str, policy: Retention, uploads: list[str],
+                outputs: list[str]) -> dict[str, int]:
+        counts = {"uploads": 0, "jobs": 0, "assets": 0, "blobs": 0}
+        for upload_id in uploads:
+            removed = self._uploads.delete(owner, upload_id, actor=actor,
+                                           reason=f"retention: originals after {policy.originals_days} days")
+            counts["uploads"] += 1
+            for key in ("jobs", "assets", "blobs"):
+                counts[key] += removed[key]
+        assets, blobs = self._purge_outputs(owner, outputs, policy.outputs_days, actor)
+        counts["assets"] += assets
+        counts["blobs"] += blobs
+        return counts
+
+    def _purge_outputs(self, owner: str, asset_ids: list[str], days: int | None, actor: str) -> tuple[int, int]:
+        """Remove these outputs and their blobs; returns (assets, blobs) removed."""
+        if not asset_ids:
+            return 0, 0
         with self._db.session(write_lock=True) as session:
-            old = [a for a in session.scalars(select(Asset).where(Asset.owner == owner, Asset.kind != "crop"))
-                   if _aware(a.created_at) < cutoff]
-            if dry_run or not old:
-                return len(old)
+            old = list(session.scalars(select(Asset).where(Asset.owner == owner, Asset.id.in_(asset_ids))))
+            keys = {asset.blob_key for asset in old}
+            for key in keys:
+                session.merge(BlobTombstone(blob_key=key))
             for asset in old:
-                session.merge(BlobTombstone(blob_key=asset.blob_key))
                 audit(session, actor=actor, owner=owner, action="asset.purged", subject=f"asset:{asset.id}",
                       reason=f"retention: outputs after {days} days", kind=asset.kind, job_id=asset.job_id)
                 session.delete(asset)
         from photogen.services.uploads import sweep_tombstones
 
         sweep_tombstones(self._db, self._blobs)
-        return len(old)
+        return len(old), len(keys)
 
     def audit_log(self, owner: str, limit: int = 200) -> list[AuditEvent]:
         with self._db.session() as session:

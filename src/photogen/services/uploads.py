@@ -116,6 +116,7 @@ class UploadService:
             audit(session, actor=actor or owner, owner=owner, action="upload.deleted", subject=f"upload:{upload_id}",
                   reason=reason, jobs=len(jobs), assets=len(assets), blobs=len(keys))
         sweep_tombstones(self._db, self._blobs)
+        self._db.checkpoint()  # the deleted rows' old versions leave the write-ahead log too
         return {"jobs": len(jobs), "assets": len(assets), "blobs": len(keys)}
 
 

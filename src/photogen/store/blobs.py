@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Protocol
 
 from photogen.domain.errors import PhotogenError
+
+PARTIAL_PREFIX = ".partial-"  # a write in progress: bytes go here first, then are renamed into place
 
 
 class BlobMissing(PhotogenError):
@@ -48,7 +51,7 @@ class LocalBlobStore:
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+        handle, partial = tempfile.mkstemp(dir=path.parent, prefix=PARTIAL_PREFIX)
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
@@ -71,8 +74,27 @@ class LocalBlobStore:
 
     def keys(self) -> list[str]:
         return sorted(
-            str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file() and not p.name.startswith(".partial-")
+            str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file() and not p.name.startswith(PARTIAL_PREFIX)
         )
+
+    def sweep_leftovers(self, grace_s: float) -> int:
+        """Remove partial files and empty folders (a deleted job's, an upload's) older than `grace_s` seconds."""
+        cutoff = time.time() - grace_s
+        removed = 0
+        for partial in self.root.rglob(f"{PARTIAL_PREFIX}*"):
+            if partial.is_file() and partial.stat().st_mtime < cutoff:
+                partial.unlink(missing_ok=True)
+                removed += 1
+        # Ages are read before anything goes: removing a child folder makes its parent look new.
+        old = {p for p in self.root.rglob("*") if p.is_dir() and p.stat().st_mtime < cutoff}
+        for folder in sorted(old, key=lambda p: len(p.parts), reverse=True):  # deepest first
+            try:
+                if not any(folder.iterdir()):
+                    folder.rmdir()
+                    removed += 1
+            except OSError:  # filled or removed meanwhile
+                continue
+        return removed
 
 
 class FsspecBlobStore:
@@ -119,3 +141,11 @@ def blob_store_for(url: str) -> BlobStore:
     if url.startswith("file://"):
         return LocalBlobStore(Path(url.removeprefix("file://")))
     return FsspecBlobStore(url)
+
+
+LEFTOVER_GRACE_S = 15 * 60  # younger partial files may be a write under way in another process
+
+
+def sweep_leftovers(store: BlobStore, *, grace_s: float = LEFTOVER_GRACE_S) -> int:
+    """Remove what interrupted writes leave in a local store: `.partial-*` files and folders left empty."""
+    return store.sweep_leftovers(grace_s) if isinstance(store, LocalBlobStore) else 0

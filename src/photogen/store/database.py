@@ -18,7 +18,9 @@ def make_engine(url: str) -> Engine:
     def _sqlite_connect(dbapi_connection, _record) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see "begin" below).
         dbapi_connection.isolation_level = None
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=30000"):
+        # secure_delete: deleted rows (prompts, file names) are overwritten, not left in free pages.
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=30000",
+                       "secure_delete=ON"):
             dbapi_connection.execute(f"PRAGMA {pragma}")
 
     @event.listens_for(engine, "begin")
@@ -60,6 +62,17 @@ class Database:
         factory = self._write_sessions if write_lock else self._sessions
         with factory() as session, session.begin():
             yield session
+
+    def checkpoint(self) -> None:
+        """SQLite: copy the write-ahead log into the database file and empty it.
+
+        Run after deletes: until then the old versions of deleted rows still sit in the -wal file.
+        Nothing to do on other databases.
+        """
+        if not self.is_sqlite:
+            return
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,95 @@
+"""Photos given inline: base64 text, or a URL photogen fetches under the upload address rules."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+
+from fastapi import Request
+from pydantic import ValidationError
+
+from photogen.api.app import container_of
+from photogen.api.schemas import UploadJson
+from photogen.domain.errors import InvalidRequest
+from photogen.services.jobs import SourcePhoto
+
+# Line breaks where encoders wrap (76 columns by default for `base64` and MIME), nothing else.
+_LINE_BREAKS = re.compile(r"\r?\n")
+
+
+def decode_base64(text: str, field: str = "image") -> bytes:
+    """The bytes of base64 text; a data: URL prefix and lines wrapped with \\n or \\r\\n are accepted."""
+    if text.startswith("data:"):
+        text = text.partition(",")[2]
+    try:
+        return base64.b64decode(_LINE_BREAKS.sub("", text), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest(f"{field}: not valid base64", hint="send the file's bytes base64-encoded") from None
+
+
+def fetch_source(request: Request, url: str) -> tuple[bytes, str | None]:
+    """The bytes and claimed content type at `url`, fetched with the server's limits and allow-list."""
+    from photogen.net.guard import fetch_url
+
+    settings = container_of(request).settings
+    fetched = fetch_url(url, max_bytes=settings.max_upload_bytes, timeout=settings.url_fetch_timeout_s,
+                        allow=settings.url_allowlist)
+    return fetched.data, fetched.content_type
+
+
+def source_photo(request: Request, owner: str, *, image: str | None, image_url: str | None,
+                 upload_id: str | None) -> str | SourcePhoto:
+    """The photo a generation starts from: an upload id, or a photo stored only if no earlier job answers."""
+    given = [name for name, value in (("image", image), ("image_url", image_url), ("upload_id", upload_id))
+             if value is not None]
+    if len(given) != 1:
+        raise InvalidRequest("give exactly one of image, image_url and upload_id"
+                             + (f" (got {', '.join(given)})" if given else ""), hint="name the source photo once")
+    if upload_id is not None:
+        return upload_id
+    uploads, limits = container_of(request).uploads, container_of(request).limits
+    if image is not None:
+        data = decode_base64(image)
+
+        def store() -> str:
+            limits.check_upload_rate(owner)
+            limits.admit_upload(owner, len(data))
+            return uploads.create(owner, data, "", None).id
+
+        return SourcePhoto(f"sha256:{hashlib.sha256(data).hexdigest()}", store)
+    url = image_url or ""
+
+    def fetch_and_store() -> str:
+        limits.check_upload_rate(owner)  # before fetching anything
+        data, claimed = fetch_source(request, url)
+        limits.admit_upload(owner, len(data))
+        return uploads.create(owner, data, "", claimed).id
+
+    return SourcePhoto(f"url:{url}", fetch_and_store)
+
+
+def parse_upload_json(raw: bytes) -> UploadJson:
+    """The JSON upload body, or an InvalidRequest that says in plain words what is wrong with it."""
+    hint = 'send {"image": "<base64>"} or {"url": "https://..."}'
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise InvalidRequest(f"the JSON body is not valid JSON{where}", hint=hint) from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("the JSON body must be an object", hint=hint)
+    try:
+        return UploadJson.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest("; ".join(_plain(error) for error in exc.errors()), hint=hint) from None
+
+
+def _plain(error: dict) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "body"
+    if error["type"] == "extra_forbidden":
+        return f"{where}: is not a field of a JSON upload (use image, url and filename)"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {message.replace('Input should be', 'must be').replace('String should', 'must')}"
