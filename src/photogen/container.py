@@ -11,6 +11,7 @@ from typing import Any
 from photogen.config import Settings
 from photogen.engines.cache import ModelCache
 from photogen.engines.loader import load_generator
+from photogen.intake.memory import DECODE_SLOTS
 from photogen.queue.embedded import EmbeddedWorker
 from photogen.services.events import JobEvents
 from photogen.services.jobs import JobService
@@ -85,8 +86,10 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     blobs = blob_store_for(settings.resolved_blob_url())
     models = ModelCache(lambda spec: load_generator(spec, settings))
     events = JobEvents()
+    DECODE_SLOTS.set_limit(settings.max_concurrent_decodes)  # memory is per process, so is this limit
     uploads = UploadService(db, blobs, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes,
-                            strip_originals=settings.original_exif == "strip")
+                            strip_originals=settings.original_exif == "strip",
+                            max_decoded_bytes=settings.max_decoded_bytes)
     privacy = PrivacyService(db, blobs, uploads, originals_days=settings.retention_originals_days,
                              outputs_days=settings.retention_outputs_days)
     jobs = JobService(db, uploads, events)
