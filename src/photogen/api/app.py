@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Header, Request
 
 from photogen import __version__
+from photogen.api.body_limit import BodyLimit
 from photogen.api.errors import install_error_handlers
 from photogen.config import Settings
 from photogen.container import Container, build_container
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     app.state.container = built
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_upload_bytes=settings.max_upload_bytes, max_json_body_bytes=settings.max_json_body_bytes)
 
     from photogen.api.routes import router
 

@@ -14,13 +14,15 @@ class DecodeSlots:
     """How many decodes may run at once in this process. Memory is per process, so the limit is too.
 
     A semaphore whose size can be set after creation (the server sets it from its settings at start).
-    `high_water` is the most decodes seen running together, which tests and benchmarks read.
+    `high_water` is the most decodes seen running together and `started` how many began, which tests and
+    benchmarks read.
     """
 
     def __init__(self, limit: int = DEFAULT_CONCURRENT_DECODES) -> None:
         self._limit = max(1, limit)
         self._running = 0
         self.high_water = 0
+        self.started = 0
         self._changed = threading.Condition()
 
     @property
@@ -36,6 +38,7 @@ class DecodeSlots:
         with self._changed:
             self._changed.wait_for(lambda: self._running < self._limit)
             self._running += 1
+            self.started += 1
             self.high_water = max(self.high_water, self._running)
         return self
 
