@@ -67,12 +67,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(home: Path, port: int, server_src: str | None) -> subprocess.Popen:
+def start_server(home: Path, port: int, server_src: str | None, max_decoded_bytes: int | None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOGEN_")}
     env.update(PHOTOGEN_HOME=str(home), PHOTOGEN_HOST=HOST, PHOTOGEN_PORT=str(port), PHOTOGEN_WORKER_ENABLED="false",
                PHOTOGEN_DEVICE="cpu", OMP_WAIT_POLICY="PASSIVE")  # fmt: skip
     if server_src:
         env["PYTHONPATH"] = server_src
+    if max_decoded_bytes:
+        env["PHOTOGEN_MAX_DECODED_BYTES"] = str(max_decoded_bytes)
     with open(home / "server.log", "wb") as log:
         server = subprocess.Popen([sys.executable, "-m", "photogen", "serve", "--host", HOST, "--port", str(port)],
                                   env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
@@ -131,7 +133,7 @@ def run(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="photogen-upload-memory-") as tmp:
         home = Path(tmp)
         port = free_port()
-        server = start_server(home, port, args.server_src)
+        server = start_server(home, port, args.server_src, args.max_decoded_bytes)
         base = f"http://{HOST}:{port}"
         try:
             # 1. warm up with one ordinary photo (imports OpenCV, the face detector), then the baseline
@@ -172,6 +174,7 @@ def run(args) -> dict:
     return {
         "uploads": args.uploads,
         "server_src": args.server_src or "this checkout",
+        "max_decoded_bytes": args.max_decoded_bytes,
         "file_bytes": {name: len(data) for name, data in files.items()},
         "baseline_rss_mb": round(baseline, 1),
         "peak_rss_mb_sampled": round(max(during, default=baseline), 1),
@@ -189,6 +192,8 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=16)
     parser.add_argument("--settle-s", type=float, default=3.0, help="How long to keep sampling after the last answer.")
     parser.add_argument("--server-src", default=None, help="Run the server from this source folder (PYTHONPATH).")
+    parser.add_argument("--max-decoded-bytes", type=int, default=None,
+                        help="PHOTOGEN_MAX_DECODED_BYTES for the server (e.g. 500000000 lets the 16-bit PNG decode).")
     args = parser.parse_args()
     record = run(args)
     record.update(date=datetime.now(timezone.utc).isoformat(timespec="seconds"), python=platform.python_version(),
@@ -197,7 +202,8 @@ def main() -> None:
     for outcome in record["outcomes"]:
         key = (outcome["file"].rsplit("-", 1)[0], outcome["status"], outcome["code"])
         counts[key] = counts.get(key, 0) + 1
-    print(f"{record['uploads']} concurrent uploads, server from {record['server_src']}, {record['wall_s']} s")
+    print(f"{record['uploads']} concurrent uploads, server from {record['server_src']}, "
+          f"PHOTOGEN_MAX_DECODED_BYTES={record['max_decoded_bytes'] or 'default'}, {record['wall_s']} s")
     print("| file | bytes | status | code | count |")
     print("|---|---|---|---|---|")
     for (name, status, code), count in sorted(counts.items()):

@@ -11,7 +11,7 @@ from typing import Any
 from photogen.config import Settings
 from photogen.engines.cache import ModelCache
 from photogen.engines.loader import load_generator
-from photogen.intake.memory import DECODE_SLOTS
+from photogen.intake.memory import DECODE_SLOTS, map_large_allocations_apart
 from photogen.queue.embedded import EmbeddedWorker
 from photogen.services.events import JobEvents
 from photogen.services.jobs import JobService
@@ -87,6 +87,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     models = ModelCache(lambda spec: load_generator(spec, settings))
     events = JobEvents()
     DECODE_SLOTS.set_limit(settings.max_concurrent_decodes)  # memory is per process, so is this limit
+    map_large_allocations_apart()  # freed decode buffers go back to the system instead of staying in arenas
     uploads = UploadService(db, blobs, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes,
                             strip_originals=settings.original_exif == "strip",
                             max_decoded_bytes=settings.max_decoded_bytes)
