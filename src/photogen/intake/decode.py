@@ -22,6 +22,7 @@ import functools
 import hashlib
 import io
 import math
+import struct
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -157,6 +158,8 @@ def decode_image(
     except UnidentifiedImageError:
         raise _not_an_image(data) from None
     except (OSError, EOFError, SyntaxError, ValueError, IndexError, KeyError, MemoryError) as exc:
+        raise _damaged(exc) from None
+    except (TypeError, ArithmeticError, struct.error, RuntimeError) as exc:  # Pillow's parsers on damaged headers
         raise _damaged(exc) from None
     except Warning as exc:  # Pillow's warnings about damaged data, where a filter turns warnings into errors
         raise _damaged(exc) from None
