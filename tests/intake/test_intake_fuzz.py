@@ -143,7 +143,7 @@ def _within_time(work) -> object:
     def run() -> None:
         try:
             outcome["value"] = work()
-        except BaseException as exc:  # handed to the test thread, which judges it
+        except Exception as exc:  # handed to the test thread, which judges it
             outcome["error"] = exc
 
     thread = threading.Thread(target=run, daemon=True)

@@ -2,8 +2,10 @@
 
 An ASGI middleware, so the cap holds before any route or parser buffers the body: a declared Content-Length
 above the cap is refused before reading, and a body without one (chunked) or with a wrong one is counted as
-it arrives. Bodies that may carry an image (uploads and generations) get the upload cap, large enough for a
-base64 JSON upload of `max_upload_bytes`; every other body gets the small JSON cap.
+it arrives. Bodies that may carry an image get the upload cap, large enough for a base64 JSON upload of
+`max_upload_bytes`: every body on the paths in `IMAGE_BODY_PATHS`, and every body that is not JSON (a
+multipart form carries a file). JSON bodies elsewhere get the small JSON cap. An endpoint that takes a
+base64 image in JSON belongs in `IMAGE_BODY_PATHS`.
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ class BodyLimit:
         self.json_cap = max_json_body_bytes
 
     def cap_for(self, scope: Scope) -> int:
-        return self.image_cap if scope.get("path", "").rstrip("/") in IMAGE_BODY_PATHS else self.json_cap
+        if scope.get("path", "").rstrip("/") in IMAGE_BODY_PATHS:
+            return self.image_cap
+        content_type = _header(scope, b"content-type") or b""
+        return self.json_cap if b"json" in content_type.lower() else self.image_cap
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,14 +92,16 @@ class BodyLimit:
             await _send_413(send, cap)
 
 
+def _header(scope: Scope, wanted: bytes) -> bytes | None:
+    return next((value for name, value in scope.get("headers", ()) if name == wanted), None)
+
+
 def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+    value = _header(scope, b"content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 async def _send_413(send: Send, cap: int) -> None:

@@ -15,7 +15,13 @@ from collections.abc import Callable
 from PIL import Image
 
 from photogen.intake.decode import DecodedImage, decode_image
-from photogen.intake.derivatives import PREVIEW_QUALITY, PREVIEW_SIDES, encode_derivative, preview_side, thumbnail
+from photogen.intake.derivatives import (
+    PREVIEW_QUALITY,
+    PREVIEW_SIDES,
+    encode_derivative,
+    preview_side,
+    thumbnail,
+)
 from photogen.intake.thresholds import ANALYSIS_LONG_SIDE
 from photogen.store.blobs import BlobMissing, BlobStore
 
