@@ -95,6 +95,22 @@ class Settings(BaseSettings):
         "state-changing requests included; empty (the default) allows none. JSON list in the environment.",
     )
     max_upload_bytes: int = Field(default=30_000_000, ge=1, description="Largest upload accepted, in bytes.")
+    # -- memory of decoding and request bodies
+    max_decoded_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1,
+        description="Most memory one image may take once decoded, counted from its header before decoding: "
+        "width x height x bands x bytes per band (at least 3 bands; alpha adds one, 16-bit samples count 2). "
+        "Larger images are refused with image_decoded_too_large.",
+    )
+    max_concurrent_decodes: int = Field(
+        default=2, ge=1, description="Most image decodes the process runs at once; more wait their turn."
+    )
+    max_json_body_bytes: int = Field(
+        default=1024 * 1024, ge=1,
+        description="Largest JSON request body of endpoints that take no image, in bytes. Upload and "
+        "generation bodies, and bodies that are not JSON, may be max_upload_bytes as base64 (4/3 of it plus "
+        "64 KiB); a larger body is answered 413 as soon as it passes its limit, without being read whole.",
+    )
     url_fetch_timeout_s: float = Field(default=15.0, gt=0, description="Time limit for fetching an upload URL.")
     url_allowlist: list[str] = Field(
         default_factory=list,

@@ -10,6 +10,7 @@ from typing import Any
 
 from photogen.config import Settings
 from photogen.engines.cache import ModelCache
+from photogen.intake.memory import DECODE_SLOTS, map_large_allocations_apart
 from photogen.queue.embedded import EmbeddedWorker
 from photogen.services.catalogue import ModelCatalogue
 from photogen.services.events import JobEvents
@@ -96,8 +97,11 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     models = ModelCache(catalogue.load, key=str, max_models=settings.max_loaded_models,
                         max_bytes=settings.max_model_memory_mb << 20)
     events = JobEvents()
+    DECODE_SLOTS.set_limit(settings.max_concurrent_decodes)  # memory is per process, so is this limit
+    map_large_allocations_apart()  # freed decode buffers go back to the system instead of staying in arenas
     uploads = UploadService(db, blobs, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes,
-                            strip_originals=settings.original_exif == "strip")
+                            strip_originals=settings.original_exif == "strip",
+                            max_decoded_bytes=settings.max_decoded_bytes)
     privacy = PrivacyService(db, blobs, uploads, originals_days=settings.retention_originals_days,
                              outputs_days=settings.retention_outputs_days)
     jobs = JobService(db, uploads, events)

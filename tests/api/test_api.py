@@ -174,7 +174,10 @@ def test_deleting_an_upload_cascades_to_every_derived_row_and_blob(api, containe
         assert session.scalar(select(func.count()).select_from(Asset).where(Asset.upload_id == doomed["id"])) == 0
         assert session.scalar(select(func.count()).select_from(BlobTombstone)) == 0
         remaining = {row.blob_key for row in session.scalars(select(Asset))} | {row.blob_key for row in session.scalars(select(Upload))}
-    assert set(container.blobs.keys()) == remaining  # no orphan blob, no row without its blob
+    stored = set(container.blobs.keys())
+    previews = {key for key in stored if key.startswith("previews/")}
+    assert stored - previews == remaining  # no orphan blob, no row without its blob
+    assert previews and all(key.startswith(f"previews/local/{keep['sha256']}/") for key in previews)  # the kept one's
     assert api.get(f"/v1/assets/{asset_id}").status_code == 404
 
 

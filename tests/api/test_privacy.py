@@ -90,7 +90,10 @@ def test_retention_purges_everything_after_the_period_and_audits_it(api, astrona
         assert session.scalar(select(func.count()).select_from(Upload)) == 1
         assert session.scalar(select(func.count()).select_from(Job)) == 0
         assert session.scalar(select(func.count()).select_from(Asset)) == 0
-    assert container.blobs.keys() == [f"originals/local/{fresh['sha256']}"]
+    kept = container.blobs.keys()  # the fresh upload's original and its previews; nothing of the old one
+    assert kept[0] == f"originals/local/{fresh['sha256']}"
+    assert kept[1:] and all(key.startswith(f"previews/local/{fresh['sha256']}/") for key in kept[1:])
+    assert not any(old["sha256"] in key for key in kept)
     entries = api.get("/v1/me/audit").json()
     purged = next(e for e in entries if e["action"] == "upload.deleted")
     assert purged["actor"] == "retention" and purged["subject"] == f"upload:{old['id']}"

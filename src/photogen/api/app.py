@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Header, Request
 
 from photogen import __version__
+from photogen.api.body_limit import BodyLimit
 from photogen.api.errors import install_error_handlers
 from photogen.config import Settings
 from photogen.container import Container, build_container
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         built.events.labels = job_labels(built.db)  # kind and owner in the job log lines
     app.state.auth = auth
     install_error_handlers(app)
+    # Middleware added last runs first: Host and Origin are checked before any body is read.
+    app.add_middleware(BodyLimit, max_upload_bytes=settings.max_upload_bytes, max_json_body_bytes=settings.max_json_body_bytes)
     _install_security(app, settings)
 
     from photogen.api.docs import mount_docs, mount_index

@@ -30,6 +30,8 @@ STATUS_BY_CODE = {
     "upload_too_large": 413,
     "file_too_large": 413,
     "image_too_large": 413,
+    "image_decoded_too_large": 413,
+    "request_too_large": 413,
     "url_not_allowed": 400,
     "url_fetch_failed": 422,
     "model_not_found": 422,

@@ -104,25 +104,16 @@ def get_upload(request: Request, owner: Owner, upload_id: str) -> UploadOut:
     return upload_out(container_of(request).uploads.get(owner, upload_id))
 
 
-def _decoded_upload(request: Request, owner: str, upload_id: str, long_side: int):
-    from photogen.intake.decode import decode_image
-
-    container = container_of(request)
-    upload = container.uploads.get(owner, upload_id)
-    data = container.uploads.original(upload)
-    return decode_image(data, max_pixels=container.settings.max_pixels, max_bytes=2**40, min_long_side=long_side)
-
-
 @router.get("/uploads/{upload_id}/preview", summary="A JPEG preview of the upload, upright, without EXIF or GPS",
+            description="Previews are made once, at upload (256 and 512 pixels, and larger where the photo allows), "
+                        "and kept; a larger one is made on first request. Other sizes are cut from the next stored "
+                        "size up, so a preview request never decodes the original more than once per size.",
             response_class=Response, responses={200: {"content": {"image/jpeg": {}}, "description": "the preview"}})
 def get_upload_preview(
     request: Request, owner: Owner, upload_id: str,
     long_side: Annotated[int, Query(ge=64, le=4096, description="Longest side of the preview in pixels.")] = 1024,
 ) -> Response:
-    from photogen.intake.derivatives import encode_derivative, thumbnail
-
-    decoded = _decoded_upload(request, owner, upload_id, long_side)
-    data = encode_derivative(thumbnail(decoded.image, long_side), "JPEG", quality=88)
+    data = container_of(request).uploads.preview(owner, upload_id, long_side)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
@@ -141,9 +132,8 @@ def get_crop_suggestion(
     preset: Annotated[str, Query(max_length=100, description="Preset name or spec, e.g. headshot, custom:3:2, poster:50x70cm@300.")],
 ) -> CropSuggestion:
     from photogen.intake.pipeline import frame_photo
-    from photogen.intake.thresholds import ANALYSIS_MIN_DECODE_SIDE
 
-    decoded = _decoded_upload(request, owner, upload_id, ANALYSIS_MIN_DECODE_SIDE)
+    decoded = container_of(request).uploads.analysis_image(owner, upload_id)
     crop = frame_photo(decoded, preset)
     box = list(crop.plan.box)
     return CropSuggestion(preset=crop.preset, box=box, anchor=crop.anchor, target_size=list(crop.target_size),

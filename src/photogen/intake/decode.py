@@ -8,7 +8,12 @@ Rules (documented in docs/intake.md):
   bomb, cut short or damaged data.
 - Alpha is composited on white; 16-bit samples are scaled to 8 bits (divided by 257, rounded); CMYK and any
   embedded ICC profile are converted to sRGB through the profile (a plain conversion where there is none).
-- JPEGs decode at a reduced size (libjpeg's 1/2, 1/4, 1/8 scaling) when the caller asks for `min_scale`.
+- JPEGs decode at a reduced size (libjpeg's 1/2, 1/4, 1/8 scaling) when the caller asks for `min_scale`;
+  other formats decode whole and are shrunk by an integer factor (`Image.reduce`) before any conversion.
+- Memory is bounded before decoding: width x height x bands x bytes per band (16-bit samples count 2,
+  alpha counts a band) above `max_decoded_bytes` is refused (`image_decoded_too_large`), and at most
+  `DECODE_SLOTS` decodes run at once in the process. After a large decode, freed memory is handed back
+  to the operating system (glibc `malloc_trim`) so the process does not keep its peak.
 """
 
 from __future__ import annotations
@@ -17,16 +22,21 @@ import functools
 import hashlib
 import io
 import math
+import struct
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from photogen.domain.errors import ImageUnreadable
+from photogen.intake.memory import DECODE_SLOTS, DecodeSlots, release_freed_memory
 from photogen.intake.metadata import PhotoMetadata, read_metadata
 
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+DEFAULT_MAX_DECODED_BYTES = 256 * 1024 * 1024
+# Decodes that held at least this much are followed by handing freed memory back to the system.
+_TRIM_AFTER_BYTES = 32 * 1024 * 1024
 
 # Format as Pillow names it -> the format photogen reports. MPO is a JPEG with extra preview frames.
 _ACCEPTED = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "HEIF": "HEIF", "AVIF": "AVIF"}
@@ -109,16 +119,20 @@ def decode_image(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
     claimed_type: str | None = None,
     min_scale: float | None = None,
     min_long_side: int | None = None,
+    slots: DecodeSlots | None = None,
 ) -> DecodedImage:
     """Decode `data`, refusing what is not a readable still photo within the limits.
 
     `claimed_type` is a file name, extension or MIME type; bytes of another image type are refused.
-    Reduced decoding (JPEG only): given `min_scale` and/or `min_long_side`, the image decodes at the
-    smallest of 1/8, 1/4, 1/2 of full size that keeps at least that scale and that long side. Without
-    either it decodes at full size.
+    Reduced decoding: given `min_scale` and/or `min_long_side`, a JPEG decodes at the smallest of 1/8, 1/4,
+    1/2 of full size that keeps at least that scale and that long side; other formats decode whole and are
+    shrunk by the largest integer factor that keeps both, before any conversion. Without either, full size.
+    `max_decoded_bytes` bounds the memory the decode takes (see `decoded_bytes`); `slots` bounds how many
+    decodes run at once (default: the process-wide `DECODE_SLOTS`).
     """
     # 1. cheap refusals before any parsing
     if not data:
@@ -131,25 +145,12 @@ def decode_image(
             hint="export a smaller JPEG (quality 90 is plenty)",
             code="file_too_large",
         )
-    # 2. identify, check limits and type from the header, then decode
+    # 2. identify, check limits and type from the header, then decode (one of the process's decode slots)
     _register_heif_opener()
+    limits = _Limits(max_pixels, max_decoded_bytes, min_scale, min_long_side)
     try:
-        with Image.open(io.BytesIO(data)) as opened:
-            image_format = _check_header(opened, claimed_type, max_pixels)
-            stored_size = opened.size
-            metadata = read_metadata(opened)
-            icc = opened.info.get("icc_profile")
-            quality = jpeg_quality(getattr(opened, "quantization", None)) if image_format == "JPEG" else None
-            opened.seek(0)
-            scale = _wanted_scale(stored_size, min_scale, min_long_side)
-            if scale < 1.0 and image_format == "JPEG":
-                opened.draft(
-                    None,
-                    (max(1, math.ceil(stored_size[0] * scale)), max(1, math.ceil(stored_size[1] * scale))),
-                )
-            opened.load()
-            source_mode = opened.mode
-            rgb, conversions = _to_srgb(opened, icc)
+        with slots or DECODE_SLOTS:
+            pixels = _decode_pixels(data, claimed_type, limits)
     except ImageUnreadable:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -158,27 +159,137 @@ def decode_image(
         raise _not_an_image(data) from None
     except (OSError, EOFError, SyntaxError, ValueError, IndexError, KeyError, MemoryError) as exc:
         raise _damaged(exc) from None
+    except (TypeError, ArithmeticError, struct.error, RuntimeError) as exc:  # Pillow's parsers on damaged headers
+        raise _damaged(exc) from None
     except Warning as exc:  # Pillow's warnings about damaged data, where a filter turns warnings into errors
         raise _damaged(exc) from None
+    finally:
+        # the full-size intermediates are gone once _decode_pixels returns; hand their memory back
+        if limits.cost >= _TRIM_AFTER_BYTES:
+            release_freed_memory()
+    rgb, conversions, metadata = pixels.rgb, pixels.conversions, pixels.metadata
     # 3. upright: orientation from EXIF, applied to the (possibly reduced) pixels
     transpose = _UPRIGHT.get(metadata.orientation)
     if transpose is not None:
         rgb = rgb.transpose(transpose)
         conversions += (f"turned upright (EXIF orientation {metadata.orientation})",)
+    stored_size = pixels.stored_size
     upright = (stored_size[1], stored_size[0]) if metadata.orientation in (5, 6, 7, 8) else stored_size
     return DecodedImage(
         image=rgb,
-        format=image_format,
+        format=pixels.format,
         sha256=hashlib.sha256(data).hexdigest(),
         original_size=stored_size,
         size=upright,
         scale=rgb.width / upright[0],
-        source_mode=source_mode,
+        source_mode=pixels.source_mode,
         conversions=conversions,
         metadata=metadata,
         byte_count=len(data),
-        jpeg_quality=quality,
+        jpeg_quality=pixels.quality,
     )
+
+
+@dataclass
+class _Limits:
+    max_pixels: int
+    max_decoded_bytes: int
+    min_scale: float | None
+    min_long_side: int | None
+    cost: int = 0  # decoded bytes of the decode, once known
+
+
+@dataclass(frozen=True)
+class _Pixels:
+    rgb: Image.Image
+    format: str
+    stored_size: tuple[int, int]
+    source_mode: str
+    conversions: tuple[str, ...]
+    metadata: PhotoMetadata
+    quality: int | None
+
+
+def _decode_pixels(data: bytes, claimed_type: str | None, limits: _Limits) -> _Pixels:
+    """Header checks, the memory bound, the (reduced) decode and the conversion to sRGB.
+
+    Everything full-size lives only inside this call, so it is freed when the call returns.
+    """
+    with Image.open(io.BytesIO(data)) as opened:
+        image_format = _check_header(opened, claimed_type, limits.max_pixels)
+        stored_size = opened.size
+        if image_format != "JPEG":  # before the metadata, which for a PNG may load the pixels
+            limits.cost = decoded_bytes(opened)
+            _check_decoded_bytes(opened, limits)
+        metadata = read_metadata(opened)
+        icc = opened.info.get("icc_profile")
+        quality = jpeg_quality(getattr(opened, "quantization", None)) if image_format == "JPEG" else None
+        opened.seek(0)
+        scale = _wanted_scale(stored_size, limits.min_scale, limits.min_long_side)
+        if scale < 1.0 and image_format == "JPEG":
+            opened.draft(
+                None,
+                (max(1, math.ceil(stored_size[0] * scale)), max(1, math.ceil(stored_size[1] * scale))),
+            )
+        if image_format == "JPEG":  # counted at the size libjpeg will decode to
+            limits.cost = decoded_bytes(opened)
+            _check_decoded_bytes(opened, limits)
+        opened.load()
+        source_mode = opened.mode
+        image: Image.Image = opened
+        if scale < 1.0 and image_format != "JPEG":
+            image = _reduced(opened, int(1.0 / scale))
+        rgb, conversions = _to_srgb(image, icc)
+        del image
+    return _Pixels(rgb, image_format, stored_size, source_mode, conversions, metadata, quality)
+
+
+def decoded_bytes(opened: Image.Image) -> int:
+    """The memory a decode of `opened` takes, counted from its header: width x height x bands x bytes per band.
+
+    Bands are at least 3 (every image becomes RGB); alpha adds one; a palette counts its colours' bands;
+    16-bit samples count 2 bytes even where Pillow keeps 8 of them; 32-bit samples count 4.
+    """
+    width, height = opened.size
+    mode = opened.mode
+    if mode == "P":
+        bands = 4 if "transparency" in opened.info or (opened.palette and opened.palette.mode == "RGBA") else 3
+    else:
+        bands = len(opened.getbands())
+    if mode in ("I", "F"):
+        per_band = 4
+    elif mode.startswith("I;16") or any(";16" in str(getattr(tile, "args", "")) for tile in opened.tile):
+        per_band = 2
+    else:
+        per_band = 1
+    return width * height * max(bands, 3) * per_band
+
+
+def _check_decoded_bytes(opened: Image.Image, limits: _Limits) -> None:
+    if limits.cost <= limits.max_decoded_bytes:
+        return
+    width, height = opened.size
+    raise ImageUnreadable(
+        f"the image would take {limits.cost / 1e6:.0f} MB of memory once decoded ({width}x{height} "
+        f"{opened.mode}, counting 16-bit samples and transparency), above the limit of "
+        f"{limits.max_decoded_bytes / 1e6:.0f} MB",
+        hint="export it as an 8-bit JPEG, or downscale it before uploading",
+        code="image_decoded_too_large",
+    )
+
+
+def _reduced(image: Image.Image, factor: int) -> Image.Image:
+    """`image` shrunk by an integer factor (box filter), in a mode `Image.reduce` takes."""
+    if factor < 2:
+        return image
+    if image.mode == "P":
+        has_alpha = "transparency" in image.info or (image.palette and image.palette.mode == "RGBA")
+        image = image.convert("RGBA" if has_alpha else "RGB")
+    elif image.mode == "1":
+        image = image.convert("L")
+    elif image.mode.startswith("I;16"):
+        return image.convert("I").reduce(factor).convert("I;16")
+    return image.reduce(factor)
 
 
 def jpeg_quality(quantization: dict[int, list[int]] | None) -> int | None:

@@ -144,7 +144,8 @@ class FaceDetector:
         if rows is None:
             return []
         undo = 1.0 / (size[0] / width)
-        faces = [_face_from_row(row).scaled(undo) for row in rows]
+        # damaged pixels can drive the network to infinite or NaN boxes: those are not faces
+        faces = [_face_from_row(row).scaled(undo) for row in rows if np.isfinite(row).all()]
         return sorted(faces, key=lambda face: face.box[2] * face.box[3], reverse=True)
 
     def _load(self) -> Any:

@@ -1,12 +1,18 @@
-"""Intake of one upload: decode at the size the checks need, report, and make a clean thumbnail."""
+"""Intake of one upload: decode at the size the checks need, report, and make clean previews once."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from photogen.intake.crop import PresetCrop, plan_preset_crop
-from photogen.intake.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DecodedImage, decode_image
-from photogen.intake.derivatives import THUMBNAIL_QUALITY, encode_derivative, thumbnail
+from photogen.intake.decode import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DECODED_BYTES,
+    DEFAULT_MAX_PIXELS,
+    DecodedImage,
+    decode_image,
+)
+from photogen.intake.derivatives import THUMBNAIL_LONG_SIDE, previews_of
 from photogen.intake.faces import FaceDetector, default_detector
 from photogen.intake.preflight import analysis_pixels, get_use, preflight
 from photogen.intake.presets import CropPreset, get_preset
@@ -19,7 +25,12 @@ from photogen.intake.thresholds import ANALYSIS_MIN_DECODE_SIDE
 class IntakeResult:
     decoded: DecodedImage  # possibly reduced (see `decoded.scale`); the original bytes stay untouched
     report: PreflightReport
-    thumbnail: bytes  # JPEG, long side 512, no metadata
+    previews: dict[int, bytes]  # JPEGs by long side (see derivatives.PREVIEW_SIDES), no metadata
+
+    @property
+    def thumbnail(self) -> bytes:
+        """The 512-pixel preview (smaller photos: the photo itself)."""
+        return self.previews[min(self.previews, key=lambda side: (side < THUMBNAIL_LONG_SIDE, side))]
 
 
 def intake_photo(
@@ -29,12 +40,14 @@ def intake_photo(
     claimed_type: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
     detector: FaceDetector | None = None,
 ) -> IntakeResult:
     """Everything intake does for one upload. Raises `ImageUnreadable` (with a code) for refused files.
 
-    Large JPEGs decode at 1/2, 1/4 or 1/8 size: the checks look at 1024 px at most, and generation later
-    decodes the original again at the size its crop needs.
+    Large JPEGs decode at 1/2, 1/4 or 1/8 size, other formats are shrunk by an integer factor right after
+    decoding: the checks look at 1024 px at most, and generation later decodes the original again at the
+    size its crop needs. The previews the reduced pixels allow are made here, once.
     """
     # 1. check the use first: a typo should not cost a decode
     get_use(use)
@@ -43,13 +56,14 @@ def intake_photo(
         data,
         max_pixels=max_pixels,
         max_bytes=max_bytes,
+        max_decoded_bytes=max_decoded_bytes,
         claimed_type=claimed_type,
         min_long_side=ANALYSIS_MIN_DECODE_SIDE,
     )
-    # 3. the report and the thumbnail, both from the decoded pixels
+    # 3. the report and the previews, both from the decoded pixels
     report = preflight(decoded, use, detector=detector)
-    preview = encode_derivative(thumbnail(decoded.image), "JPEG", quality=THUMBNAIL_QUALITY)
-    return IntakeResult(decoded=decoded, report=report, thumbnail=preview)
+    previews = previews_of(decoded.image, max(decoded.size))
+    return IntakeResult(decoded=decoded, report=report, previews=previews)
 
 
 def frame_photo(

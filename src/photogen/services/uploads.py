@@ -7,6 +7,8 @@ import uuid
 from sqlalchemy import select
 
 from photogen.domain.errors import PhotogenError
+from photogen.intake.decode import DEFAULT_MAX_DECODED_BYTES, DecodedImage
+from photogen.services.previews import PreviewStore, preview_keys
 from photogen.store.blobs import BlobStore
 from photogen.store.database import Database
 from photogen.store.tables import Asset, BlobTombstone, Job, Upload
@@ -27,12 +29,14 @@ def safe_owner(owner: str) -> str:
 
 class UploadService:
     def __init__(self, db: Database, blobs: BlobStore, *, max_pixels: int, max_bytes: int,
-                 strip_originals: bool = False) -> None:
+                 strip_originals: bool = False, max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES) -> None:
         self._db = db
         self._blobs = blobs
         self._max_pixels = max_pixels
         self._max_bytes = max_bytes
+        self._max_decoded_bytes = max_decoded_bytes
         self._strip = strip_originals
+        self._previews = PreviewStore(blobs, max_pixels=max_pixels, max_decoded_bytes=max_decoded_bytes)
 
     def create(
         self, owner: str, data: bytes, filename: str = "", content_type: str | None = None, use: str = "general"
@@ -42,9 +46,11 @@ class UploadService:
 
         # 1. check the bytes before storing anything; the report is part of the answer
         claimed = content_type if content_type and content_type.startswith("image/") else (filename or None)
-        result = intake_photo(data, use=use, claimed_type=claimed, max_pixels=self._max_pixels, max_bytes=self._max_bytes)
+        result = intake_photo(data, use=use, claimed_type=claimed, max_pixels=self._max_pixels,
+                              max_bytes=self._max_bytes, max_decoded_bytes=self._max_decoded_bytes)
         decoded, preflight = result.decoded, result.report.as_dict()
-        # 2. the original, untouched; then its row. If the row fails, a blob this call created is removed.
+        # 2. the original, untouched, and its previews; then its row. If the row fails, blobs this call
+        # created are removed.
         key = original_key(owner, decoded.sha256)
         created_blob = not self._blobs.exists(key)
         if created_blob:
@@ -54,6 +60,7 @@ class UploadService:
                 self._blobs.put(key, strip_original(data, max_pixels=self._max_pixels))
             else:
                 self._blobs.put(key, data)
+        created_previews = self._previews.keep(key, result.previews)
         row = Upload(
             id=uuid.uuid4().hex,
             owner=owner,
@@ -70,10 +77,22 @@ class UploadService:
             with self._db.session() as session:
                 session.add(row)
         except BaseException:
-            if created_blob:
-                self._blobs.delete(key)
+            for created in [*created_previews, *([key] if created_blob else [])]:
+                self._blobs.delete(created)
             raise
         return row
+
+    def preview(self, owner: str, upload_id: str, long_side: int) -> bytes:
+        """A JPEG preview (upright, no metadata) from the stored ones; the original is decoded at most once per side."""
+        upload = self.get(owner, upload_id)
+        return self._previews.preview(upload.blob_key, (upload.width, upload.height), long_side,
+                                      lambda: self.original(upload))
+
+    def analysis_image(self, owner: str, upload_id: str) -> DecodedImage:
+        """The upload at the size crops are planned on (1024 px), from its stored preview."""
+        upload = self.get(owner, upload_id)
+        return self._previews.analysis_image(upload.blob_key, (upload.width, upload.height), upload.format,
+                                             upload.sha256, lambda: self.original(upload))
 
     def get(self, owner: str, upload_id: str) -> Upload:
         with self._db.session() as session:
@@ -105,13 +124,15 @@ class UploadService:
             still_used = session.scalar(
                 select(Upload.id).where(Upload.blob_key == upload.blob_key, Upload.id != upload_id).limit(1)
             )
+            previews: list[str] = []
             if still_used is None:
                 keys.add(upload.blob_key)
+                previews = preview_keys(upload.blob_key)  # keyed like the original, so they go with it
             for job in jobs:  # a running job notices on its next step and drops its results
                 job.cancel_requested = True
             for row in [*assets, *jobs, upload]:
                 session.delete(row)
-            for key in keys:
+            for key in [*keys, *previews]:
                 session.merge(BlobTombstone(blob_key=key))
             audit(session, actor=actor or owner, owner=owner, action="upload.deleted", subject=f"upload:{upload_id}",
                   reason=reason, jobs=len(jobs), assets=len(assets), blobs=len(keys))
