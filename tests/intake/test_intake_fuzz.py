@@ -188,7 +188,8 @@ def test_damaged_photos_are_accepted_with_a_report_or_refused_with_a_code(seeds,
 
 def test_damaged_uploads_get_201_or_an_error_with_a_code_never_a_500(seeds, tmp_path):
     app_settings = Settings(home=tmp_path / "home", device="cpu", offline=True, worker_enabled=False,
-                            webhook_secret="test-secret", max_pixels=MAX_PIXELS, max_decoded_bytes=MAX_DECODED_BYTES)
+                            webhook_secret="test-secret", max_pixels=MAX_PIXELS, max_decoded_bytes=MAX_DECODED_BYTES,
+                            allowed_hosts=["testserver"], uploads_per_minute=100_000)
     with TestClient(create_app(app_settings), raise_server_exceptions=False) as client:
 
         @settings(FUZZ, max_examples=max(10, EXAMPLES // 3))

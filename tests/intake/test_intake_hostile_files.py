@@ -221,4 +221,5 @@ def test_cli_answers_every_hostile_file_without_a_traceback(
     else:
         assert result.exit_code == 2
         lines = [line for line in result.output.splitlines() if line.strip()]
-        assert len(lines) == 1 and lines[0].startswith(f"error [{outcome}]: ") and " — " in lines[0]
+        # The CLI's one error format: the error and its code, then the fix on the next line.
+        assert len(lines) == 2 and lines[0].startswith(f"error [{outcome}]: ") and lines[1].startswith("  fix: ")

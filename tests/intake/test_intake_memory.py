@@ -46,7 +46,8 @@ def hostile_png() -> bytes:
 @pytest.fixture
 def server(tmp_path):
     settings = Settings(home=tmp_path / "home", device="cpu", offline=True, worker_enabled=False,
-                        webhook_secret="test-secret", max_upload_bytes=2_000_000)
+                        webhook_secret="test-secret", max_upload_bytes=2_000_000,
+                        allowed_hosts=["testserver"])
     with TestClient(create_app(settings)) as client:
         yield client
 
