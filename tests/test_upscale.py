@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from photogen.domain.errors import InvalidRequest, PhotogenError, UnsupportedModel
-from photogen.engines.base import ModelInfo, PreparedRequest, StepCallback
+from photogen.engines.base import InterruptCheck, ModelInfo, PreparedRequest, StepCallback
 from photogen.engines.upscalers import (
     LanczosUpscaler,
     RealEsrganUpscaler,
@@ -50,7 +50,10 @@ class ToneShiftGenerator:
         return (64, 64)
 
     def generate(
-        self, batch: Sequence[PreparedRequest], on_step: StepCallback | None = None
+        self,
+        batch: Sequence[PreparedRequest],
+        on_step: StepCallback | None = None,
+        interrupt: InterruptCheck | None = None,
     ) -> list[list[Image.Image]]:
         out = []
         for item in batch:

@@ -18,6 +18,7 @@ from photogen.services.keys import KeyService
 from photogen.services.privacy import PrivacyService
 from photogen.services.recipes import RecipeService
 from photogen.services.uploads import UploadService, sweep_tombstones
+from photogen.services.work import WorkLimit
 from photogen.store.blobs import BlobStore, blob_store_for
 from photogen.store.database import Database, migrate
 
@@ -89,7 +90,14 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
                             strip_originals=settings.original_exif == "strip")
     privacy = PrivacyService(db, blobs, uploads, originals_days=settings.retention_originals_days,
                              outputs_days=settings.retention_outputs_days)
-    jobs = JobService(db, uploads, events)
+    work_limit = WorkLimit(settings.max_work_per_request, lambda spec: models.get(spec).info.native_pixels)
+    jobs = JobService(db, uploads, events, work_limit)
+
+    def stop_deleted_jobs(job_ids: list[str]) -> None:  # a deleted upload's running job stops within a step
+        for job_id in job_ids:
+            events.request_cancel(job_id)
+
+    uploads.on_jobs_deleted = stop_deleted_jobs
     webhooks = _webhook_sender(settings, db)
     run_worker = settings.worker_enabled if worker is None else worker
     embedded = None
@@ -101,6 +109,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             max_pixels=settings.max_pixels,
             on_finished=_on_finished(webhooks),
             batch_window_s=settings.batch_window_ms / 1000.0,
+            job_timeout_s=settings.job_timeout_s,
             signer=_output_signer(settings),
         )
         jobs.on_submit = embedded.notify

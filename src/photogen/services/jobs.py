@@ -17,6 +17,7 @@ from photogen.domain.params import GenerationRequest
 from photogen.services.events import JobEvents
 from photogen.services.generation import resolve_seed
 from photogen.services.uploads import NotFound, UploadService
+from photogen.services.work import WorkLimit
 from photogen.store.database import Database
 from photogen.store.tables import Asset, Job, Upload, utcnow
 
@@ -46,10 +47,12 @@ def batch_key_for(request: GenerationRequest, upload: Upload) -> str:
 
 
 class JobService:
-    def __init__(self, db: Database, uploads: UploadService, events: JobEvents) -> None:
+    def __init__(self, db: Database, uploads: UploadService, events: JobEvents,
+                 work_limit: WorkLimit | None = None) -> None:
         self._db = db
         self._uploads = uploads
         self._events = events
+        self._work_limit = work_limit  # requests asking for more pixel-steps are refused here
         self.on_submit = lambda: None  # the embedded worker sets this to wake itself
 
     def submit(
@@ -65,6 +68,8 @@ class JobService:
     ) -> tuple[Job, bool]:
         """Queue a generation; returns (job, created). A repeated idempotency key returns the first job."""
         upload = self._uploads.get(owner, upload_id)
+        if self._work_limit is not None:
+            self._work_limit.check_generations([request])
         digest = _digest({"request": request.model_dump(mode="json"), "parent": parent_id}, upload_id, callback_url)
         request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
         return self._queue(
@@ -81,6 +86,8 @@ class JobService:
         self._uploads.get(owner, upload_id)
         base = resolve_seed(base)
         variants = sweep_requests(base, field, values)
+        if self._work_limit is not None:
+            self._work_limit.check_generations(variants)
         request = {**base.model_dump(mode="json"), "num_images": len(values), "sweep": {"field": field, "values": list(values)}}
         digest = _digest({"sweep": request | {"seed": None}}, upload_id, callback_url)
         return self._queue(
@@ -120,6 +127,8 @@ class JobService:
             raise NotFound(f"no asset {asset_id}", hint="asset ids are listed on their job")
         if spec.get("model") is None and source_job is not None:  # the model that made it (or its parent)
             spec = {**spec, "model": source_job.request.get("model")}
+        if self._work_limit is not None:
+            self._work_limit.check_upscale((asset.width, asset.height), spec)
         request = {**spec, "num_images": 1}
         digest = _digest({"upscale": request, "asset": asset_id}, asset.upload_id, None)
         return self._queue(

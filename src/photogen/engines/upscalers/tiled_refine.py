@@ -16,12 +16,13 @@ from PIL import Image
 
 from photogen.domain.errors import InvalidRequest
 from photogen.domain.params import MAX_SEED, GenerationRequest, SchedulerName
-from photogen.engines.base import Generator, PreparedRequest
+from photogen.engines.base import Generator, InterruptCheck, PreparedRequest
 from photogen.engines.upscalers.base import UpscaleProgress, as_rgb, check_factor, report, target_size
 from photogen.engines.upscalers.tiles import TileGrid
 
 DEFAULT_REFINE_PROMPT = "a sharp, detailed, high quality photograph"
 DEFAULT_REFINE_IMAGE_STRENGTH = 0.75  # denoising strength 0.25: detail is added, the picture kept
+DEFAULT_REFINE_STEPS = 20
 MIN_TILE = 64  # the smallest side a generation request allows
 TILE_MULTIPLE = 8
 
@@ -42,7 +43,7 @@ class TiledRefineUpscaler:
         prompt: str = DEFAULT_REFINE_PROMPT,
         negative_prompt: str = "",
         image_strength: float = DEFAULT_REFINE_IMAGE_STRENGTH,
-        steps: int = 20,
+        steps: int = DEFAULT_REFINE_STEPS,
         guidance: float = 7.0,
         seed: int = 0,
         scheduler: SchedulerName = "default",
@@ -88,8 +89,13 @@ class TiledRefineUpscaler:
         }
 
     def upscale(
-        self, image: Image.Image, factor: int, on_progress: UpscaleProgress | None = None
+        self,
+        image: Image.Image,
+        factor: int,
+        on_progress: UpscaleProgress | None = None,
+        interrupt: InterruptCheck | None = None,
     ) -> Image.Image:
+        """`interrupt()` is called between tiles and inside each tile's denoising; raising from it stops the pass."""
         # 1. check inputs
         factor = check_factor(factor)
         source = as_rgb(image)
@@ -104,7 +110,7 @@ class TiledRefineUpscaler:
         grid = TileGrid.plan((canvas.shape[1], canvas.shape[0]), tile_size, self.overlap)
 
         # 4. refine tile by tile through the generator: (tile_h, tile_w, 3) float32 each
-        refined = self._refine(canvas, grid, on_progress)
+        refined = self._refine(canvas, grid, on_progress, interrupt)
 
         # 5. blend with cosine ramps across the overlaps, drop the padding
         blended = grid.blend(refined)[:height, :width]
@@ -115,7 +121,11 @@ class TiledRefineUpscaler:
         return min(self.tile, max(MIN_TILE, math.ceil(length / TILE_MULTIPLE) * TILE_MULTIPLE))
 
     def _refine(
-        self, canvas: np.ndarray, grid: TileGrid, on_progress: UpscaleProgress | None
+        self,
+        canvas: np.ndarray,
+        grid: TileGrid,
+        on_progress: UpscaleProgress | None,
+        interrupt: InterruptCheck | None,
     ) -> list[np.ndarray]:
         tile_width, tile_height = grid.tile
         seed = int(self._fields["seed"])
@@ -136,8 +146,10 @@ class TiledRefineUpscaler:
         refined: list[np.ndarray] = []
         report(on_progress, 0, len(prepared))
         for first in range(0, len(prepared), self.batch_size):
+            if interrupt is not None:
+                interrupt()
             batch = prepared[first : first + self.batch_size]
-            for images in self._generator.generate(batch):
+            for images in self._generator.generate(batch, None, interrupt):
                 output = as_rgb(images[0])
                 if output.size != (tile_width, tile_height):
                     raise InvalidRequest(
