@@ -17,7 +17,7 @@ PROBE = (
 
 
 def probe(**env_values: str) -> dict:
-    env = {k: v for k, v in os.environ.items() 
+    env = {k: v for k, v in os.environ.items()
            if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PHOTOGEN_CPU_THREADS")}
     env.update(env_values)
     done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True)

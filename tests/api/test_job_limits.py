@@ -170,3 +170,14 @@ def test_an_upscale_over_the_work_limit_is_refused(tmp_path, settings, tiny, ast
         assert x4.status_code == 422 and "x4 tiled refine" in x4.json()["error"]["message"]
         lanczos = api.post(f"/v1/assets/{output['id']}/upscale", json={"factor": 4, "method": "lanczos"})
         assert lanczos.status_code == 202  # no model steps
+
+
+def test_stopping_the_worker_stops_the_running_job_and_requeues_it(server_settings, astronaut_bytes):
+    container = build_container(server_settings, worker=True)
+    _upload, job = submit(container, astronaut_bytes)
+    with during_first_step(container, lambda: container.worker.stop(timeout=0)):
+        assert container.worker.run_once()
+    assert steps_reported(container, job.id) == []
+    again = container.jobs.get("local", job.id)
+    assert (again.state, again.attempts) == ("queued", 0)  # a shutdown is not an attempt the job used up
+    container.close()

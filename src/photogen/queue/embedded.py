@@ -43,6 +43,10 @@ class JobCanceled(Exception):
     (or deleted)."""
 
 
+class WorkerStopping(Exception):
+    """Raised from the interrupt check when the worker is asked to stop: its jobs go back to the queue."""
+
+
 class EmbeddedWorker:
     def __init__(
         self,
@@ -141,6 +145,8 @@ class EmbeddedWorker:
                     RUNNERS[job.kind](self, job)
                 else:
                     prepared.append(self._prepare(job))
+            except WorkerStopping:
+                self._requeue([job])
             except Exception as exc:  # one bad job must not sink the batch
                 self._fail(job, exc)
         groups: dict[tuple[Any, ...], list[tuple[Job, PreparedRequest, CropPlan, Any]]] = {}
@@ -243,6 +249,9 @@ class EmbeddedWorker:
         except JobCanceled:
             for job in jobs:
                 self._finish(job, JobState.CANCELED)
+            return
+        except WorkerStopping:
+            self._requeue(jobs)
             return
         except Exception as exc:
             for job in jobs:
@@ -349,8 +358,8 @@ class EmbeddedWorker:
     def interrupt_for(self, jobs: list[Job]) -> InterruptCheck:
         """The check a running batch calls before every model block and after every step.
 
-        It raises JobCanceled once every job of the batch was canceled or deleted, and JobTimedOut (code
-        job_timeout) once the jobs have run past the time limit. Cancels made in this process arrive as
+        It raises JobCanceled once every job of the batch was canceled or deleted, WorkerStopping when the
+        worker is stopped, and JobTimedOut (code job_timeout) once the jobs have run past the time limit. Cancels made in this process arrive as
         in-memory flags; the rows are read at most once a CANCEL_POLL_EVERY_S for those made elsewhere.
         """
         deadline = Deadline(self._job_timeout_s)
@@ -364,6 +373,8 @@ class EmbeddedWorker:
                 self._poll_cancels(ids)
             if all(self._events.cancel_requested(job_id) for job_id in ids):
                 raise JobCanceled()
+            if self._stop.is_set():
+                raise WorkerStopping()
             deadline()
 
         return check
@@ -398,6 +409,17 @@ class EmbeddedWorker:
                 current.progress_step = done
                 if current.cancel_requested:
                     self._events.request_cancel(job.id)
+
+    def _requeue(self, jobs: list[Job]) -> None:
+        """Stopped by a shutdown, not by anything the jobs did: back to the queue, the attempt not counted."""
+        with self._db.session(write_lock=True) as session:
+            for job in jobs:
+                current = session.get(Job, job.id)
+                if current is not None and current.state == JobState.RUNNING.value:
+                    current.state, current.progress_step = JobState.QUEUED.value, 0
+                    current.attempts = max(0, current.attempts - 1)
+        for job in jobs:
+            self._events.publish(job.id, "state", state=JobState.QUEUED.value)
 
     def _finish(self, job: Job, state: JobState, **fields: Any) -> None:
         with self._db.session(write_lock=True) as session:
