@@ -349,7 +349,7 @@ def test_a_tiled_refine_stops_inside_a_tile(tiny):
 
     upscaler = TiledRefineUpscaler(tiny, steps=4, image_strength=0.5, tile=64, overlap=16)
     with pytest.raises(Stop):
-        upscaler.upscale(gradient(48, 48), 2, on_progress=lambda d, t: progress.append((d, t)), interrupt=interrupt)
+        upscaler.upscale(gradient(48, 48), 2, on_progress=lambda *p: progress.append(p), interrupt=interrupt)
     assert progress == [(0, 4)]  # no tile finished
 
 

@@ -359,8 +359,9 @@ class EmbeddedWorker:
         """The check a running batch calls before every model block and after every step.
 
         It raises JobCanceled once every job of the batch was canceled or deleted, WorkerStopping when the
-        worker is stopped, and JobTimedOut (code job_timeout) once the jobs have run past the time limit. Cancels made in this process arrive as
-        in-memory flags; the rows are read at most once a CANCEL_POLL_EVERY_S for those made elsewhere.
+        worker is stopped, and JobTimedOut (code job_timeout) once the jobs have run past the time limit.
+        Cancels made in this process arrive as in-memory flags; the rows are read at most once a
+        CANCEL_POLL_EVERY_S for those made elsewhere (another server process, or a deleted row).
         """
         deadline = Deadline(self._job_timeout_s)
         ids = [job.id for job in jobs]

@@ -95,7 +95,7 @@ class TiledRefineUpscaler:
         on_progress: UpscaleProgress | None = None,
         interrupt: InterruptCheck | None = None,
     ) -> Image.Image:
-        """`interrupt()` is called between tiles and inside each tile's denoising; raising from it stops the pass."""
+        """`interrupt()` is called between tiles and inside each tile's denoising; raising stops the pass."""
         # 1. check inputs
         factor = check_factor(factor)
         source = as_rgb(image)
@@ -117,13 +117,13 @@ class TiledRefineUpscaler:
         return Image.fromarray(np.clip(np.rint(blended), 0, 255).astype(np.uint8), "RGB")
 
     def _axis_tile(self, length: int) -> int:
-        """The tile side along an axis: the whole (rounded up) axis if it is at most a quarter longer than the
-        configured tile, else the configured tile shrunk, to no less than 3/4 of it, until the tiles the axis needs cover it with
-        little more than their overlaps.
+        """The tile side along an axis: the whole (rounded up) axis if it is at most a quarter longer than
+        the configured tile; else the configured tile, shrunk (to no less than 3/4 of it) until the tiles
+        the axis needs cover it with little more than their overlaps.
 
-        With the full tile only, an axis just over one tile length needs a second tile that is mostly
-        overlap: a 256 px axis took three 128 px tiles (384 px of work); with 96 px tiles it takes 288 px.
-        The work stays proportional to the output's area, whatever its size.
+        With the full tile only, an axis just over a whole number of tiles needs one more tile that is
+        mostly overlap: a 256 px axis took three 128 px tiles (384 px of work); with 96 px tiles it takes
+        288 px. The work stays proportional to the output's area, whatever its size.
         """
         whole = max(MIN_TILE, _round_up(length))
         if whole <= self.tile * 5 / 4:  # one tile, at most a quarter larger than the model's, beats two
