@@ -181,3 +181,19 @@ def test_stopping_the_worker_stops_the_running_job_and_requeues_it(server_settin
     again = container.jobs.get("local", job.id)
     assert (again.state, again.attempts) == ("queued", 0)  # a shutdown is not an attempt the job used up
     container.close()
+
+
+def test_a_retention_purge_stops_the_running_job_of_an_upload_it_removes(server_settings, astronaut_bytes):
+    from datetime import datetime, timedelta, timezone
+
+    container = build_container(server_settings, worker=True)
+    _upload, job = submit(container, astronaut_bytes)
+    container.privacy.set_retention("local", originals_days=1, outputs_days=None)
+    later = datetime.now(timezone.utc) + timedelta(days=2)
+    purged = []
+    with during_first_step(container, lambda: purged.append(container.privacy.purge(now=later))):
+        assert container.worker.run_once()
+    assert purged and purged[0]["jobs"] == 1
+    assert steps_reported(container, job.id) == []
+    assert final_state(container, job.id) == "canceled"
+    container.close()
