@@ -25,9 +25,9 @@ from PIL import Image
 
 from photogen.engines.base import InterruptCheck, ModelInfo, PreparedRequest, StepCallback, check_compatible
 from photogen.engines.optimize import UNetRunner
-from photogen.runtime import cpu_threads
 from photogen.engines.schedulers import build_scheduler
 from photogen.intake.crop import native_size
+from photogen.runtime import cpu_threads
 
 # SDXL's size conditioning as its img2img pipeline sets it by default
 AESTHETIC_SCORE, NEGATIVE_AESTHETIC_SCORE = 6.0, 2.5
@@ -88,6 +88,7 @@ class DiffusersImg2ImgGenerator:
         self._base_scheduler = {"_class_name": type(pipeline.scheduler).__name__, **pipeline.scheduler.config}
         self._unet = UNetRunner(pipeline.unet, info.extra.get("optimizations", {}).get("compile"))
         self._lock = threading.Lock()
+        # on the CPU, the thread settings in force (see photogen.runtime) are part of what a run records
         self.info = replace(info, extra={**info.extra, "cpu_threads": cpu_threads()}) if device == "cpu" else info
 
     @property
@@ -165,9 +166,8 @@ class DiffusersImg2ImgGenerator:
 
     @contextlib.contextmanager
     def _interruptible(self, interrupt: InterruptCheck | None) -> Iterator[None]:
-        """Forward pre-hooks that call `interrupt` before each block of the UNet and the VAE, while the batch runs.
-
-        A compiled UNet gets none (a hook would make it recompile); it is checked between steps.
+        """Forward pre-hooks that call `interrupt` before each block of the UNet and the VAE while the
+        batch runs. A compiled UNet gets none (a hook would make it recompile): it is checked between steps.
         """
         if interrupt is None:
             yield
