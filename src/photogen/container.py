@@ -90,7 +90,8 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
                             strip_originals=settings.original_exif == "strip")
     privacy = PrivacyService(db, blobs, uploads, originals_days=settings.retention_originals_days,
                              outputs_days=settings.retention_outputs_days)
-    work_limit = WorkLimit(settings.max_work_per_request, lambda spec: models.get(spec).info.native_pixels)
+    work_limit = WorkLimit(settings.max_work_per_request,
+                           native_pixels=lambda spec: _native_pixels_if_loaded(models, spec))
     jobs = JobService(db, uploads, events, work_limit)
 
     def stop_deleted_jobs(job_ids: list[str]) -> None:  # a deleted upload's running job stops within a step
@@ -110,6 +111,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             on_finished=_on_finished(webhooks),
             batch_window_s=settings.batch_window_ms / 1000.0,
             job_timeout_s=settings.job_timeout_s,
+            work_limit=work_limit,
             signer=_output_signer(settings),
         )
         jobs.on_submit = embedded.notify
@@ -117,6 +119,12 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     recipes.seed_builtins()
     return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, privacy, embedded,
                      webhooks)
+
+
+def _native_pixels_if_loaded(models: ModelCache, spec: str) -> int | None:
+    from photogen.engines.loader import cache_key
+
+    return models.get(spec).info.native_pixels if cache_key(spec) in models.loaded() else None
 
 
 def _webhook_sender(settings: Settings, db: Database):

@@ -137,6 +137,7 @@ def test_requests_over_the_work_limit_are_refused_at_submission(tmp_path, settin
     limited = make_settings(tmp_path / "home", settings.models_dir, max_work_per_request=limit,
                             worker_enabled=False)
     with TestClient(create_app(limited)) as api:
+        api.app.state.container.models.get("tiny")  # loaded: its native size (128 x 128) is known
         upload_id = api.post("/v1/uploads", files={"file": ("a.jpg", astronaut_bytes, "image/jpeg")}).json()["id"]
         body = {"prompt": "a", "upload_id": upload_id, "steps": 10, "image_strength": 0.0}
         assert api.post("/v1/generations", json={**body, "num_images": 2}).status_code == 202  # exactly at it
@@ -150,6 +151,22 @@ def test_requests_over_the_work_limit_are_refused_at_submission(tmp_path, settin
         sweep = api.post("/v1/sweeps", json={**body, "sweep": {"field": "seed", "values": [1, 2, 3]}})
         assert sweep.status_code == 422  # three variants of one image each: 3 x 128 x 128 x 10
         assert api.get("/v1/jobs").json().__len__() == 1  # nothing refused was queued
+
+
+def test_before_its_model_is_loaded_the_worker_checks_the_work(tmp_path, settings, tiny, astronaut_bytes):
+    """Submission never loads a model; the worker refuses the job on the planned crop before running it."""
+    limited = make_settings(tmp_path / "home", settings.models_dir, max_work_per_request=128 * 128 * 2 * 10)
+    container = build_container(limited, worker=True)
+    upload, job = submit(container, astronaut_bytes, steps=10, num_images=3)
+    assert container.models.loaded() == [] and job.state == "queued"
+    base = GenerationRequest(prompt="a", **{**LONG, "steps": 10})
+    sweep, _ = container.jobs.submit_sweep("local", base, upload.id, "seed", [1, 2, 3])
+    assert container.worker.run_once() and container.worker.run_once()
+    for job_id in (job.id, sweep.id):
+        done = container.jobs.get("local", job_id)
+        assert (done.state, done.error_code) == ("failed", "invalid_request")
+        assert f"{3 * 128 * 128 * 10:,} pixel-steps" in done.error_message
+    container.close()
 
 
 def test_an_upscale_over_the_work_limit_is_refused(tmp_path, settings, tiny, astronaut_bytes):

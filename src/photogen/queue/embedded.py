@@ -28,6 +28,7 @@ from photogen.services.events import JobEvents
 from photogen.services.generation import output_record, prepare_request
 from photogen.services.review import score_images
 from photogen.services.uploads import safe_owner
+from photogen.services.work import WorkLimit
 from photogen.store.blobs import BlobStore
 from photogen.store.database import Database
 from photogen.store.tables import Asset, Job, Upload, utcnow
@@ -61,6 +62,7 @@ class EmbeddedWorker:
         on_finished: Callable[[Job], None] | None = None,
         batch_window_s: float = 0.0,
         job_timeout_s: float | None = None,
+        work_limit: WorkLimit | None = None,
         signer=None,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] | None = None,
@@ -75,6 +77,7 @@ class EmbeddedWorker:
         self._on_finished = on_finished or (lambda job: None)
         self._window = batch_window_s
         self._job_timeout_s = job_timeout_s
+        self._work_limit = work_limit  # for requests submitted before their model was loaded
         self._signer = signer  # signs outputs with Content Credentials when configured
         self._last_ingredient: tuple[str, tuple[bytes, str, str]] | None = None
         self._clock = clock
@@ -224,6 +227,7 @@ class EmbeddedWorker:
         model = self._models.get(request.model)
         decoded = decode_image(self._blobs.get(upload.blob_key), max_pixels=self._max_pixels, max_bytes=2**40)
         item, plan = prepare_request(decoded, request, model)
+        self.check_work([request], item.size)
         source = {"name": upload.filename, "sha256": upload.sha256, "format": upload.format,
                   "size": [upload.width, upload.height], "upload_id": upload.id}
         return job, item, plan, (model, source)
@@ -379,6 +383,11 @@ class EmbeddedWorker:
             deadline()
 
         return check
+
+    def check_work(self, requests: list[GenerationRequest], size: tuple[int, int]) -> None:
+        """The work limit on the planned output size, for jobs submitted before their model was loaded."""
+        if self._work_limit is not None:
+            self._work_limit.check_generations(requests, size)
 
     def _poll_cancels(self, job_ids: list[str]) -> None:
         """A job whose row asks to cancel, or whose row is gone (its upload was deleted), is canceled."""

@@ -63,6 +63,7 @@ def run_sweep(worker, job: Job) -> None:
     model = worker._models.get(base.model)
     decoded = decode_image(worker._blobs.get(upload.blob_key), max_pixels=worker._max_pixels, max_bytes=2**40)
     plan = plan_for(decoded, base, model)
+    worker.check_work(variants, plan.output_size)
     crop = crop_decoded(decoded, plan)
     source = {"name": upload.filename, "sha256": upload.sha256, "format": upload.format,
               "size": [upload.width, upload.height], "upload_id": upload.id}
