@@ -1,14 +1,18 @@
 from __future__ import annotations
 
-from pathlib import Path
+from photogen.runtime import configure_cpu_threads
 
-import numpy as np
-import pytest
-from PIL import Image
+configure_cpu_threads()  # before anything imports torch; server subprocesses inherit the environment
 
-from photogen.config import Settings
-from photogen.engines.cache import ModelCache
-from photogen.engines.loader import load_generator
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from photogen.config import Settings  # noqa: E402
+from photogen.engines.cache import ModelCache  # noqa: E402
+from photogen.engines.loader import load_generator  # noqa: E402
 
 
 @pytest.fixture(scope="session")

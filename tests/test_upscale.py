@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from photogen.domain.errors import InvalidRequest, PhotogenError, UnsupportedModel
-from photogen.engines.base import ModelInfo, PreparedRequest, StepCallback
+from photogen.engines.base import InterruptCheck, ModelInfo, PreparedRequest, StepCallback
 from photogen.engines.upscalers import (
     LanczosUpscaler,
     RealEsrganUpscaler,
@@ -50,7 +50,10 @@ class ToneShiftGenerator:
         return (64, 64)
 
     def generate(
-        self, batch: Sequence[PreparedRequest], on_step: StepCallback | None = None
+        self,
+        batch: Sequence[PreparedRequest],
+        on_step: StepCallback | None = None,
+        interrupt: InterruptCheck | None = None,
     ) -> list[list[Image.Image]]:
         out = []
         for item in batch:
@@ -311,3 +314,52 @@ def test_a_print_of_another_shape_is_noted():
     assert "cropped or get borders" in guidance.warning
     with pytest.raises(InvalidRequest):
         print_guidance(1024, 1024, 8, 10, unit="mm")  # type: ignore[arg-type]
+
+
+# --- stopping a pass -------------------------------------------------------------------------------
+
+
+class Stop(Exception):
+    pass
+
+
+def test_a_tiled_refine_stops_between_tiles():
+    model = ToneShiftGenerator()
+    checks = []
+
+    def interrupt():
+        checks.append(len(model.sizes))
+        if model.sizes:  # one tile done: stop before the next
+            raise Stop()
+
+    with pytest.raises(Stop):
+        TiledRefineUpscaler(model, tile=64, overlap=16).upscale(gradient(80, 48), 2, interrupt=interrupt)
+    assert len(model.sizes) == 1  # of 2 x 3 tiles
+
+
+def test_a_tiled_refine_stops_inside_a_tile(tiny):
+    """The check reaches the model: the first tile stops inside its first denoising step."""
+    calls = []
+    progress: list[tuple[int, int]] = []
+
+    def interrupt():
+        calls.append(1)
+        if len(calls) > 3:  # past the check between tiles and into the model's blocks
+            raise Stop()
+
+    upscaler = TiledRefineUpscaler(tiny, steps=4, image_strength=0.5, tile=64, overlap=16)
+    with pytest.raises(Stop):
+        upscaler.upscale(gradient(48, 48), 2, on_progress=lambda *p: progress.append(p), interrupt=interrupt)
+    assert progress == [(0, 4)]  # no tile finished
+
+
+@pytest.mark.parametrize("size, factor", [((128, 128), 2), ((112, 144), 4), ((100, 70), 2), ((300, 200), 4)])
+def test_tile_work_stays_proportional_to_the_output_area(size, factor):
+    """An axis just over one tile used to need a second tile that was mostly overlap: a x2 of a 128 px
+    output at 128 px tiles ran 9 full tiles, 2.25 times the output's area."""
+    model = ToneShiftGenerator()
+    output = TiledRefineUpscaler(model, tile=128, overlap=16).upscale(gradient(*size), factor)
+    assert output.size == (size[0] * factor, size[1] * factor)
+    work = sum(width * height for width, height in model.sizes)
+    assert work <= 1.4 * output.width * output.height, (work / (output.width * output.height), model.sizes[:3])
+    assert all(min(tile) >= 96 for tile in model.sizes)  # never below 3/4 of the model's tile

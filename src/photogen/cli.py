@@ -313,6 +313,9 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id or its sho
 
 
 def main() -> None:
+    from photogen.runtime import configure_cpu_threads
+
+    configure_cpu_threads()  # before anything imports torch: OpenMP reads its settings once
     try:
         app()
     except KeyboardInterrupt:

@@ -133,6 +133,7 @@ def upscale(
 
     from photogen.cli import _model_spec, _quiet_libraries
     from photogen.domain.errors import MetadataMissing, PhotogenError
+    from photogen.engines.interrupt import Deadline, InterruptibleGenerator
     from photogen.engines.loader import load_generator
     from photogen.outputs import SCHEMA, encode_png, pixel_sha256, read_record
     from photogen.services.generation import software_versions
@@ -154,6 +155,8 @@ def upscale(
             made_by = None
         wants_model = method == "tiled_refine" or (method == "auto" and upscaler_file is None and (model or made_by))
         generator = load_generator(_model_spec(model or made_by or settings.default_model), settings) if wants_model else None
+        if generator is not None:  # each tile is stopped mid-step once the pass is past the time limit
+            generator = InterruptibleGenerator(generator, Deadline(settings.job_timeout_s))
         with Image.open(image) as opened:
             picture = opened.convert("RGB")
         result, how = run_upscale(picture, factor=factor, method=method, generator=generator, seed=seed,

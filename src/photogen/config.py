@@ -159,6 +159,25 @@ class Settings(BaseSettings):
         "side above twice the model's native side (upscale passes), 'on' tiles above the VAE's own tile size.",
     )
     worker_enabled: bool = Field(default=True, description="Run the in-process worker inside `photogen serve`.")
+    job_timeout_s: float | None = Field(
+        default=1800.0,
+        gt=0,
+        description="Wall-clock limit of one job (CLI runs too), in seconds; past it the job is stopped within a "
+        "fraction of a denoising step and fails with error code job_timeout. None: no limit.",
+    )
+    max_work_per_request: int = Field(
+        default=1024 * 1024 * 8 * 50,
+        ge=1,
+        description="Most work one request may ask for, in pixel-steps: output width x height x images x "
+        "denoising steps (summed over a sweep's variants; an upscale counts its output size x its refine steps). "
+        "Larger requests are refused with 422 invalid_request. Default: 8 images of 1024x1024 at 50 steps.",
+    )
+    cpu_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Intra-op CPU threads for inference, set (with OMP_WAIT_POLICY=PASSIVE unless you set it) "
+        "before torch loads; default one less than the usable cores, at most 8.",
+    )
     webhook_retry_delays_s: list[float] = Field(
         default_factory=lambda: [1.0, 5.0, 25.0, 125.0],
         description="Waits between webhook delivery attempts after a failure (JSON list in the environment).",

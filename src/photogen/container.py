@@ -20,6 +20,7 @@ from photogen.services.limits import OwnerLimits
 from photogen.services.privacy import PrivacyService
 from photogen.services.recipes import RecipeService
 from photogen.services.uploads import UploadService, sweep_tombstones
+from photogen.services.work import WorkLimit
 from photogen.store.blobs import BlobStore, blob_store_for, sweep_leftovers
 from photogen.store.database import Database, migrate
 
@@ -104,7 +105,15 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
                             max_decoded_bytes=settings.max_decoded_bytes)
     privacy = PrivacyService(db, blobs, uploads, originals_days=settings.retention_originals_days,
                              outputs_days=settings.retention_outputs_days)
-    jobs = JobService(db, uploads, events)
+    work_limit = WorkLimit(settings.max_work_per_request,
+                           native_pixels=lambda spec: _native_pixels_if_loaded(models, spec))
+    jobs = JobService(db, uploads, events, work_limit)
+
+    def stop_deleted_jobs(job_ids: list[str]) -> None:  # a deleted upload's running job stops within a step
+        for job_id in job_ids:
+            events.request_cancel(job_id)
+
+    uploads.on_jobs_deleted = stop_deleted_jobs
     limits = OwnerLimits(db, max_active_jobs=settings.max_active_jobs_per_owner,
                          uploads_per_minute=settings.uploads_per_minute,
                          max_stored_bytes=settings.max_stored_bytes_per_owner,
@@ -121,6 +130,8 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             max_pixels=settings.max_pixels,
             on_finished=_on_finished(webhooks),
             batch_window_s=settings.batch_window_ms / 1000.0,
+            job_timeout_s=settings.job_timeout_s,
+            work_limit=work_limit,
             signer=_output_signer(settings),
         )
         jobs.on_submit = embedded.notify
@@ -140,6 +151,11 @@ def _job_admission(catalogue: ModelCatalogue, limits: OwnerLimits):
         limits.check_storage(owner)
 
     return admit
+
+
+def _native_pixels_if_loaded(models: ModelCache, model_id: str) -> int | None:
+    """The model's native pixels when it is loaded already (the cache is keyed by catalogue id); else None."""
+    return models.get(model_id).info.native_pixels if model_id in models.loaded() else None
 
 
 def _webhook_sender(settings: Settings, db: Database):

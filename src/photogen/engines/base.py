@@ -16,6 +16,12 @@ from photogen.domain.params import GenerationRequest
 # An exception raised by the callback stops the batch and propagates out of `generate`.
 StepCallback = Callable[[int, int], None]
 
+# Called many times a step, from inside the model's forward passes (before each UNet and VAE block) and
+# between steps; it raises to stop the batch at once, so a cancel or a deadline lands within a fraction of
+# a step. It must be cheap: read a flag or a clock, never the database. Its exception propagates out of
+# `generate`.
+InterruptCheck = Callable[[], None]
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -78,7 +84,10 @@ class Generator(Protocol):
         ...
 
     def generate(
-        self, batch: Sequence[PreparedRequest], on_step: StepCallback | None = None
+        self,
+        batch: Sequence[PreparedRequest],
+        on_step: StepCallback | None = None,
+        interrupt: InterruptCheck | None = None,
     ) -> list[list[Image.Image]]:
         """Run compatible requests as one batch; returns, per request, its images in seed order."""
         ...

@@ -6,22 +6,28 @@ batch gives the same pixels as the stock pipeline, bit for bit, for the same see
 differ: each image has its own guidance scale, so requests with different guidance share one
 UNet batch, and the UNet is called through `UNetRunner`, which uses the compiled UNet when there is
 one.
+
+A batch can be stopped inside a step: with an `interrupt` check, forward pre-hooks on the UNet's
+down, mid and up blocks and on the VAE's blocks call it, so a cancel or a deadline lands within a
+fraction of a step however slow the step is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from PIL import Image
 
-from photogen.engines.base import ModelInfo, PreparedRequest, StepCallback, check_compatible
+from photogen.engines.base import InterruptCheck, ModelInfo, PreparedRequest, StepCallback, check_compatible
 from photogen.engines.optimize import UNetRunner
 from photogen.engines.schedulers import build_scheduler
 from photogen.intake.crop import native_size
+from photogen.runtime import cpu_threads
 
 # SDXL's size conditioning as its img2img pipeline sets it by default
 AESTHETIC_SCORE, NEGATIVE_AESTHETIC_SCORE = 6.0, 2.5
@@ -82,7 +88,13 @@ class DiffusersImg2ImgGenerator:
         self._base_scheduler = {"_class_name": type(pipeline.scheduler).__name__, **pipeline.scheduler.config}
         self._unet = UNetRunner(pipeline.unet, info.extra.get("optimizations", {}).get("compile"))
         self._lock = threading.Lock()
-        self.info = info
+        # on the CPU, the thread settings in force (see photogen.runtime) are part of what a run records
+        self.info = replace(info, extra={**info.extra, "cpu_threads": cpu_threads()}) if device == "cpu" else info
+
+    @property
+    def pipeline(self) -> Any:
+        """The diffusers pipeline whose pieces this generator runs (for inspection; not thread-safe to call)."""
+        return self._pipe
 
     @property
     def scheduler_config(self) -> dict[str, Any]:
@@ -100,15 +112,19 @@ class DiffusersImg2ImgGenerator:
         return sum(t.numel() * t.element_size() for t in tensors.values())
 
     def generate(
-        self, batch: Sequence[PreparedRequest], on_step: StepCallback | None = None
+        self,
+        batch: Sequence[PreparedRequest],
+        on_step: StepCallback | None = None,
+        interrupt: InterruptCheck | None = None,
     ) -> list[list[Image.Image]]:
-        """Run the batch; `on_step(done, total)` after each denoising step, and raising from it stops the batch."""
+        """Run the batch; `on_step(done, total)` after each denoising step, `interrupt()` before each UNet
+        and VAE block; raising from either stops the batch."""
         # 1. check inputs: one model, size and step schedule for the whole batch; guidance may differ
         check_compatible(batch)
         first = batch[0].request
         rows = BatchRows.of(batch)
 
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), self._interruptible(interrupt):
             pipe = self._pipe
             device = pipe._execution_device
             scheduler = build_scheduler(first.scheduler, self._base_scheduler)
@@ -137,6 +153,8 @@ class DiffusersImg2ImgGenerator:
             # 6. denoise
             extra_step_kwargs = pipe.prepare_extra_step_kwargs(rows.generators, 0.0)
             for i, t in enumerate(timesteps):
+                if interrupt is not None:
+                    interrupt()
                 noise = self._predict_noise(scheduler, latents, t, cond)
                 latents = scheduler.step(noise, t, latents, **extra_step_kwargs, return_dict=False)[0]
                 if on_step is not None:
@@ -153,6 +171,31 @@ class DiffusersImg2ImgGenerator:
             out.append(images[row : row + n])
             row += n
         return out
+
+    @contextlib.contextmanager
+    def _interruptible(self, interrupt: InterruptCheck | None) -> Iterator[None]:
+        """Forward pre-hooks that call `interrupt` before each block of the UNet and the VAE while the
+        batch runs. A compiled UNet gets none (a hook would make it recompile): it is checked between steps.
+        """
+        if interrupt is None:
+            yield
+            return
+
+        def check(_module: Any, _inputs: Any) -> None:
+            interrupt()
+
+        pipe = self._pipe
+        blocks: list[Any] = []
+        if not self._unet.compiled:
+            blocks += [*pipe.unet.down_blocks, pipe.unet.mid_block, *pipe.unet.up_blocks]
+        for coder in (pipe.vae.encoder, pipe.vae.decoder):
+            blocks += [*getattr(coder, "down_blocks", ()), coder.mid_block, *getattr(coder, "up_blocks", ())]
+        handles = [block.register_forward_pre_hook(check) for block in blocks if block is not None]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
 
     # -- 3. prompts ---------------------------------------------------------------------------
 

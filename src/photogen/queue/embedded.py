@@ -17,8 +17,9 @@ from sqlalchemy import select
 from photogen.domain.errors import PhotogenError
 from photogen.domain.jobs import JobState, check_transition
 from photogen.domain.params import GenerationRequest
-from photogen.engines.base import PreparedRequest, batch_key
+from photogen.engines.base import InterruptCheck, PreparedRequest, batch_key
 from photogen.engines.cache import ModelCache
+from photogen.engines.interrupt import Deadline
 from photogen.intake.crop import CropPlan
 from photogen.intake.decode import decode_image
 from photogen.intake.derivatives import encode_derivative
@@ -27,6 +28,7 @@ from photogen.services.events import JobEvents
 from photogen.services.generation import output_record, prepare_request
 from photogen.services.review import score_images
 from photogen.services.uploads import safe_owner
+from photogen.services.work import WorkLimit
 from photogen.store.blobs import BlobStore
 from photogen.store.database import Database
 from photogen.store.tables import Asset, Job, Upload, utcnow
@@ -34,10 +36,16 @@ from photogen.store.tables import Asset, Job, Upload, utcnow
 log = logging.getLogger("photogen.worker")
 CLOSE_LEVELS = 2  # a replay within this many 8-bit levels of the original counts as close
 PROGRESS_WRITE_EVERY_S = 0.5
+CANCEL_POLL_EVERY_S = 1.0  # how often a running job's row is read for a cancel made elsewhere, or its deletion
 
 
 class JobCanceled(Exception):
-    """Raised from the step callback when every job of the running batch was canceled."""
+    """Raised from the step callback or the interrupt check when every job of the running batch was canceled
+    (or deleted)."""
+
+
+class WorkerStopping(Exception):
+    """Raised from the interrupt check when the worker is asked to stop: its jobs go back to the queue."""
 
 
 class EmbeddedWorker:
@@ -53,6 +61,8 @@ class EmbeddedWorker:
         max_pixels: int = 50_000_000,
         on_finished: Callable[[Job], None] | None = None,
         batch_window_s: float = 0.0,
+        job_timeout_s: float | None = None,
+        work_limit: WorkLimit | None = None,
         signer=None,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] | None = None,
@@ -66,6 +76,8 @@ class EmbeddedWorker:
         self._max_pixels = max_pixels
         self._on_finished = on_finished or (lambda job: None)
         self._window = batch_window_s
+        self._job_timeout_s = job_timeout_s
+        self._work_limit = work_limit  # for requests submitted before their model was loaded
         self._signer = signer  # signs outputs with Content Credentials when configured
         self._last_ingredient: tuple[str, tuple[bytes, str, str]] | None = None
         self._clock = clock
@@ -136,6 +148,8 @@ class EmbeddedWorker:
                     RUNNERS[job.kind](self, job)
                 else:
                     prepared.append(self._prepare(job))
+            except WorkerStopping:
+                self._requeue([job])
             except Exception as exc:  # one bad job must not sink the batch
                 self._fail(job, exc)
         groups: dict[tuple[Any, ...], list[tuple[Job, PreparedRequest, CropPlan, Any]]] = {}
@@ -213,6 +227,7 @@ class EmbeddedWorker:
         model = self._models.get(request.model)
         decoded = decode_image(self._blobs.get(upload.blob_key), max_pixels=self._max_pixels, max_bytes=2**40)
         item, plan = prepare_request(decoded, request, model)
+        self.check_work([request], item.size)
         source = {"name": upload.filename, "sha256": upload.sha256, "format": upload.format,
                   "size": [upload.width, upload.height], "upload_id": upload.id}
         return job, item, plan, (model, source)
@@ -222,6 +237,7 @@ class EmbeddedWorker:
         model = group[0][3][0]
         total = group[0][1].request.denoising_steps
         last_write = [0.0]
+        interrupt = self.interrupt_for(jobs)
 
         def on_step(done: int, steps: int) -> None:
             for job in jobs:
@@ -230,14 +246,16 @@ class EmbeddedWorker:
             if now - last_write[0] >= PROGRESS_WRITE_EVERY_S or done == steps:
                 last_write[0] = now
                 self._write_progress(jobs, done)
-            if all(self._cancel_requested(job) for job in jobs):
-                raise JobCanceled()
+            interrupt()
 
         try:
-            images = model.generate([entry[1] for entry in group], on_step)
+            images = model.generate([entry[1] for entry in group], on_step, interrupt)
         except JobCanceled:
             for job in jobs:
                 self._finish(job, JobState.CANCELED)
+            return
+        except WorkerStopping:
+            self._requeue(jobs)
             return
         except Exception as exc:
             for job in jobs:
@@ -341,6 +359,44 @@ class EmbeddedWorker:
 
     # -- state helpers -----------------------------------------------------------------------
 
+    def interrupt_for(self, jobs: list[Job]) -> InterruptCheck:
+        """The check a running batch calls before every model block and after every step.
+
+        It raises JobCanceled once every job of the batch was canceled or deleted, WorkerStopping when the
+        worker is stopped, and JobTimedOut (code job_timeout) once the jobs have run past the time limit.
+        Cancels made in this process arrive as in-memory flags; the rows are read at most once a
+        CANCEL_POLL_EVERY_S for those made elsewhere (another server process, or a deleted row).
+        """
+        deadline = Deadline(self._job_timeout_s)
+        ids = [job.id for job in jobs]
+        last_poll = [time.monotonic()]
+
+        def check() -> None:
+            now = time.monotonic()
+            if now - last_poll[0] >= CANCEL_POLL_EVERY_S:
+                last_poll[0] = now
+                self._poll_cancels(ids)
+            if all(self._events.cancel_requested(job_id) for job_id in ids):
+                raise JobCanceled()
+            if self._stop.is_set():
+                raise WorkerStopping()
+            deadline()
+
+        return check
+
+    def check_work(self, requests: list[GenerationRequest], size: tuple[int, int]) -> None:
+        """The work limit on the planned output size, for jobs submitted before their model was loaded."""
+        if self._work_limit is not None:
+            self._work_limit.check_generations(requests, size)
+
+    def _poll_cancels(self, job_ids: list[str]) -> None:
+        """A job whose row asks to cancel, or whose row is gone (its upload was deleted), is canceled."""
+        with self._db.session() as session:
+            for job_id in job_ids:
+                current = session.get(Job, job_id)
+                if current is None or current.cancel_requested:
+                    self._events.request_cancel(job_id)
+
     def _cancel_requested(self, job: Job, *, from_db: bool = False) -> bool:
         if self._events.cancel_requested(job.id):
             return True
@@ -357,15 +413,29 @@ class EmbeddedWorker:
         with self._db.session() as session:
             for job in jobs:
                 current = session.get(Job, job.id)
-                if current is not None:
-                    current.progress_step = done
-                    if current.cancel_requested:
-                        self._events.request_cancel(job.id)
+                if current is None:  # deleted with its upload: nobody wants its results any more
+                    self._events.request_cancel(job.id)
+                    continue
+                current.progress_step = done
+                if current.cancel_requested:
+                    self._events.request_cancel(job.id)
+
+    def _requeue(self, jobs: list[Job]) -> None:
+        """Stopped by a shutdown, not by anything the jobs did: back to the queue, the attempt not counted."""
+        with self._db.session(write_lock=True) as session:
+            for job in jobs:
+                current = session.get(Job, job.id)
+                if current is not None and current.state == JobState.RUNNING.value:
+                    current.state, current.progress_step = JobState.QUEUED.value, 0
+                    current.attempts = max(0, current.attempts - 1)
+        for job in jobs:
+            self._events.publish(job.id, "state", state=JobState.QUEUED.value)
 
     def _finish(self, job: Job, state: JobState, **fields: Any) -> None:
         with self._db.session(write_lock=True) as session:
             current = session.get(Job, job.id)
-            if current is None:
+            if current is None:  # deleted while it ran: there is no row to update; listeners hear it ended
+                self._events.publish(job.id, "state", state=JobState.CANCELED.value)
                 return
             check_transition(JobState(current.state), state)
             current.state = state.value

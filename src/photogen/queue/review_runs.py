@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 from photogen.domain.params import GenerationRequest
-from photogen.engines.base import PreparedRequest, batch_key
+from photogen.engines.base import InterruptCheck, PreparedRequest, batch_key
+from photogen.engines.interrupt import InterruptibleGenerator
 from photogen.intake.crop import crop_decoded
 from photogen.intake.decode import decode_image
 from photogen.outputs import SCHEMA, pixel_sha256
@@ -24,13 +25,15 @@ from photogen.store.tables import Asset, Job, Upload
 
 
 class _Progress:
-    """Progress over several passes as one count; raises the worker's JobCanceled when asked to stop."""
+    """Progress over several passes as one count; after each step or tile it runs the job's interrupt check,
+    which raises the worker's JobCanceled or JobTimedOut when the job must stop."""
 
-    def __init__(self, worker, job: Job, total: int) -> None:
+    def __init__(self, worker, job: Job, total: int, interrupt: InterruptCheck) -> None:
         self.worker, self.job, self.total, self.offset, self.last_write = worker, job, total, 0, 0.0
+        self.interrupt = interrupt
 
     def __call__(self, done: int, _steps: int | None = None) -> None:
-        from photogen.queue.embedded import PROGRESS_WRITE_EVERY_S, JobCanceled
+        from photogen.queue.embedded import PROGRESS_WRITE_EVERY_S
 
         step = self.offset + done
         self.worker._events.publish(self.job.id, "progress", step=step, total=self.total, images=1)
@@ -38,8 +41,7 @@ class _Progress:
         if now - self.last_write >= PROGRESS_WRITE_EVERY_S or step == self.total:
             self.last_write = now
             self.worker._write_progress([self.job], step)
-        if self.worker._cancel_requested(self.job):
-            raise JobCanceled()
+        self.interrupt()
 
 
 def run_sweep(worker, job: Job) -> None:
@@ -54,9 +56,14 @@ def run_sweep(worker, job: Job) -> None:
     # 2. one crop for all
     with worker._db.session() as session:
         upload = session.get(Upload, job.upload_id)
+    if upload is None:
+        from photogen.domain.errors import PhotogenError
+
+        raise PhotogenError("the job's upload was deleted", code="upload_deleted")
     model = worker._models.get(base.model)
     decoded = decode_image(worker._blobs.get(upload.blob_key), max_pixels=worker._max_pixels, max_bytes=2**40)
     plan = plan_for(decoded, base, model)
+    worker.check_work(variants, plan.output_size)
     crop = crop_decoded(decoded, plan)
     source = {"name": upload.filename, "sha256": upload.sha256, "format": upload.format,
               "size": [upload.width, upload.height], "upload_id": upload.id}
@@ -65,11 +72,12 @@ def run_sweep(worker, job: Job) -> None:
     groups: dict[tuple[Any, ...], list[int]] = {}
     for index, item in enumerate(items):
         groups.setdefault(batch_key(item), []).append(index)
-    progress = _Progress(worker, job, sum(v.denoising_steps for v in variants))
+    interrupt = worker.interrupt_for([job])
+    progress = _Progress(worker, job, sum(v.denoising_steps for v in variants), interrupt)
     images: dict[int, Any] = {}
     try:
         for indices in groups.values():
-            results = model.generate([items[i] for i in indices], progress)
+            results = model.generate([items[i] for i in indices], progress, interrupt)
             for i, result in zip(indices, results):
                 images[i] = result[0]
             progress.offset += sum(variants[i].denoising_steps for i in indices)
@@ -115,8 +123,11 @@ def run_upscale(worker, job: Job) -> None:
     from PIL import Image
 
     image = Image.open(io.BytesIO(worker._blobs.get(parent.blob_key))).convert("RGB")
-    generator = worker._models.get(spec["model"]) if spec["method"] in ("auto", "tiled_refine") and spec.get("model") else None
-    progress = _Progress(worker, job, total=1)
+    interrupt = worker.interrupt_for([job])
+    model = worker._models.get(spec["model"]) if spec["method"] in ("auto", "tiled_refine") and spec.get("model") else None
+    # the tiles pass the job's check to the model, so a cancel or the deadline stops a tile mid-way
+    generator = InterruptibleGenerator(model, interrupt) if model is not None else None
+    progress = _Progress(worker, job, 1, interrupt)
 
     def on_progress(done: int, total: int) -> None:
         progress.total = total

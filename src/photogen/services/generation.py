@@ -19,6 +19,7 @@ from photogen.domain.errors import InvalidRequest, SourceNotFound
 from photogen.domain.params import MAX_SEED, GenerationRequest
 from photogen.engines.base import Generator, PreparedRequest, StepCallback, batch_key
 from photogen.engines.cache import ModelCache
+from photogen.engines.interrupt import Deadline
 from photogen.engines.schedulers import resolved_name, sampler_label
 from photogen.intake.crop import CropPlan, centred_box, crop_decoded, native_size, plan_crop
 from photogen.intake.decode import DecodedImage, decode_image
@@ -167,8 +168,8 @@ class GenerationService:
         # 3. crop for the final use, at the model's native size
         prepared, plan = prepare_request(source.decoded, request, model)
 
-        # 4. generate
-        images = model.generate([prepared], on_step)[0]
+        # 4. generate, stopped mid-step past the time limit
+        images = model.generate([prepared], on_step, Deadline(self._settings.job_timeout_s))[0]
         generated = time.perf_counter()
 
         # 5. write each image with its record; times go in the sidecar only
@@ -211,11 +212,12 @@ class GenerationService:
         for index, item in enumerate(items):
             groups.setdefault(batch_key(item), []).append(index)
         images: dict[int, Image.Image] = {}
+        deadline = Deadline(self._settings.job_timeout_s)  # one limit for the whole sweep
         done_before = 0
         total = sum(v.denoising_steps for v in variants)
         for indices in groups.values():
             step = (lambda d, _t, offset=done_before: on_step(offset + d, total)) if on_step else None
-            for i, result in zip(indices, model.generate([items[i] for i in indices], step)):
+            for i, result in zip(indices, model.generate([items[i] for i in indices], step, deadline)):
                 images[i] = result[0]
             done_before += sum(variants[i].denoising_steps for i in indices)
         # 3. outputs with their value and scores, then the grid

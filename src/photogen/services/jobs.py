@@ -19,6 +19,7 @@ from photogen.domain.params import GenerationRequest
 from photogen.services.events import JobEvents
 from photogen.services.generation import resolve_seed
 from photogen.services.uploads import NotFound, UploadService
+from photogen.services.work import WorkLimit
 from photogen.store.database import Database
 from photogen.store.tables import Asset, Job, Upload, utcnow
 
@@ -84,10 +85,12 @@ def check_fits(request: GenerationRequest, upload: Upload | None) -> None:
 
 
 class JobService:
-    def __init__(self, db: Database, uploads: UploadService, events: JobEvents) -> None:
+    def __init__(self, db: Database, uploads: UploadService, events: JobEvents,
+                 work_limit: WorkLimit | None = None) -> None:
         self._db = db
         self._uploads = uploads
         self._events = events
+        self._work_limit = work_limit  # requests asking for more pixel-steps are refused here
         self.on_submit = lambda: None  # the embedded worker sets this to wake itself
         # Called with (owner, request) before a new job is stored; raises to refuse it (model, per-owner limits).
         self.admit: Callable[[str, dict[str, Any]], None] = lambda owner, request: None
@@ -112,6 +115,8 @@ class JobService:
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
             return earlier, False
         check_fits(request, None)
+        if self._work_limit is not None:
+            self._work_limit.check_generations([request])
         self.admit(owner, request.model_dump(mode="json"))
         upload = self._store_checked(owner, source, request)
         request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
@@ -132,6 +137,8 @@ class JobService:
         digest = _digest({"sweep": {**base.model_dump(mode="json"), "sweep": sweep}}, source.identity, callback_url)
         variants = sweep_requests(base, field, values)  # refused here, before anything is stored
         check_fits(base, None)
+        if self._work_limit is not None:
+            self._work_limit.check_generations(variants)
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
             return earlier, False
         self.admit(owner, base.model_dump(mode="json"))
@@ -203,6 +210,8 @@ class JobService:
             raise NotFound(f"no asset {asset_id}", hint="asset ids are listed on their job")
         if spec.get("model") is None and source_job is not None:  # the model that made it (or its parent)
             spec = {**spec, "model": source_job.request.get("model")}
+        if self._work_limit is not None:
+            self._work_limit.check_upscale((asset.width, asset.height), spec)
         request = {**spec, "num_images": 1}
         digest = _digest({"upscale": request, "asset": asset_id}, f"asset:{asset_id}", None)
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import select
 
@@ -37,6 +38,8 @@ class UploadService:
         self._max_decoded_bytes = max_decoded_bytes
         self._strip = strip_originals
         self._previews = PreviewStore(blobs, max_pixels=max_pixels, max_decoded_bytes=max_decoded_bytes)
+        # told the ids of the jobs a delete removed, so a running one stops now, not at its next row read
+        self.on_jobs_deleted: Callable[[list[str]], object] = lambda job_ids: None
 
     def create(
         self, owner: str, data: bytes, filename: str = "", content_type: str | None = None, use: str = "general"
@@ -120,6 +123,7 @@ class UploadService:
                 raise NotFound(f"no upload {upload_id}", hint="list your uploads with GET /v1/uploads")
             assets = list(session.scalars(select(Asset).where(Asset.upload_id == upload_id)))
             jobs = list(session.scalars(select(Job).where(Job.upload_id == upload_id)))
+            job_ids = [job.id for job in jobs]
             keys = {a.blob_key for a in assets}
             still_used = session.scalar(
                 select(Upload.id).where(Upload.blob_key == upload.blob_key, Upload.id != upload_id).limit(1)
@@ -136,6 +140,7 @@ class UploadService:
                 session.merge(BlobTombstone(blob_key=key))
             audit(session, actor=actor or owner, owner=owner, action="upload.deleted", subject=f"upload:{upload_id}",
                   reason=reason, jobs=len(jobs), assets=len(assets), blobs=len(keys))
+        self.on_jobs_deleted(job_ids)
         sweep_tombstones(self._db, self._blobs)
         self._db.checkpoint()  # the deleted rows' old versions leave the write-ahead log too
         return {"jobs": len(jobs), "assets": len(assets), "blobs": len(keys)}
