@@ -177,16 +177,11 @@ def _output_signer(settings: Settings):
 
 def _on_finished(webhooks):
     def notify(job) -> None:
-        if webhooks is None or not job.callback_url:
+        if webhooks is None:
             return
-        event = {
-            "type": f"job.{job.state}",
-            "job": {"id": job.id, "state": job.state, "error_code": job.error_code, "error_message": job.error_message},
-        }
-        # Event ids are "<job id>.<state>": stable across retries and restarts, and they name the job.
         try:
-            webhooks.enqueue(job.callback_url, event, event_id=f"{job.id}.{job.state}", job_id=job.id)
-        except Exception:  # the job's own end stands; the log says which event could not be kept
+            webhooks.enqueue_job_end(job)
+        except Exception:  # the job's own end stands; the next start writes the event it missed
             logging.getLogger("photogen.webhooks").exception("could not keep the webhook event of job %s", job.id)
 
     return notify

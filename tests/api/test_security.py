@@ -275,3 +275,50 @@ def test_auth_off_on_loopback_lets_everyone_in_even_after_keys(tmp_path, setting
         health = httpx.get(f"{served.url}/v1/health", timeout=30).json()
         assert (health["auth"], health["auth_mode"]) == (False, "off")
         assert httpx.get(f"{served.url}/v1/uploads", timeout=30).status_code == 200
+
+
+# -- the model field and per-key limits, against the real server -------------------------------------
+
+@pytest.fixture(scope="module")
+def limited_server(tmp_path_factory, settings, tiny):
+    """No keys (owner `local`), no worker, small limits, one operator-configured model."""
+    home = tmp_path_factory.mktemp("limits") / "home"
+    env = photogen_env(home, settings.models_dir, PHOTOGEN_UPLOADS_PER_MINUTE="3",
+                       PHOTOGEN_MAX_ACTIVE_JOBS_PER_OWNER="2",
+                       PHOTOGEN_MODELS=f'{{"studio": "{home / "models" / "tiny"}"}}')
+    with serving(env, "--no-worker") as served:
+        yield served
+
+
+@pytest.mark.parametrize("model", ["/etc/passwd", "~", "~/.ssh/id_rsa", "../../models/tiny", "stabilityai/sd-turbo",
+                                   "HOME", "file:///etc/passwd"])
+def test_the_model_field_names_only_catalogue_models(limited_server, model):
+    served = limited_server
+    response = httpx.post(f"{served.url}/v1/generations", timeout=30,
+                          json={"prompt": "a portrait", "upload_id": "no-such-upload", "model": model})
+    error = assert_error(response, 422, "model_not_allowed")
+    text = response.text
+    assert str(served.home) not in text and os.path.expanduser("~") not in text and "/etc/" not in text.replace(model, "")
+    assert "studio" in error["hint"] and "tiny" in error["hint"]  # the catalogue, by id
+    listed = httpx.get(f"{served.url}/v1/models", timeout=30).json()
+    assert {m["id"] for m in listed} == {"studio", "tiny"}
+    assert str(served.home) not in httpx.get(f"{served.url}/v1/models", timeout=30).text
+    assert httpx.get(f"{served.url}/v1/health", timeout=30).json()["models_loaded"] == []  # nothing was loaded
+
+
+def test_limits_hold_without_keys_and_answer_429_with_retry_after(limited_server, astronaut_jpeg):
+    served = limited_server
+    photo = astronaut_jpeg.read_bytes()
+    answers = [post_upload(served, photo) for _ in range(4)]
+    assert [a.status_code for a in answers] == [201, 201, 201, 429]
+    assert_error(answers[3], 429, "rate_limited")
+    assert 1 <= int(answers[3].headers["retry-after"]) <= 60
+    upload_id = answers[0].json()["id"]
+    jobs = [httpx.post(f"{served.url}/v1/generations", timeout=30,
+                       json={"prompt": "a portrait", "upload_id": upload_id, "model": "studio", "steps": 2})
+            for _ in range(3)]
+    assert [j.status_code for j in jobs] == [202, 202, 429]  # no worker: both stay queued
+    assert_error(jobs[2], 429, "rate_limited")
+    assert int(jobs[2].headers["retry-after"]) >= 1
+    queued = httpx.get(f"{served.url}/v1/jobs", timeout=30).json()
+    assert len(queued) == 2

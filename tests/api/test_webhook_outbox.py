@@ -120,3 +120,20 @@ def test_shutdown_waits_only_a_few_seconds_for_a_send_under_way(hook_settings, r
         (row,) = _outbox(client)
         # Kept for a later try: still claimed (the lease runs out), or the send timed out and was rescheduled.
         assert row.state == "pending" and row.attempts in (0, 1)
+
+
+def test_an_event_lost_between_the_jobs_end_and_its_outbox_row_is_written_at_the_next_start(
+        hook_settings, receiver, astronaut_b64):
+    with TestClient(create_app(hook_settings)) as client:
+        job = client.post("/v1/generations", json={"prompt": "a", "image": astronaut_b64, **FAST,
+                                                   "callback_url": receiver}).json()
+        assert wait_for(client, job["id"])["state"] == "succeeded"
+        _until(lambda: len(Receiver.posts) == 1)
+        with client.app.state.container.db.session() as session:  # as if the process stopped before the row
+            for row in session.scalars(select(WebhookOutbox)):
+                session.delete(row)
+    with TestClient(create_app(hook_settings)) as client:
+        (row,) = _until(lambda: [r for r in _outbox(client) if r.state == "delivered"] or None)
+        assert row.event_id == f"{job['id']}.succeeded"
+        assert client.app.state.container.webhooks.recover() == 0  # kept once: not written again
+    assert [headers["Photogen-Event-Id"] for headers, _ in Receiver.posts] == [f"{job['id']}.succeeded"] * 2

@@ -26,6 +26,8 @@ from photogen.store.tables import Job, WebhookDelivery, WebhookOutbox, utcnow
 log = logging.getLogger("photogen.webhooks")
 
 CLAIM_LEASE_S = 60.0  # a claimed row is due again this long after a send that never finished
+RECOVER_WINDOW = timedelta(days=1)  # jobs that ended this recently get their missing event written at start
+TERMINAL_STATES = ("succeeded", "failed", "canceled")
 BATCH = 20
 
 
@@ -57,11 +59,41 @@ class WebhookOutboxService:
         self._wake.set()
         return row_id
 
+    def enqueue_job_end(self, job: Job) -> str | None:
+        """The `job.<state>` event of a job that ended, kept for its callback URL (None without one).
+
+        Event ids are "<job id>.<state>": stable across retries and restarts, and they name the job.
+        """
+        if not job.callback_url:
+            return None
+        event = {
+            "type": f"job.{job.state}",
+            "job": {"id": job.id, "state": job.state, "error_code": job.error_code, "error_message": job.error_message},
+        }
+        return self.enqueue(job.callback_url, event, event_id=f"{job.id}.{job.state}", job_id=job.id)
+
+    def recover(self, *, now: datetime | None = None) -> int:
+        """Write the events of jobs that ended but whose event was never kept (the process stopped between the
+        job's end and its outbox row); only jobs that ended within RECOVER_WINDOW. Returns how many."""
+        since = (now or utcnow()) - RECOVER_WINDOW
+        with self._db.session() as session:
+            kept = select(WebhookOutbox.job_id).where(WebhookOutbox.job_id.is_not(None))
+            missing = list(session.scalars(
+                select(Job).where(Job.callback_url.is_not(None), Job.state.in_(TERMINAL_STATES),
+                                  Job.finished_at >= since, Job.id.not_in(kept))))
+        for job in missing:
+            self.enqueue_job_end(job)
+        return len(missing)
+
     # -- delivering ------------------------------------------------------------------------------
 
     def start(self) -> None:
         if self._thread is not None:
             return
+        try:
+            self.recover()
+        except Exception:  # noqa: BLE001 - the database may be away; deliveries of kept rows still start
+            log.exception("could not look for webhook events lost at the last stop")
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="photogen-webhooks", daemon=True)
         self._thread.start()
