@@ -104,7 +104,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
                             strip_originals=settings.original_exif == "strip",
                             max_decoded_bytes=settings.max_decoded_bytes)
     privacy = PrivacyService(db, blobs, uploads, originals_days=settings.retention_originals_days,
-                             outputs_days=settings.retention_outputs_days)
+                             outputs_days=settings.retention_outputs_days, max_decoded_bytes=settings.max_decoded_bytes)
     work_limit = WorkLimit(settings.max_work_per_request,
                            native_pixels=lambda spec: _native_pixels_if_loaded(models, spec))
     jobs = JobService(db, uploads, events, work_limit)
@@ -128,6 +128,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             max_attempts=settings.job_max_attempts,
             max_batch_images=settings.max_batch_images,
             max_pixels=settings.max_pixels,
+            max_decoded_bytes=settings.max_decoded_bytes,
             on_finished=_on_finished(webhooks),
             batch_window_s=settings.batch_window_ms / 1000.0,
             job_timeout_s=settings.job_timeout_s,

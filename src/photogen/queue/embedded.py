@@ -21,7 +21,7 @@ from photogen.engines.base import InterruptCheck, PreparedRequest, batch_key
 from photogen.engines.cache import ModelCache
 from photogen.engines.interrupt import Deadline
 from photogen.intake.crop import CropPlan
-from photogen.intake.decode import decode_image
+from photogen.intake.decode import DEFAULT_MAX_DECODED_BYTES, decode_image
 from photogen.intake.derivatives import encode_derivative
 from photogen.outputs import encode_png, max_difference, pixel_sha256
 from photogen.services.events import JobEvents
@@ -59,6 +59,7 @@ class EmbeddedWorker:
         max_attempts: int = 3,
         max_batch_images: int = 8,
         max_pixels: int = 50_000_000,
+        max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
         on_finished: Callable[[Job], None] | None = None,
         batch_window_s: float = 0.0,
         job_timeout_s: float | None = None,
@@ -74,6 +75,7 @@ class EmbeddedWorker:
         self._max_attempts = max_attempts
         self._max_batch_images = max_batch_images
         self._max_pixels = max_pixels
+        self._max_decoded_bytes = max_decoded_bytes  # the same bound uploads were accepted under
         self._on_finished = on_finished or (lambda job: None)
         self._window = batch_window_s
         self._job_timeout_s = job_timeout_s
@@ -225,7 +227,8 @@ class EmbeddedWorker:
             raise PhotogenError("the job's upload was deleted", code="upload_deleted")
         request = GenerationRequest.model_validate(job.request)
         model = self._models.get(request.model)
-        decoded = decode_image(self._blobs.get(upload.blob_key), max_pixels=self._max_pixels, max_bytes=2**40)
+        decoded = decode_image(self._blobs.get(upload.blob_key), max_pixels=self._max_pixels, max_bytes=2**40,
+                               max_decoded_bytes=self._max_decoded_bytes)
         item, plan = prepare_request(decoded, request, model)
         self.check_work([request], item.size)
         source = {"name": upload.filename, "sha256": upload.sha256, "format": upload.format,

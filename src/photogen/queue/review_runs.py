@@ -61,7 +61,8 @@ def run_sweep(worker, job: Job) -> None:
 
         raise PhotogenError("the job's upload was deleted", code="upload_deleted")
     model = worker._models.get(base.model)
-    decoded = decode_image(worker._blobs.get(upload.blob_key), max_pixels=worker._max_pixels, max_bytes=2**40)
+    decoded = decode_image(worker._blobs.get(upload.blob_key), max_pixels=worker._max_pixels, max_bytes=2**40,
+                           max_decoded_bytes=worker._max_decoded_bytes)
     plan = plan_for(decoded, base, model)
     worker.check_work(variants, plan.output_size)
     crop = crop_decoded(decoded, plan)

@@ -35,8 +35,9 @@ def _aware(moment: datetime) -> datetime:
 
 class PrivacyService:
     def __init__(self, db: Database, blobs: BlobStore, uploads, *, originals_days: int | None,
-                 outputs_days: int | None) -> None:
+                 outputs_days: int | None, max_decoded_bytes: int | None = None) -> None:
         self._db = db
+        self._max_decoded_bytes = max_decoded_bytes  # the bound uploads were accepted under (None: the default)
         self._blobs = blobs
         self._uploads = uploads
         self._defaults = Retention(originals_days, outputs_days)
@@ -179,7 +180,8 @@ class PrivacyService:
         path = Path(handle.name)
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for upload in uploads:
-                decoded = decode_image(self._blobs.get(upload.blob_key), max_pixels=2**40, max_bytes=2**40)
+                limit = {} if self._max_decoded_bytes is None else {"max_decoded_bytes": self._max_decoded_bytes}
+                decoded = decode_image(self._blobs.get(upload.blob_key), max_pixels=2**40, max_bytes=2**40, **limit)
                 kind = "JPEG" if decoded.format == "JPEG" else "PNG"
                 data = encode_derivative(decoded.image, kind, quality=95, metadata=decoded.metadata)
                 archive.writestr(f"uploads/{upload.id}.{kind.lower().replace('jpeg', 'jpg')}", data)
@@ -202,12 +204,13 @@ def _row(row, exclude: set[str] = frozenset()) -> dict[str, Any]:
     return {c.name: getattr(row, c.name) for c in row.__table__.columns if c.name not in exclude}
 
 
-def strip_original(data: bytes, *, max_pixels: int) -> bytes:
+def strip_original(data: bytes, *, max_pixels: int, max_decoded_bytes: int | None = None) -> bytes:
     """The upload re-encoded upright without GPS, serials, maker notes or XMP (JPEG stays JPEG at high quality)."""
     from photogen.intake.decode import decode_image
     from photogen.intake.derivatives import encode_derivative
 
-    decoded = decode_image(data, max_pixels=max_pixels, max_bytes=2**40)
+    limit = {} if max_decoded_bytes is None else {"max_decoded_bytes": max_decoded_bytes}
+    decoded = decode_image(data, max_pixels=max_pixels, max_bytes=2**40, **limit)
     kind = "JPEG" if decoded.format == "JPEG" else "PNG"
     quality = max(90, decoded.jpeg_quality or 95)
     return encode_derivative(decoded.image, kind, quality=quality, metadata=decoded.metadata)

@@ -60,7 +60,8 @@ class UploadService:
             if self._strip:  # the protected store keeps no GPS or serials either
                 from photogen.services.privacy import strip_original
 
-                self._blobs.put(key, strip_original(data, max_pixels=self._max_pixels))
+                self._blobs.put(key, strip_original(data, max_pixels=self._max_pixels,
+                                                       max_decoded_bytes=self._max_decoded_bytes))
             else:
                 self._blobs.put(key, data)
         created_previews = self._previews.keep(key, result.previews)
