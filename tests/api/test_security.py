@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.serving import free_port, serve_process
+
 APP_ORIGIN = "http://app.example:5173"  # the one other origin the shared server trusts (CORS)
 EVIL = "http://evil.example"
 SECURITY_HEADERS = ("content-security-policy", "x-content-type-options", "referrer-policy", "x-frame-options")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -54,32 +49,10 @@ def photogen_env(home: Path, models_dir: Path, **extra: str) -> dict:
 
 @contextmanager
 def serving(env: dict, *args: str):
-    """`photogen serve` on a free port; ready once /v1/health answers (generous deadline)."""
-    port = free_port()
-    log = Path(env["PHOTOGEN_HOME"]) / f"serve-{port}.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "photogen", "serve", "--port", str(port), *args],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
-    served = Served(f"http://127.0.0.1:{port}", port, Path(env["PHOTOGEN_HOME"]), env, process, log)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{served.url}/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"photogen serve did not start:\n{served.output()[-4000:]}")
-            time.sleep(0.2)
-        yield served
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    """`photogen serve` with `env`, its log in the home folder."""
+    home = Path(env["PHOTOGEN_HOME"])
+    with serve_process(env, *args, log=home / f"serve-{len(list(home.glob('serve-*.log')))}.log") as process:
+        yield Served(process.url, process.port, home, env, process.process, process.log)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +154,7 @@ def test_every_answer_carries_the_security_headers(open_server, path, status):
 def test_the_docs_load_nothing_from_other_hosts(open_server):
     for page in ("/docs", "/redoc"):
         html = httpx.get(f"{open_server.url}{page}", timeout=30).text
-        assert not re.search(r"(https?:)?//[a-z0-9]", html, re.I), html
+        assert not re.search(r"(https?:)?//[a-z0-9]", html, re.IGNORECASE), html
         assert "<script>" not in html  # no inline script: the page's policy allows none
         sources = re.findall(r'(?:src|href)="([^"]+)"', html)
         assert sources
@@ -261,8 +234,8 @@ def test_serving_beyond_loopback_without_keys_is_refused(tmp_path, settings, tin
     done = subprocess.run([sys.executable, "-m", "photogen", "serve", "--host", "0.0.0.0", "--port", port],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert re.search(r"^error \[auth_required\]: .*anyone on the network", done.stderr, re.M), done.stderr
-    assert re.search(r"^\s*fix: .*--host 127\.0\.0\.1", done.stderr, re.M)
+    assert re.search(r"^error \[auth_required\]: .*anyone on the network", done.stderr, re.MULTILINE), done.stderr
+    assert re.search(r"^\s*fix: .*--host 127\.0\.0\.1", done.stderr, re.MULTILINE)
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=2)
 

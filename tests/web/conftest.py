@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +16,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+
+from tests.serving import serve_process
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -31,12 +29,6 @@ CHROMIUM_ARGS = [
 ]
 ROOT = Path(__file__).resolve().parents[2]
 SCREENS = ROOT / "test-output" / "screens"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -56,31 +48,8 @@ def serving(home: Path, models_dir: Path, *, exists_ok: bool = False):
     home.mkdir(parents=True, exist_ok=exists_ok)
     (home / "models").symlink_to(models_dir)
     env = {**os.environ, "PHOTOGEN_HOME": str(home), "PHOTOGEN_DEVICE": "cpu", "PHOTOGEN_OFFLINE": "1"}
-    port = free_port()
-    log_path = home / "serve.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "photogen", "serve", "--port", str(port)],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", home)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{server.url}/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"photogen serve did not start:\n{log_path.read_text()[-4000:]}")
-            time.sleep(0.2)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    with serve_process(env, log=home / "serve.log") as process:
+        yield Server(process.url, home)
 
 
 def delete_all_uploads(server: Server) -> None:
