@@ -1,4 +1,4 @@
-"""`photogen analyze` and `photogen crop` through Typer, as cli.py registers them."""
+"""`photogen analyze` and `photogen crop` through Typer, as photogen.cli registers them."""
 
 from __future__ import annotations
 
