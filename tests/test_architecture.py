@@ -29,6 +29,122 @@ def test_domain_imports_nothing_of_ours_outside_domain():
         assert all(name.startswith("photogen.domain") for name in ours), f"{path.name} imports {ours}"
 
 
+def module_name(path: Path) -> str:
+    """photogen/a/b.py -> photogen.a.b; a package's __init__.py is the package itself."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every module of ours -> the modules of ours it imports explicitly, wherever the import statement is:
+    module level, inside functions, under TYPE_CHECKING. `from photogen.a import b` means module photogen.a.b
+    when that is a module, else photogen.a. The implicit import of a parent package is not an edge."""
+    paths = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {name: set() for name in paths}
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join([*anchor, base] if base else anchor)
+                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in paths else base for alias in node.names]
+            else:
+                continue
+            graph[name].update(target for target in targets if target in paths and target != name)
+    return graph
+
+
+def cycles_in(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, edges = work[-1]
+            for target in edges:
+                if target not in index:
+                    index[target] = low[target] = len(index)
+                    stack.append(target)
+                    on_stack.add(target)
+                    work.append((target, iter(sorted(graph[target]))))
+                    break
+                if target in on_stack:
+                    low[node] = min(low[node], index[target])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+    return found
+
+
+# queue/embedded <-> queue/review_runs is being removed in a parallel change (job execution moves to runner/).
+ALLOWED_CYCLES = [{"photogen.queue.embedded", "photogen.queue.review_runs"}]
+
+
+def test_the_cycle_finder_sees_hidden_cycles():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}}
+    assert cycles_in(graph) == [["a", "b", "c"]]
+    assert cycles_in({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_import_graph_reads_every_kind_of_import():
+    graph = import_graph()
+    assert "photogen.api.deps" in graph["photogen.api.routes.jobs"]  # from photogen.api.deps import ...
+    assert "photogen.api.routes.jobs" in graph["photogen.api.routes"]  # from photogen.api.routes import jobs
+    assert "photogen.api.routes" in graph["photogen.api.app"]  # a function-local import
+    assert "photogen.intake.crop" in graph["photogen.intake.report"]  # under TYPE_CHECKING
+    assert "photogen" not in graph["photogen.api.deps"]  # parent packages are not imported explicitly
+
+
+def test_no_import_cycles():
+    cycles = [cycle for cycle in cycles_in(import_graph()) if set(cycle) not in ALLOWED_CYCLES]
+    graph = import_graph()
+    described = [
+        " ; ".join(f"{module} -> {', '.join(sorted(graph[module] & set(cycle)))}" for module in cycle) for cycle in cycles
+    ]
+    assert not cycles, "import cycles (a piece is in the wrong place):\n" + "\n".join(described)
+
+
+def test_route_modules_import_no_other_route_module_and_never_the_app():
+    graph = import_graph()
+    routes = {name for name in graph if name.startswith("photogen.api.routes.")}
+    assert routes, "the route modules moved: update this test"
+    for name in routes:
+        assert not graph[name] & (routes | {"photogen.api.routes", "photogen.api.app"}), f"{name} imports {graph[name]}"
+
+
+def test_cli_command_modules_import_only_the_common_module_of_the_cli():
+    graph = import_graph()
+    commands = {name for name in graph if name.startswith("photogen.cli.") and name != "photogen.cli.common"}
+    assert commands, "the command modules moved: update this test"
+    for name in commands:
+        ours = {target for target in graph[name] if target == "photogen.cli" or target.startswith("photogen.cli.")}
+        assert ours <= {"photogen.cli.common"}, f"{name} imports {ours}"
+
+
 def is_route(node: ast.AsyncFunctionDef) -> bool:
     return any(
         isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr in ("get", "post", "put", "delete", "patch")
@@ -37,7 +153,9 @@ def is_route(node: ast.AsyncFunctionDef) -> bool:
 
 
 def test_async_routes_await_something():
-    for path in (PACKAGE / "api").glob("*.py"):
+    paths = [*(PACKAGE / "api").glob("*.py"), *(PACKAGE / "api" / "routes").glob("*.py")]
+    assert any(path.parent.name == "routes" for path in paths), "the route modules moved: update this test"
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.AsyncFunctionDef) and is_route(node) and not any(
                 isinstance(n, (ast.Await, ast.AsyncFor, ast.AsyncWith)) for n in ast.walk(node)

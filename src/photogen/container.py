@@ -19,7 +19,8 @@ from photogen.services.keys import KeyService
 from photogen.services.limits import OwnerLimits
 from photogen.services.privacy import PrivacyService
 from photogen.services.recipes import RecipeService
-from photogen.services.uploads import UploadService, sweep_tombstones
+from photogen.services.tombstones import sweep_tombstones
+from photogen.services.uploads import UploadService
 from photogen.services.work import WorkLimit
 from photogen.store.blobs import BlobStore, blob_store_for, sweep_leftovers
 from photogen.store.database import Database, migrate

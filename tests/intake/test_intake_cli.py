@@ -1,4 +1,4 @@
-"""`photogen analyze` and `photogen crop` through Typer, as cli.py registers them."""
+"""`photogen analyze` and `photogen crop` through Typer, as photogen.cli registers them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from photogen.cli_intake import analyze, crop
+from photogen.cli.intake import analyze, crop
 from photogen.intake import calibration as degrade
 
 
@@ -115,7 +115,7 @@ def test_crop_errors_are_one_line_and_a_fix(app, astronaut_file, tmp_path, argum
 
 
 def test_importing_the_commands_loads_no_heavy_modules():
-    code = "import sys, photogen.cli_intake; print(sorted(m for m in ('cv2', 'pywt', 'numpy') if m in sys.modules))"
+    code = "import sys, photogen.cli.intake; print(sorted(m for m in ('cv2', 'pywt', 'numpy') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
 

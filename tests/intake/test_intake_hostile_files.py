@@ -13,7 +13,7 @@ import typer
 from PIL import ExifTags, Image
 from typer.testing import CliRunner
 
-from photogen.cli_intake import analyze
+from photogen.cli.intake import analyze
 from photogen.domain.errors import ImageUnreadable
 from photogen.intake import calibration as degrade
 from photogen.intake.decode import decode_image

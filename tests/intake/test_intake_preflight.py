@@ -9,8 +9,7 @@ import pytest
 
 from photogen.domain.errors import InvalidRequest
 from photogen.intake import calibration as degrade
-from photogen.intake.report import Level
-from photogen.intake.thresholds import ALL_THRESHOLDS, USES
+from photogen.intake.thresholds import ALL_THRESHOLDS, USES, Level
 
 OK, WARN, BLOCK = Level.OK, Level.WARN, Level.BLOCK
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import FastAPI
 
 from photogen import __version__
 from photogen.api.body_limit import BodyLimit
@@ -13,9 +12,7 @@ from photogen.api.errors import install_error_handlers
 from photogen.config import Settings
 from photogen.container import Container, build_container
 from photogen.services.events import job_labels
-from photogen.services.keys import CREATE_KEY_HINT, AuthPolicy, Unauthorized
-
-LOCAL_OWNER = "local"
+from photogen.services.keys import AuthPolicy
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
@@ -102,29 +99,3 @@ def _mount_web_ui(app: FastAPI) -> None:
     static = resources.files("photogen.web") / "static"
     if static.joinpath("index.html").is_file():
         app.mount("/", StaticFiles(directory=str(static), html=True), name="web")
-
-
-def container_of(request: Request) -> Container:
-    return request.app.state.container
-
-
-def current_owner(
-    request: Request,
-    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
-    x_api_key: Annotated[str | None, Header(description="The API key, as an alternative to Authorization.")] = None,
-) -> str:
-    """The owner behind the request's API key; on a server that requires none, everyone is the local owner."""
-    container = container_of(request)
-    key = x_api_key
-    if authorization and authorization.lower().startswith("bearer "):
-        key = authorization[7:].strip()
-    if not request.app.state.auth.status().required:
-        return LOCAL_OWNER
-    if not key:
-        if not container.keys.any_active():
-            raise Unauthorized("an API key is required and none is active", hint=CREATE_KEY_HINT)
-        raise Unauthorized("an API key is required", hint="send Authorization: Bearer <key>")
-    return container.keys.authenticate(key)
-
-
-Owner = Annotated[str, Depends(current_owner)]

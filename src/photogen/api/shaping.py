@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from photogen.api.app import container_of
+from photogen.api.deps import container_of
 from photogen.api.schemas import AssetOut, JobOut, UploadOut
 from photogen.store.tables import Asset, Job, Upload
 
@@ -36,7 +36,7 @@ def job_out(row: Job, assets: list[Asset]) -> JobOut:
     )
 
 
-def _live_progress(request: Request, job: Job) -> Job:
+def live_progress(request: Request, job: Job) -> Job:
     """Fold in this process's newer progress than the row holds (rows are written every half second)."""
     events = container_of(request).events.since(job.id, 0)
     steps = [e["step"] for e in events if e["event"] == "progress"]

@@ -11,7 +11,7 @@ import re
 from fastapi import Request
 from pydantic import ValidationError
 
-from photogen.api.app import container_of
+from photogen.api.deps import container_of
 from photogen.api.schemas import UploadJson
 from photogen.domain.errors import InvalidRequest
 from photogen.services.jobs import SourcePhoto

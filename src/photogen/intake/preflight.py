@@ -17,8 +17,9 @@ from photogen.intake.crop import PresetCrop, plan_preset_crop
 from photogen.intake.decode import DecodedImage
 from photogen.intake.faces import Face, FaceDetector, default_detector, largest_faces
 from photogen.intake.presets import get_preset
-from photogen.intake.report import Check, Level, PreflightReport, SourceSummary
+from photogen.intake.report import Check, PreflightReport, SourceSummary
 from photogen.intake.saliency import subject_box
+from photogen.intake.thresholds import Level
 
 BLOCKINESS_SAMPLE = 768  # blockiness is measured on a centre crop of the decoded pixels this size at most
 

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import TYPE_CHECKING, Any
+
+from photogen.intake.thresholds import Level, Threshold
 
 if TYPE_CHECKING:
     from photogen.intake.crop import PresetCrop
     from photogen.intake.faces import Face
     from photogen.intake.metadata import PhotoMetadata
-    from photogen.intake.thresholds import Threshold
-
-
-class Level(str, Enum):
-    """How much a finding matters: ok, warn (the result will suffer), block (do not spend GPU time on it)."""
-
-    OK = "ok"
-    WARN = "warn"
-    BLOCK = "block"
-
-    @property
-    def rank(self) -> int:
-        return ("ok", "warn", "block").index(self.value)
-
-    @classmethod
-    def worst(cls, levels: list[Level] | tuple[Level, ...]) -> Level:
-        return max(levels, key=lambda level: level.rank, default=cls.OK)
 
 
 @dataclass(frozen=True)

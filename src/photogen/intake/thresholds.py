@@ -10,15 +10,30 @@ docs/intake.md records the table it printed and the reasoning.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
-
-from photogen.intake.report import Level
 
 ANALYSIS_LONG_SIDE = 1024
 # A JPEG is decoded at the smallest libjpeg scale whose long side still reaches this (then shrunk to 1024).
 ANALYSIS_MIN_DECODE_SIDE = 768
 # Below this short side the pixel measurements mean nothing; only the resolution check is reported.
 MIN_MEASURABLE_SIDE = 32
+
+
+class Level(str, Enum):
+    """How much a finding matters: ok, warn (the result will suffer), block (do not spend GPU time on it)."""
+
+    OK = "ok"
+    WARN = "warn"
+    BLOCK = "block"
+
+    @property
+    def rank(self) -> int:
+        return ("ok", "warn", "block").index(self.value)
+
+    @classmethod
+    def worst(cls, levels: list[Level] | tuple[Level, ...]) -> Level:
+        return max(levels, key=lambda level: level.rank, default=cls.OK)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from photogen.services.audit import audit
+from photogen.services.tombstones import sweep_tombstones
 from photogen.store.blobs import BlobStore
 from photogen.store.database import Database
 from photogen.store.tables import Asset, AuditEvent, BlobTombstone, Job, OwnerPolicy, Recipe, Upload, utcnow
@@ -21,12 +23,6 @@ from photogen.store.tables import Asset, AuditEvent, BlobTombstone, Job, OwnerPo
 class Retention:
     originals_days: int | None
     outputs_days: int | None
-
-
-def audit(session, *, actor: str, owner: str, action: str, subject: str, reason: str, **details: Any) -> None:
-    """One audit entry, written in the caller's transaction: who, what, when, why; never the content."""
-    session.add(AuditEvent(actor=actor, owner=owner, action=action, subject=subject, reason=reason,
-                           details=details or None))
 
 
 def _aware(moment: datetime) -> datetime:
@@ -152,8 +148,6 @@ class PrivacyService:
                 audit(session, actor=actor, owner=owner, action="asset.purged", subject=f"asset:{asset.id}",
                       reason=f"retention: outputs after {days} days", kind=asset.kind, job_id=asset.job_id)
                 session.delete(asset)
-        from photogen.services.uploads import sweep_tombstones
-
         sweep_tombstones(self._db, self._blobs)
         return len(old), len(keys)
 
@@ -202,16 +196,3 @@ class PrivacyService:
 
 def _row(row, exclude: set[str] = frozenset()) -> dict[str, Any]:
     return {c.name: getattr(row, c.name) for c in row.__table__.columns if c.name not in exclude}
-
-
-def strip_original(data: bytes, *, max_pixels: int, max_decoded_bytes: int | None = None) -> bytes:
-    """The upload re-encoded upright without GPS, serials, maker notes or XMP (JPEG stays JPEG at high quality)."""
-    from photogen.intake.decode import decode_image
-    from photogen.intake.derivatives import encode_derivative
-
-    limit = {} if max_decoded_bytes is None else {"max_decoded_bytes": max_decoded_bytes}
-    decoded = decode_image(data, max_pixels=max_pixels, max_bytes=2**40, **limit)
-    kind = "JPEG" if decoded.format == "JPEG" else "PNG"
-    quality = max(90, decoded.jpeg_quality or 95)
-    return encode_derivative(decoded.image, kind, quality=quality, metadata=decoded.metadata)
-

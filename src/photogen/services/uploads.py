@@ -9,7 +9,9 @@ from sqlalchemy import select
 
 from photogen.domain.errors import PhotogenError
 from photogen.intake.decode import DEFAULT_MAX_DECODED_BYTES, DecodedImage
+from photogen.services.audit import audit
 from photogen.services.previews import PreviewStore, preview_keys
+from photogen.services.tombstones import sweep_tombstones
 from photogen.store.blobs import BlobStore
 from photogen.store.database import Database
 from photogen.store.tables import Asset, BlobTombstone, Job, Upload
@@ -58,10 +60,8 @@ class UploadService:
         created_blob = not self._blobs.exists(key)
         if created_blob:
             if self._strip:  # the protected store keeps no GPS or serials either
-                from photogen.services.privacy import strip_original
-
                 self._blobs.put(key, strip_original(data, max_pixels=self._max_pixels,
-                                                       max_decoded_bytes=self._max_decoded_bytes))
+                                                    max_decoded_bytes=self._max_decoded_bytes))
             else:
                 self._blobs.put(key, data)
         created_previews = self._previews.keep(key, result.previews)
@@ -116,8 +116,6 @@ class UploadService:
     def delete(self, owner: str, upload_id: str, *, actor: str | None = None,
                reason: str = "requested by the owner") -> dict[str, int]:
         """Delete an upload and everything derived from it: jobs, assets, their blobs; the audit log says so."""
-        from photogen.services.privacy import audit
-
         with self._db.session(write_lock=True) as session:
             upload = session.get(Upload, upload_id)
             if upload is None or upload.owner != owner:
@@ -147,16 +145,13 @@ class UploadService:
         return {"jobs": len(jobs), "assets": len(assets), "blobs": len(keys)}
 
 
-def sweep_tombstones(db: Database, blobs: BlobStore) -> int:
-    """Remove blobs whose rows are gone; each tombstone is dropped only once its blob is."""
-    with db.session() as session:
-        keys = list(session.scalars(select(BlobTombstone.blob_key)))
-    removed = 0
-    for key in keys:
-        blobs.delete(key)
-        with db.session() as session:
-            tombstone = session.get(BlobTombstone, key)
-            if tombstone is not None:
-                session.delete(tombstone)
-        removed += 1
-    return removed
+def strip_original(data: bytes, *, max_pixels: int, max_decoded_bytes: int | None = None) -> bytes:
+    """The upload re-encoded upright without GPS, serials, maker notes or XMP (JPEG stays JPEG at high quality)."""
+    from photogen.intake.decode import decode_image
+    from photogen.intake.derivatives import encode_derivative
+
+    limit = {} if max_decoded_bytes is None else {"max_decoded_bytes": max_decoded_bytes}
+    decoded = decode_image(data, max_pixels=max_pixels, max_bytes=2**40, **limit)
+    kind = "JPEG" if decoded.format == "JPEG" else "PNG"
+    quality = max(90, decoded.jpeg_quality or 95)
+    return encode_derivative(decoded.image, kind, quality=quality, metadata=decoded.metadata)

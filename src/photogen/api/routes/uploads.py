@@ -7,13 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from photogen import __version__
-from photogen.api.app import Owner, container_of
+from photogen.api.deps import Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.schemas import (
     CropSuggestion,
     DeletedOut,
-    HealthOut,
     PresetOut,
     UploadJson,
     UploadOut,
@@ -40,16 +38,6 @@ UPLOAD_BODY = {
         },
     }
 }
-
-
-# -- health --------------------------------------------------------------------------------------
-
-@router.get("/health", response_model=HealthOut, summary="Is the server up")
-def health(request: Request) -> HealthOut:
-    container = container_of(request)
-    auth = request.app.state.auth.status()
-    return HealthOut(status="ok", version=__version__, auth=auth.required, auth_mode=auth.mode, auth_reason=auth.reason,
-                     models_loaded=container.models.loaded())
 
 
 # -- uploads -------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """`photogen analyze` and `photogen crop`: intake from the command line.
 
-Plain functions with Typer annotations; `cli.py` registers them. Heavy modules (OpenCV, the face model)
+Plain functions with Typer annotations; `photogen.cli` registers them. Heavy modules (OpenCV, the face model)
 load inside the commands so `photogen --help` stays fast. Every refusal prints one line,
 `error [code]: message — hint`, and exits with status 2.
 """
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from photogen.cli_errors import fail_with
+from photogen.cli.common import fail_with
 
 if TYPE_CHECKING:
     from photogen.domain.errors import PhotogenError

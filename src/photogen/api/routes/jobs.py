@@ -10,10 +10,10 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from photogen.api.app import Owner, container_of
+from photogen.api.deps import Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.schemas import GenerationIn, JobOut, SweepIn, VaryIn
-from photogen.api.shaping import _live_progress, job_out
+from photogen.api.shaping import job_out, live_progress
 from photogen.api.sources import source_photo
 from photogen.services.jobs import SourcePhoto
 from photogen.services.uploads import NotFound
@@ -113,7 +113,7 @@ def list_jobs(
 ) -> list[JobOut]:
     jobs = container_of(request).jobs
     listed = jobs.list(owner, state, limit, upload_id=upload_id)
-    return [job_out(_live_progress(request, j), jobs.assets(owner, j.id)) for j in listed]
+    return [job_out(live_progress(request, j), jobs.assets(owner, j.id)) for j in listed]
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state, progress and results")
@@ -129,7 +129,7 @@ def get_job(
         outputs = [a for a in assets if a.kind == "output"]
         order = sort_by([a.scores or {} for a in outputs], sort)
         assets = [a for a in assets if a.kind != "output"] + [outputs[i] for i in order]
-    return job_out(_live_progress(request, jobs.get(owner, job_id)), assets)
+    return job_out(live_progress(request, jobs.get(owner, job_id)), assets)
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut, summary="Cancel a queued or running job")

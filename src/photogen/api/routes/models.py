@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from photogen.api.app import Owner, container_of
+from photogen.api.deps import Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.schemas import ModelCapabilities, ModelOut
 

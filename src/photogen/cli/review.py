@@ -8,8 +8,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from photogen.cli_errors import fail, fail_with, load_settings
-from photogen.cli_paths import ready_file, ready_folder, write_or_keep
+from photogen.cli.common import (
+    fail,
+    fail_with,
+    load_settings,
+    model_spec,
+    quiet_libraries,
+    ready_file,
+    ready_folder,
+    write_or_keep,
+)
 
 
 def _fail(exc) -> typer.Exit:
@@ -43,7 +51,6 @@ def sweep(
     out: Annotated[Optional[Path], typer.Option(help="Folder for the outputs and the grid.")] = None,
 ) -> None:
     """Sweep one control with everything else fixed: one output per value plus a labelled grid."""
-    from photogen.cli import _model_spec, _quiet_libraries
     from photogen.domain.errors import PhotogenError
     from photogen.domain.params import GenerationRequest
     from photogen.engines.cache import ModelCache
@@ -51,14 +58,14 @@ def sweep(
     from photogen.services.generation import GenerationService, Source
 
     settings = load_settings()
-    _quiet_libraries()
+    quiet_libraries()
     try:
         parsed = [float(v) if field in ("image_strength", "guidance") else int(v) for v in values.split(",")]
     except ValueError:
         raise _fail_text("invalid_request", f"values {values!r} are not numbers for {field}", "e.g. --values 0.3,0.5,0.7") from None
     try:
         base = GenerationRequest.parse({"prompt": prompt, "seed": seed, "steps": steps, "image_strength": image_strength,
-                                        "crop_preset": preset, "model": _model_spec(model or settings.default_model)})
+                                        "crop_preset": preset, "model": model_spec(model or settings.default_model)})
         out_dir = ready_folder(out or settings.outputs_dir)
         service = GenerationService(settings, ModelCache(lambda spec: load_generator(spec, settings)))
         result = service.sweep(Source.from_path(source, settings), base, field, parsed, out_dir)
@@ -80,7 +87,6 @@ def vary(
     out: Annotated[Optional[Path], typer.Option(help="Folder for the new outputs.")] = None,
 ) -> None:
     """Change one thing: rerun OUTPUT's request, same seed, with one field changed; shows both side by side."""
-    from photogen.cli import _quiet_libraries
     from photogen.domain.errors import PhotogenError
     from photogen.domain.params import GenerationRequest
     from photogen.engines.cache import ModelCache
@@ -91,7 +97,7 @@ def vary(
     from photogen.services.review import vary_request
 
     settings = load_settings()
-    _quiet_libraries()
+    quiet_libraries()
     field, sep, raw = change.partition("=")
     if not sep:
         raise _fail_text("invalid_request", f"--set {change!r} is not FIELD=VALUE", "e.g. --set image_strength=0.6")
@@ -131,7 +137,6 @@ def upscale(
 
     from PIL import Image
 
-    from photogen.cli import _model_spec, _quiet_libraries
     from photogen.domain.errors import MetadataMissing, PhotogenError
     from photogen.engines.interrupt import Deadline, InterruptibleGenerator
     from photogen.engines.loader import load_generator
@@ -141,7 +146,7 @@ def upscale(
     from photogen.services.review import upscale as run_upscale
 
     settings = load_settings()
-    _quiet_libraries()
+    quiet_libraries()
     try:
         if not image.is_file():
             raise PhotogenError(f"no file at {image}", hint="check the path", code="source_not_found")
@@ -154,7 +159,7 @@ def upscale(
         except (MetadataMissing, KeyError):
             made_by = None
         wants_model = method == "tiled_refine" or (method == "auto" and upscaler_file is None and (model or made_by))
-        generator = load_generator(_model_spec(model or made_by or settings.default_model), settings) if wants_model else None
+        generator = load_generator(model_spec(model or made_by or settings.default_model), settings) if wants_model else None
         if generator is not None:  # each tile is stopped mid-step once the pass is past the time limit
             generator = InterruptibleGenerator(generator, Deadline(settings.job_timeout_s))
         with Image.open(image) as opened:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
 
-from photogen.api.app import Owner, container_of
+from photogen.api.deps import Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.schemas import AssetDetail, JobOut, Lineage, PrintAdviceIn, UpscaleIn
 from photogen.api.shaping import asset_out, job_out, upload_out

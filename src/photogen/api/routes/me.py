@@ -9,7 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from photogen.api.app import Owner, container_of
+from photogen.api.deps import Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/v1/me", responses=ERROR_RESPONSES)

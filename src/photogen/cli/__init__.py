@@ -1,0 +1,46 @@
+"""The `photogen` command: `app` assembles the command groups, `main` is the console script.
+
+Each command module imports only `photogen.cli.common`, never another command module; heavy imports
+happen inside the commands so `photogen --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from photogen.cli import admin, generate, intake, keys, recipes, replay, review, serve
+
+app = typer.Typer(
+    help="photogen: image-to-image photo generation built around uploads.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+for command in (
+    generate.generate,
+    replay.replay,
+    serve.serve,
+    intake.analyze,
+    intake.crop,
+    review.sweep,
+    review.vary,
+    review.upscale,
+    admin.purge,
+    admin.export,
+):
+    app.command()(command)
+app.add_typer(recipes.recipes_app, name="recipes")
+app.add_typer(keys.keys_app, name="keys")
+
+
+def main() -> None:
+    from photogen.runtime import configure_cpu_threads
+
+    configure_cpu_threads()  # before anything imports torch: OpenMP reads its settings once
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
