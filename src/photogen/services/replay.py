@@ -15,7 +15,8 @@ from photogen.domain.params import GenerationRequest
 from photogen.engines.cache import ModelCache
 from photogen.engines.loader import load_generator
 from photogen.outputs import max_difference, pixel_sha256, read_record
-from photogen.services.generation import GenerationService, Source, software_versions
+from photogen.runner.records import software_versions
+from photogen.services.generation import GenerationService, Source
 
 
 @dataclass(frozen=True)
