@@ -47,9 +47,6 @@ class JobRunner:
         for group in batches(tasks):
             self.run_group(group)
 
-    def fail(self, job: Job, exc: BaseException) -> None:
-        self.assets.fail(job, exc)
-
     # -- generation ----------------------------------------------------------------------------
 
     def prepare(self, job: Job) -> GenerationTask:
