@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from photogen.domain.params import GenerationRequest
 from photogen.engines.cache import ModelCache
 from photogen.intake.decode import DEFAULT_MAX_DECODED_BYTES, DecodedImage, decode_image
 from photogen.services.work import WorkLimit
+
+if TYPE_CHECKING:
+    from photogen.services.events import JobEvents
+    from photogen.store.blobs import BlobStore
+    from photogen.store.database import Database
 
 
 def _now() -> datetime:
@@ -33,10 +38,10 @@ class RunContext:
 
     models: ModelCache
     limits: RunLimits = field(default_factory=RunLimits)
-    db: Any = None  # photogen.store.database.Database on the server
-    blobs: Any = None  # photogen.store.blobs.BlobStore on the server
-    events: Any = None  # photogen.services.events.JobEvents on the server
-    signer: Any = None  # signs outputs with Content Credentials when configured
+    db: Database | None = None
+    blobs: BlobStore | None = None
+    events: JobEvents | None = None
+    signer: Any = None  # photogen.provenance.outputs.OutputSigner: signs outputs with Content Credentials
     clock: Callable[[], datetime] = _now
 
     def decode(self, data: bytes) -> DecodedImage:

@@ -41,7 +41,7 @@ class JobRunner:
                     tasks.append(self.prepare(job))
             except WorkerStopping:
                 self.assets.requeue([job])
-            except Exception as exc:  # one bad job must not sink the batch
+            except Exception as exc:  # noqa: BLE001 (one bad job must not sink the batch)
                 self.assets.fail(job, exc)
         # 2. generations that can share a pass run together
         for group in batches(tasks):
@@ -54,6 +54,7 @@ class JobRunner:
         return prepare(self.ctx, decoded, GenerationRequest.model_validate(job.request), source, ref=job)
 
     def run_group(self, group: list[GenerationTask]) -> None:
+        # 1. one pass for the group, steered by its jobs' cancels, the shutdown and the time limit
         jobs = [task.ref for task in group]
         interrupt = self.control.interrupt_for(jobs)
         progress = self.control.progress_for(jobs, group[0].item.request.denoising_steps, interrupt)
@@ -66,10 +67,11 @@ class JobRunner:
         except WorkerStopping:
             self.assets.requeue(jobs)
             return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (whatever stopped the pass ends each of its jobs)
             for job in jobs:
                 self.assets.fail(job, exc)
             return
+        # 2. each job's results, committed with its success unless it was canceled meanwhile
         for task, job_images in zip(group, images):
             job = task.ref
             if self.control.cancel_requested(job, from_db=True):
@@ -77,7 +79,7 @@ class JobRunner:
                 continue
             try:
                 self.assets.sink_for(job).store(result_for(task, job_images))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 (a failed store ends this job only)
                 self.assets.fail(job, exc)
 
     # -- sweep and upscale ---------------------------------------------------------------------
