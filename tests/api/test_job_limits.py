@@ -77,9 +77,9 @@ def test_deleting_the_upload_stops_its_running_job_within_the_step(server_settin
 
 def test_a_job_row_deleted_elsewhere_counts_as_canceled(server_settings, astronaut_bytes, monkeypatch):
     """Another process removed the row (no in-memory signal here): the worker reads the row and stops."""
-    import photogen.queue.embedded as embedded
+    import photogen.runner.control as control
 
-    monkeypatch.setattr(embedded, "CANCEL_POLL_EVERY_S", 0.0)  # read the row at every check
+    monkeypatch.setattr(control, "CANCEL_POLL_EVERY_S", 0.0)  # read the row at every check
     container = build_container(server_settings, worker=True)
     _upload, job = submit(container, astronaut_bytes)
 

@@ -9,8 +9,6 @@ import typer
 
 from photogen.cli.common import fail, load_settings, quiet_libraries
 
-CLOSE_LEVELS = 2  # a replay within this many 8-bit levels everywhere counts as close
-
 
 def replay(
     output: Annotated[Path, typer.Argument(help="A PNG written by photogen.")],
@@ -30,7 +28,7 @@ def replay(
     if verdict.identical:
         typer.secho(f"identical: {output.name} (pixels sha256 {verdict.expected[:16]}...)", fg=typer.colors.GREEN)
         return
-    close = verdict.max_difference <= CLOSE_LEVELS
+    close = verdict.verdict == "close"  # the server's words for the same difference
     typer.secho(
         f"{'close' if close else 'different'}: {output.name}: largest pixel difference {verdict.max_difference} "
         f"of 255 (recorded {verdict.expected[:16]}..., replayed {verdict.actual[:16]}...)",

@@ -138,12 +138,11 @@ def upscale(
     from PIL import Image
 
     from photogen.domain.errors import MetadataMissing, PhotogenError
-    from photogen.engines.interrupt import Deadline, InterruptibleGenerator
+    from photogen.engines.interrupt import Deadline
     from photogen.engines.loader import load_generator
-    from photogen.outputs import SCHEMA, encode_png, pixel_sha256, read_record
-    from photogen.services.generation import software_versions
-    from photogen.services.review import parse_print, print_advice
-    from photogen.services.review import upscale as run_upscale
+    from photogen.outputs import encode_png, read_record
+    from photogen.runner.upscale import run_upscale
+    from photogen.services.review import parse_print
 
     settings = load_settings()
     quiet_libraries()
@@ -160,18 +159,19 @@ def upscale(
             made_by = None
         wants_model = method == "tiled_refine" or (method == "auto" and upscaler_file is None and (model or made_by))
         generator = load_generator(model_spec(model or made_by or settings.default_model), settings) if wants_model else None
-        if generator is not None:  # each tile is stopped mid-step once the pass is past the time limit
-            generator = InterruptibleGenerator(generator, Deadline(settings.job_timeout_s))
         with Image.open(image) as opened:
             picture = opened.convert("RGB")
-        result, how = run_upscale(picture, factor=factor, method=method, generator=generator, seed=seed,
-                                  model_path=str(upscaler_file) if upscaler_file else None)
+        # The server's upscale pass (runner), here with the file as its lineage; each tile is stopped mid-step
+        # once the pass is past the time limit.
+        source = {"name": image.name, "sha256": hashlib.sha256(image.read_bytes()).hexdigest()}
+        [output] = run_upscale(picture, factor=factor, method=method, model=generator,
+                               interrupt=Deadline(settings.job_timeout_s), seed=seed, print_spec=spec,
+                               model_path=str(upscaler_file) if upscaler_file else None,
+                               lineage={"source": source}).pieces
     except PhotogenError as exc:
         raise _fail(exc) from None
-    advice = print_advice(picture.size, spec, factor)
-    record = {"schema": SCHEMA, "kind": "upscale", "upscale": how, "size": list(result.size), "print": advice,
-              "source": {"name": image.name, "sha256": hashlib.sha256(image.read_bytes()).hexdigest()},
-              "pixel_sha256": pixel_sha256(result), "software": software_versions()}
+    result, record = output.image, output.record
+    how, advice = record["upscale"], record["print"]
     try:  # the folder may have gone while the work ran: keep the work in the outputs folder then
         target, note = write_or_keep(target, encode_png(result, record), settings.outputs_dir)
     except PhotogenError as exc:

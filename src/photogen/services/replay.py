@@ -15,7 +15,9 @@ from photogen.domain.params import GenerationRequest
 from photogen.engines.cache import ModelCache
 from photogen.engines.loader import load_generator
 from photogen.outputs import max_difference, pixel_sha256, read_record
-from photogen.services.generation import GenerationService, Source, software_versions
+from photogen.runner.records import software_versions
+from photogen.runner.replay import verdict_for
+from photogen.services.generation import GenerationService, Source
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,11 @@ class ReplayVerdict:
     max_difference: int
     replayed: Path | None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """identical, close or different: the words the server's replay comparison uses."""
+        return verdict_for(self.max_difference)
 
 
 def find_source(output: Path, record: dict, given: Path | None, settings: Settings) -> Source:

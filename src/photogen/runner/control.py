@@ -1,0 +1,112 @@
+"""How a server run is steered while it runs: progress out, cancels, deletions, shutdown and the time limit in."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from photogen.engines.base import InterruptCheck
+from photogen.engines.interrupt import Deadline
+from photogen.services.events import JobEvents
+from photogen.store.database import Database
+from photogen.store.tables import Job
+
+PROGRESS_WRITE_EVERY_S = 0.5
+CANCEL_POLL_EVERY_S = 1.0  # how often a running job's row is read for a cancel made elsewhere, or its deletion
+
+
+class JobCanceled(Exception):
+    """Raised from the step callback or the interrupt check when every job of the running batch was canceled
+    (or deleted)."""
+
+
+class WorkerStopping(Exception):
+    """Raised from the interrupt check when the worker is asked to stop: its jobs go back to the queue."""
+
+
+class Progress:
+    """A step callback over one or several passes: it publishes the count, writes it to the rows now and then,
+    and runs the jobs' interrupt check, which raises JobCanceled, WorkerStopping or JobTimedOut."""
+
+    def __init__(self, control: JobControl, jobs: list[Job], total: int, interrupt: InterruptCheck,
+                 *, images: int | None = None) -> None:
+        self.control, self.jobs, self.total, self.interrupt = control, jobs, total, interrupt
+        self.images = images  # None: each job's own image count
+        self.last_write = 0.0
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        if total is not None:
+            self.total = total
+        for job in self.jobs:
+            images = self.images if self.images is not None else job.request["num_images"]
+            self.control.events.publish(job.id, "progress", step=done, total=self.total, images=images)
+        now = time.monotonic()
+        if now - self.last_write >= PROGRESS_WRITE_EVERY_S or done == self.total:
+            self.last_write = now
+            self.control.write_progress(self.jobs, done)
+        self.interrupt()
+
+
+class JobControl:
+    def __init__(self, db: Database, events: JobEvents, *, job_timeout_s: float | None,
+                 stopping: Callable[[], bool]) -> None:
+        self.db, self.events = db, events
+        self.job_timeout_s = job_timeout_s
+        self.stopping = stopping
+
+    def interrupt_for(self, jobs: list[Job]) -> InterruptCheck:
+        """The check a running batch calls before every model block and after every step.
+
+        It raises JobCanceled once every job of the batch was canceled or deleted, WorkerStopping when the
+        worker is stopped, and JobTimedOut (code job_timeout) once the jobs have run past the time limit.
+        Cancels made in this process arrive as in-memory flags; the rows are read at most once a
+        CANCEL_POLL_EVERY_S for those made elsewhere (another server process, or a deleted row).
+        """
+        deadline = Deadline(self.job_timeout_s)
+        ids = [job.id for job in jobs]
+        last_poll = [time.monotonic()]
+
+        def check() -> None:
+            now = time.monotonic()
+            if now - last_poll[0] >= CANCEL_POLL_EVERY_S:
+                last_poll[0] = now
+                self.poll_cancels(ids)
+            if all(self.events.cancel_requested(job_id) for job_id in ids):
+                raise JobCanceled()
+            if self.stopping():
+                raise WorkerStopping()
+            deadline()
+
+        return check
+
+    def progress_for(self, jobs: list[Job], total: int, interrupt: InterruptCheck, *,
+                     images: int | None = None) -> Progress:
+        return Progress(self, jobs, total, interrupt, images=images)
+
+    def poll_cancels(self, job_ids: list[str]) -> None:
+        """A job whose row asks to cancel, or whose row is gone (its upload was deleted), is canceled."""
+        with self.db.session() as session:
+            for job_id in job_ids:
+                current = session.get(Job, job_id)
+                if current is None or current.cancel_requested:
+                    self.events.request_cancel(job_id)
+
+    def cancel_requested(self, job: Job, *, from_db: bool = False) -> bool:
+        if self.events.cancel_requested(job.id):
+            return True
+        if not from_db:
+            return False
+        with self.db.session() as session:
+            current = session.get(Job, job.id)
+        return current is None or current.cancel_requested
+
+    def write_progress(self, jobs: list[Job], done: int) -> None:
+        with self.db.session() as session:
+            for job in jobs:
+                current = session.get(Job, job.id)
+                if current is None:  # deleted with its upload: nobody wants its results any more
+                    self.events.request_cancel(job.id)
+                    continue
+                current.progress_step = done
+                if current.cancel_requested:
+                    self.events.request_cancel(job.id)

@@ -1,0 +1,95 @@
+"""Generation: crop a source for its final use, run compatible requests as one batch, record each output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from photogen.domain.errors import InvalidRequest
+from photogen.domain.params import GenerationRequest
+from photogen.engines.base import Generator, InterruptCheck, PreparedRequest, StepCallback, batch_key
+from photogen.intake.crop import CropPlan, centred_box, crop_decoded, native_size, plan_crop
+from photogen.intake.decode import DecodedImage
+from photogen.outputs import pixel_sha256
+from photogen.runner.context import RunContext
+from photogen.runner.records import Output, RunResult, crop_output, output_record
+from photogen.services.review import score_images
+
+
+@dataclass
+class GenerationTask:
+    """One request made ready to run: its crop at the model's size, the plan that cut it, and its source."""
+
+    item: PreparedRequest
+    plan: CropPlan
+    model: Generator
+    source: dict[str, Any]
+    ref: Any = None  # whatever the caller tracks the task by (the server's job row)
+
+
+def plan_for(decoded: DecodedImage, request: GenerationRequest, model: Generator) -> CropPlan:
+    """Where to cut the source: the given box, else the preset's framing, else centred at the ratio."""
+    explicit = (request.width, request.height) if request.width and request.height else None
+    native = model.info.native_pixels
+    if request.crop_box is not None:
+        left, top, right, bottom = request.crop_box
+        if right > decoded.size[0] or bottom > decoded.size[1]:
+            raise InvalidRequest(
+                f"crop box {list(request.crop_box)} reaches outside the {decoded.size[0]}x{decoded.size[1]} photo",
+                hint="give the box in the upright photo's pixels",
+            )
+        output = explicit or native_size((right - left, bottom - top), native)
+        inner = centred_box((right - left, bottom - top), output)
+        return CropPlan((left + inner[0], top + inner[1], left + inner[2], top + inner[3]), output)
+    if request.crop_preset is not None:
+        from photogen.intake.pipeline import frame_photo
+
+        return frame_photo(decoded, request.crop_preset, native_pixels=native, explicit_size=explicit).plan
+    return plan_crop(decoded.size, request.ratio, native, explicit)
+
+
+def prepare_request(
+    decoded: DecodedImage, request: GenerationRequest, model: Generator
+) -> tuple[PreparedRequest, CropPlan]:
+    """Crop the upright source for the final use and size it for the model."""
+    plan = plan_for(decoded, request, model)
+    return PreparedRequest(request, crop_decoded(decoded, plan)), plan
+
+
+def prepare(ctx: RunContext, decoded: DecodedImage, request: GenerationRequest, source: dict[str, Any],
+            *, ref: Any = None) -> GenerationTask:
+    # 1. the model, loaded once per process
+    model = ctx.models.get(request.model)
+    # 2. crop for the final use, at the model's native size
+    item, plan = prepare_request(decoded, request, model)
+    # 3. the work limit on the planned size
+    ctx.check_work([request], item.size)
+    return GenerationTask(item, plan, model, source, ref)
+
+
+def batches(tasks: list[GenerationTask]) -> list[list[GenerationTask]]:
+    """Tasks that can share one pass of the model, grouped in the order they came."""
+    groups: dict[tuple[Any, ...], list[GenerationTask]] = {}
+    for task in tasks:
+        groups.setdefault(batch_key(task.item), []).append(task)
+    return list(groups.values())
+
+
+def run_batch(tasks: list[GenerationTask], on_step: StepCallback | None,
+              interrupt: InterruptCheck | None) -> list[list[Image.Image]]:
+    """One pass of the model over compatible tasks; per task, its images."""
+    return tasks[0].model.generate([task.item for task in tasks], on_step, interrupt)
+
+
+def result_for(task: GenerationTask, images: list[Image.Image]) -> RunResult:
+    """The crop and each output with its record and review scores."""
+    request = task.item.request
+    base = output_record(request, task.plan, task.model, task.source)
+    pieces = [crop_output(task.item.image, task.plan, task.source)]
+    scores = score_images(task.item.image, images)
+    for index, (seed, image, score) in enumerate(zip(request.seeds(), images, scores)):
+        record = {**base, "index": index, "seed": seed, "pixel_sha256": pixel_sha256(image)}
+        pieces.append(Output("output", index, seed, image, record, scores=score))
+    return RunResult(pieces, steps=request.denoising_steps, plan=task.plan)

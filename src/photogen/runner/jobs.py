@@ -1,0 +1,134 @@
+"""The server's jobs: what the embedded worker (or any queue) hands over once it has claimed them."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+from PIL import Image
+
+from photogen.domain.errors import PhotogenError
+from photogen.domain.jobs import JobState
+from photogen.domain.params import GenerationRequest
+from photogen.intake.decode import DecodedImage
+from photogen.runner.context import RunContext
+from photogen.runner.control import JobCanceled, JobControl, WorkerStopping
+from photogen.runner.generate import GenerationTask, batches, prepare, result_for, run_batch
+from photogen.runner.sinks import AssetStore
+from photogen.runner.sweep import run_sweep
+from photogen.runner.upscale import run_upscale
+from photogen.store.tables import Asset, Job, Upload
+
+
+class JobRunner:
+    def __init__(self, ctx: RunContext, *, stopping: Callable[[], bool],
+                 on_finished: Callable[[Job], None] | None = None) -> None:
+        self.ctx = ctx
+        self.assets = AssetStore(ctx.db, ctx.blobs, ctx.events, signer=ctx.signer, on_finished=on_finished)
+        self.control = JobControl(ctx.db, ctx.events, job_timeout_s=ctx.limits.job_timeout_s, stopping=stopping)
+        self.by_kind = {"sweep": self.run_sweep, "upscale": self.run_upscale}
+
+    def run(self, jobs: list[Job]) -> None:
+        """Claimed jobs to an end: sweeps and upscales one by one, compatible generations one batch each."""
+        # 1. each job made ready, or run when it is a kind of its own
+        tasks: list[GenerationTask] = []
+        for job in jobs:
+            try:
+                if job.kind != "generate":
+                    self.by_kind[job.kind](job)
+                else:
+                    tasks.append(self.prepare(job))
+            except WorkerStopping:
+                self.assets.requeue([job])
+            except Exception as exc:  # noqa: BLE001 (one bad job must not sink the batch)
+                self.assets.fail(job, exc)
+        # 2. generations that can share a pass run together
+        for group in batches(tasks):
+            self.run_group(group)
+
+    # -- generation ----------------------------------------------------------------------------
+
+    def prepare(self, job: Job) -> GenerationTask:
+        decoded, source = self.source_of(job)
+        return prepare(self.ctx, decoded, GenerationRequest.model_validate(job.request), source, ref=job)
+
+    def run_group(self, group: list[GenerationTask]) -> None:
+        # 1. one pass for the group, steered by its jobs' cancels, the shutdown and the time limit
+        jobs = [task.ref for task in group]
+        interrupt = self.control.interrupt_for(jobs)
+        progress = self.control.progress_for(jobs, group[0].item.request.denoising_steps, interrupt)
+        try:
+            images = run_batch(group, progress, interrupt)
+        except JobCanceled:
+            for job in jobs:
+                self.assets.finish(job, JobState.CANCELED)
+            return
+        except WorkerStopping:
+            self.assets.requeue(jobs)
+            return
+        except Exception as exc:  # noqa: BLE001 (whatever stopped the pass ends each of its jobs)
+            for job in jobs:
+                self.assets.fail(job, exc)
+            return
+        # 2. each job's results, committed with its success unless it was canceled meanwhile
+        for task, job_images in zip(group, images):
+            job = task.ref
+            if self.control.cancel_requested(job, from_db=True):
+                self.assets.finish(job, JobState.CANCELED)
+                continue
+            try:
+                self.assets.sink_for(job).store(result_for(task, job_images))
+            except Exception as exc:  # noqa: BLE001 (a failed store ends this job only)
+                self.assets.fail(job, exc)
+
+    # -- sweep and upscale ---------------------------------------------------------------------
+
+    def run_sweep(self, job: Job) -> None:
+        sweep = job.request["sweep"]
+        base = GenerationRequest.model_validate(
+            {k: v for k, v in job.request.items() if k != "sweep"} | {"num_images": 1})
+        decoded, source = self.source_of(job)
+        interrupt = self.control.interrupt_for([job])
+        progress = self.control.progress_for([job], 0, interrupt, images=1)
+        try:
+            result = run_sweep(self.ctx, decoded, base, sweep["field"], sweep["values"], source,
+                               on_step=progress, interrupt=interrupt)
+        except JobCanceled:
+            self.assets.finish(job, JobState.CANCELED)
+            return
+        self.assets.sink_for(job).store(result)
+
+    def run_upscale(self, job: Job) -> None:
+        spec = job.request
+        with self.ctx.db.session() as session:
+            parent = session.get(Asset, job.source_asset_id)
+        if parent is None:
+            raise PhotogenError("the asset to upscale was deleted", code="asset_deleted")
+        image = Image.open(io.BytesIO(self.ctx.blobs.get(parent.blob_key))).convert("RGB")
+        interrupt = self.control.interrupt_for([job])
+        wants_model = spec["method"] in ("auto", "tiled_refine") and spec.get("model")
+        model = self.ctx.models.get(spec["model"]) if wants_model else None
+        progress = self.control.progress_for([job], 1, interrupt, images=1)
+        try:
+            result = run_upscale(image, factor=spec["factor"], method=spec["method"], model=model,
+                                 interrupt=interrupt, seed=spec.get("seed", 0), prompt=spec.get("prompt", ""),
+                                 print_spec=spec.get("print"), on_progress=progress,
+                                 lineage={"source_asset_id": parent.id, "source_asset_sha256": parent.sha256},
+                                 parent_asset_id=parent.id, seed_of_parent=parent.seed)
+        except JobCanceled:
+            self.assets.finish(job, JobState.CANCELED)
+            return
+        self.assets.sink_for(job).store(result)
+
+    # -- sources -------------------------------------------------------------------------------
+
+    def source_of(self, job: Job) -> tuple[DecodedImage, dict[str, Any]]:
+        """The job's upload, decoded under the bound it was accepted under, and how records name it."""
+        with self.ctx.db.session() as session:
+            upload = session.get(Upload, job.upload_id)
+        if upload is None:
+            raise PhotogenError("the job's upload was deleted", code="upload_deleted")
+        source = {"name": upload.filename, "sha256": upload.sha256, "format": upload.format,
+                  "size": [upload.width, upload.height], "upload_id": upload.id}
+        return self.ctx.decode(self.ctx.blobs.get(upload.blob_key)), source

@@ -1,0 +1,211 @@
+"""Where a run's results go. AssetSink: blobs, rows and the job's success in one commit (the server).
+FolderSink: PNG files with .json sidecars in a folder, named DATE-TIME_JOB_INDEX_sSEED.png (the command line)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from sqlalchemy import select
+
+from photogen.domain.errors import PhotogenError
+from photogen.domain.jobs import JobState, check_transition
+from photogen.intake.derivatives import encode_derivative
+from photogen.outputs import WrittenOutput, encode_png, output_stem, write_output
+from photogen.runner.records import Output, RunResult
+from photogen.runner.replay import compare_outputs
+from photogen.services.events import JobEvents
+from photogen.services.uploads import safe_owner
+from photogen.store.blobs import BlobStore
+from photogen.store.database import Database
+from photogen.store.tables import Asset, Job, Upload, utcnow
+
+log = logging.getLogger("photogen.worker")
+Piece = tuple[str, bytes, Asset]  # blob key, file bytes, row
+
+
+class AssetStore:
+    """The server's side of a job: its assets, and its state from running to an end, each change published."""
+
+    def __init__(self, db: Database, blobs: BlobStore, events: JobEvents, *, signer=None,
+                 on_finished: Callable[[Job], None] | None = None) -> None:
+        self.db, self.blobs, self.events = db, blobs, events
+        self.signer = signer  # signs outputs and upscales with Content Credentials when configured
+        self.on_finished = on_finished or (lambda job: None)
+        self._last_ingredient: tuple[str, tuple[bytes, str, str]] | None = None
+
+    def sink_for(self, job: Job) -> AssetSink:
+        return AssetSink(self, job)
+
+    def piece(self, job: Job, output: Output, key: str) -> Piece:
+        """One asset to commit: the crop as a plain PNG, anything else with its record embedded (and signed)."""
+        if output.kind == "crop":
+            record, data = output.record, encode_derivative(output.image, "PNG")
+        else:
+            record = {**output.record, "job_id": job.id}
+            data = encode_png(output.image, record)
+        if self.signer is not None and output.kind in ("output", "upscale"):
+            upload_bytes, name, image_format = self._ingredient(job.upload_id)
+            data = self.signer.sign(data, record, upload_bytes=upload_bytes, upload_name=name,
+                                    upload_format=image_format)
+        row = Asset(
+            id=uuid.uuid4().hex, owner=job.owner, upload_id=job.upload_id, job_id=job.id, kind=output.kind,
+            index=output.index, seed=output.seed, blob_key=key, sha256=hashlib.sha256(data).hexdigest(),
+            width=output.image.width, height=output.image.height, record=record, size_bytes=len(data),
+            parent_asset_id=output.parent_asset_id, scores=output.scores,
+        )
+        return key, data, row
+
+    def _ingredient(self, upload_id: str) -> tuple[bytes, str, str]:
+        """The upload an output is signed against; kept for the next output of the same upload."""
+        if self._last_ingredient is None or self._last_ingredient[0] != upload_id:
+            with self.db.session() as session:
+                upload = session.get(Upload, upload_id)
+            self._last_ingredient = (upload_id, (self.blobs.get(upload.blob_key), upload.filename, upload.format))
+        return self._last_ingredient[1]
+
+    def commit(self, job: Job, pieces: list[Piece], **updates: Any) -> None:
+        """Blobs first, then all rows and the job's success in one transaction; on failure the new blobs go."""
+        written: list[str] = []
+        try:
+            for key, data, _row in pieces:
+                self.blobs.put(key, data)
+                written.append(key)
+            with self.db.session(write_lock=True) as session:
+                current = session.get(Job, job.id)
+                if current is None:
+                    raise PhotogenError("the job was deleted while it ran", code="job_deleted")
+                check_transition(JobState(current.state), JobState.SUCCEEDED)
+                session.add_all([row for _key, _data, row in pieces])
+                current.state = JobState.SUCCEEDED.value
+                current.finished_at = utcnow()
+                for name, value in updates.items():
+                    setattr(current, name, value)
+        except BaseException:
+            for key in written:
+                self.blobs.delete(key)
+            raise
+        outputs = [row.id for _key, _data, row in pieces if row.kind != "crop"]
+        self.events.publish(job.id, "state", state=JobState.SUCCEEDED.value, assets=outputs)
+        self.on_finished(self.reload(job.id) or job)
+
+    def compare_with_parent(self, job: Job, pieces: list[Piece]) -> dict | None:
+        """For a replay: each output against the same output of the job it replays."""
+        if job.relation != "replay" or not job.parent_id:
+            return None
+        with self.db.session() as session:
+            originals = {a.index: a for a in session.scalars(
+                select(Asset).where(Asset.job_id == job.parent_id, Asset.kind == "output"))}
+        replayed = [(row.index, Image.open(io.BytesIO(data))) for _key, data, row in pieces if row.kind == "output"]
+        return compare_outputs(replayed, {index: (asset.id, self._opener(asset.blob_key))
+                                          for index, asset in originals.items()})
+
+    def _opener(self, blob_key: str) -> Callable[[], Image.Image]:
+        return lambda: Image.open(io.BytesIO(self.blobs.get(blob_key)))
+
+    def reload(self, job_id: str) -> Job | None:
+        with self.db.session() as session:
+            return session.get(Job, job_id)
+
+    def requeue(self, jobs: list[Job]) -> None:
+        """Stopped by a shutdown, not by anything the jobs did: back to the queue, the attempt not counted."""
+        with self.db.session(write_lock=True) as session:
+            for job in jobs:
+                current = session.get(Job, job.id)
+                if current is not None and current.state == JobState.RUNNING.value:
+                    current.state, current.progress_step = JobState.QUEUED.value, 0
+                    current.attempts = max(0, current.attempts - 1)
+        for job in jobs:
+            self.events.publish(job.id, "state", state=JobState.QUEUED.value)
+
+    def finish(self, job: Job, state: JobState, **fields: Any) -> None:
+        with self.db.session(write_lock=True) as session:
+            current = session.get(Job, job.id)
+            if current is None:  # deleted while it ran: there is no row to update; listeners hear it ended
+                self.events.publish(job.id, "state", state=JobState.CANCELED.value)
+                return
+            check_transition(JobState(current.state), state)
+            current.state = state.value
+            current.finished_at = utcnow()
+            for name, value in fields.items():
+                setattr(current, name, value)
+        self.events.publish(job.id, "state", state=state.value,
+                            **{k: v for k, v in fields.items() if k != "error_detail"})
+        self.on_finished(self.reload(job.id) or job)
+
+    def fail(self, job: Job, exc: BaseException) -> None:
+        if isinstance(exc, PhotogenError):
+            code, message = exc.code, exc.message
+        else:
+            log.error("job %s failed", job.id, exc_info=exc)
+            code, message = "generation_failed", f"generation failed ({type(exc).__name__})"
+        detail = "".join(traceback.format_exception(exc))
+        self.finish(job, JobState.FAILED, error_code=code, error_message=message, error_detail=detail)
+
+
+class AssetSink:
+    """One job's results as assets under assets/OWNER/JOB/, committed with the job's success."""
+
+    def __init__(self, store: AssetStore, job: Job) -> None:
+        self.assets, self.job = store, job
+
+    def store(self, result: RunResult) -> None:
+        folder = f"assets/{safe_owner(self.job.owner)}/{self.job.id}"
+        pieces = [self.assets.piece(self.job, output, f"{folder}/{_asset_name(output)}") for output in result.pieces]
+        updates: dict[str, Any] = {}
+        if result.plan is not None:
+            updates["crop"] = result.plan.as_dict()
+        updates["progress_step"] = result.steps
+        if self.job.kind == "generate":
+            updates["comparison"] = self.assets.compare_with_parent(self.job, pieces)
+        self.assets.commit(self.job, pieces, **updates)
+
+
+def _asset_name(output: Output) -> str:
+    if output.kind == "crop":
+        return "crop.png"
+    if output.kind == "grid":
+        return "grid.png"
+    if output.kind == "upscale":
+        return f"upscale_x{output.record['upscale']['factor']}.png"
+    if "sweep" in output.record:
+        return f"{output.index:02d}_{output.record['sweep']['field']}.png"
+    return f"{output.index:02d}_s{output.seed}.png"
+
+
+@dataclass(frozen=True)
+class FolderResult:
+    outputs: list[WrittenOutput]
+    grid: Path | None
+
+
+class FolderSink:
+    """Outputs as files in `out_dir`: the PNG with its record, and a sidecar adding `extra` and the scores.
+    The crop is not written; a sweep's grid is a plain PNG beside its outputs."""
+
+    def __init__(self, out_dir: Path, job_id: str, created: datetime, extra: dict[str, Any]) -> None:
+        self.out_dir, self.job_id, self.created, self.extra = out_dir, job_id, created, extra
+
+    def store(self, result: RunResult) -> FolderResult:
+        outputs, grid = [], None
+        for output in result.pieces:
+            if output.kind == "output":
+                stem = output_stem(self.created, self.job_id, output.index, output.seed)
+                if "sweep" in output.record:
+                    stem += f"_{output.record['sweep']['field']}-{output.record['sweep']['value']}"
+                outputs.append(write_output(self.out_dir, stem, output.image, output.record,
+                                            {**self.extra, "scores": output.scores}))
+            elif output.kind == "grid":
+                field = output.record["sweep"]["field"]
+                grid = self.out_dir / f"{self.created:%Y%m%d-%H%M%S}_{self.job_id[:8]}_grid_{field}.png"
+                output.image.save(grid)
+        return FolderResult(outputs, grid)
