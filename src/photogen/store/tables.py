@@ -78,6 +78,8 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)  # the worker running it
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)  # renewed by the worker's heartbeat
 
 
 class Asset(Base):
@@ -193,3 +195,18 @@ class WebhookOutbox(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkerRecord(Base):
+    """A worker process that claims jobs: seen in health while its heartbeat is recent."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)  # host:pid:random, also jobs.claimed_by
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))  # embedded or celery
+    gpu: Mapped[str | None] = mapped_column(String(50), default=None)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    details: Mapped[dict[str, Any] | None] = mapped_column(default=None)  # models loaded, memory
