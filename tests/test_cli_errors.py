@@ -84,16 +84,16 @@ def test_upscale_makes_the_folder_and_keeps_the_work_when_the_write_fails(cli, a
     # The target folder vanishes while the work runs: the result lands in the outputs folder, and we say so.
     doomed = tmp_path / "doomed" / "y.png"
 
-    from photogen.services import review
+    from photogen.runner import upscale as runner_upscale
 
-    original = review.upscale
+    original = runner_upscale.upscale
 
     def upscale_then_lose_the_folder(*args, **kwargs):
         done = original(*args, **kwargs)
         doomed.parent.rmdir()
         return done
 
-    monkeypatch.setattr(review, "upscale", upscale_then_lose_the_folder)
+    monkeypatch.setattr(runner_upscale, "upscale", upscale_then_lose_the_folder)
     kept = cli("upscale", astronaut_jpeg, "--method", "lanczos", "--out", doomed)
     assert kept.exit_code == 0, kept.stderr
     saved = photogen_home / "outputs" / "y.png"
