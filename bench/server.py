@@ -18,6 +18,8 @@ Reported:
     where model time is the same request's `generate` measured in this process on the same machine.
     The wait for the SSE event that announces the end (the stream checks every 50 ms) is shown apart;
   - the server's resident memory before any model is loaded.
+
+    .venv/bin/python bench/server.py --idle-rss           # an API node's memory: serve --no-worker
 """
 
 from __future__ import annotations
@@ -64,13 +66,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(home: Path, port: int, args) -> subprocess.Popen:
+def start_server(home: Path, port: int, args, *extra: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOGEN_")}
     env.update(PHOTOGEN_HOME=str(home), PHOTOGEN_HOST=HOST, PHOTOGEN_PORT=str(port), PHOTOGEN_DEFAULT_MODEL=args.model,
                PHOTOGEN_DEVICE=args.device, PHOTOGEN_MAX_BATCH_IMAGES=str(args.max_batch))  # fmt: skip
     with open(home / "server.log", "wb") as log:  # the child keeps its own copy of the handle
-        server = subprocess.Popen([sys.executable, "-m", "photogen", "serve", "--host", HOST, "--port", str(port)],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        server = subprocess.Popen([sys.executable, "-m", "photogen", "serve", "--host", HOST, "--port", str(port),
+                                   *extra], env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -93,6 +95,36 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def mapped_libraries(pid: int, names: tuple[str, ...]) -> list[str]:
+    """Which of `names` appear among the files the process has mapped (its loaded shared libraries)."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return [name for name in names if name in maps]
+
+
+def api_node_memory(args) -> None:
+    """`--idle-rss`: an API node (`serve --no-worker`) started, asked a few things, then sent one upload."""
+    heavy = ("libtorch", "cv2")
+    with tempfile.TemporaryDirectory(prefix="photogen-bench-") as folder:
+        home, port = Path(folder), free_port()
+        server = start_server(home, port, args, "--no-worker")
+        try:
+            rows = [("started, /v1/health answered", rss_mb(server.pid), mapped_libraries(server.pid, heavy))]
+            with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=600.0) as http:
+                for path in ("/v1/health", "/v1/uploads", "/v1/jobs", "/v1/models", "/v1/recipes"):
+                    http.get(path).raise_for_status()
+                rows.append(("after listing uploads, jobs, models, recipes", rss_mb(server.pid),
+                             mapped_libraries(server.pid, heavy)))
+                http.post("/v1/uploads", files={"file": ("photo.jpg", source_jpeg(), "image/jpeg")}).raise_for_status()
+                rows.append(("after one upload (intake's preflight)", rss_mb(server.pid),
+                             mapped_libraries(server.pid, heavy)))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print(f"{'serve --no-worker':48s} {'RSS MB':>8s}  libraries mapped")
+    for label, rss, libraries in rows:
+        print(f"{label:48s} {rss or 0:8.0f}  {', '.join(libraries) or 'none of ' + ', '.join(heavy)}")
 
 
 def seconds_between(start: str, end: str) -> float:
@@ -193,7 +225,12 @@ def main() -> None:
                         help="name one upload in every request, or send the photo inline each time")
     parser.add_argument("--same-guidance", action="store_true",
                         help="every client at --guidance (by default clients use 5, 6, 7 and 8)")
+    parser.add_argument("--idle-rss", action="store_true",
+                        help="only measure an API node's memory (serve --no-worker): idle, after requests, after an upload")
     args = parser.parse_args()
+    if args.idle_rss:
+        api_node_memory(args)
+        return
 
     jpeg = source_jpeg()
     body = {"prompt": "a studio portrait", "steps": args.steps, "image_strength": args.image_strength,

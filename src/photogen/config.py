@@ -159,6 +159,11 @@ class Settings(BaseSettings):
         "side above twice the model's native side (upscale passes), 'on' tiles above the VAE's own tile size.",
     )
     worker_enabled: bool = Field(default=True, description="Run the in-process worker inside `photogen serve`.")
+    metrics: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at GET /metrics. It asks for an API key whenever the rest of the API "
+        "does; off answers 404 metrics_disabled.",
+    )
     job_timeout_s: float | None = Field(
         default=1800.0,
         gt=0,

@@ -11,9 +11,11 @@ from typing import Any
 from photogen.config import Settings
 from photogen.engines.cache import ModelCache
 from photogen.intake.memory import DECODE_SLOTS, map_large_allocations_apart
+from photogen.observability.metrics import RUN_METRICS
 from photogen.queue.embedded import EmbeddedWorker
 from photogen.services.catalogue import ModelCatalogue
 from photogen.services.events import JobEvents
+from photogen.services.job_counts import outputs_of
 from photogen.services.jobs import JobService
 from photogen.services.keys import KeyService
 from photogen.services.limits import OwnerLimits
@@ -130,7 +132,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             max_batch_images=settings.max_batch_images,
             max_pixels=settings.max_pixels,
             max_decoded_bytes=settings.max_decoded_bytes,
-            on_finished=_on_finished(webhooks),
+            on_finished=_on_finished(webhooks, db),
             batch_window_s=settings.batch_window_ms / 1000.0,
             job_timeout_s=settings.job_timeout_s,
             work_limit=work_limit,
@@ -177,8 +179,14 @@ def _output_signer(settings: Settings):
     return OutputSigner(signing_identity(settings.signing_cert, settings.signing_key, settings.home))
 
 
-def _on_finished(webhooks):
+def _on_finished(webhooks, db: Database):
     def notify(job) -> None:
+        try:
+            RUN_METRICS.observe_job_end(job.state, created_at=job.created_at, started_at=job.started_at,
+                                        finished_at=job.finished_at, error_code=job.error_code,
+                                        outputs=outputs_of(db, job.id) if job.state == "succeeded" else 0)
+        except Exception:  # a metric is never worth a job's end; the log has it
+            logging.getLogger("photogen.metrics").exception("could not observe the end of job %s", job.id)
         if webhooks is None:
             return
         try:

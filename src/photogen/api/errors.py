@@ -19,6 +19,7 @@ log = logging.getLogger("photogen.api")
 STATUS_BY_CODE = {
     "invalid_request": 422,  # every validation failure, from pydantic or our own checks
     "not_found": 404,
+    "metrics_disabled": 404,
     "unauthorized": 401,
     "cross_origin_refused": 403,  # answered by api/security.py, listed here for completeness
     "host_not_allowed": 421,  # likewise

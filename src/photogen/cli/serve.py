@@ -37,7 +37,8 @@ def serve(
     if no_worker:
         changes["worker_enabled"] = False
     settings = load_settings().model_copy(update=changes)
-    quiet_libraries()
+    if settings.worker_enabled:  # an API node never imports torch, diffusers or transformers
+        quiet_libraries()
     container = build_container(settings)
     try:
         application = create_app(settings, container=container)

@@ -12,6 +12,7 @@ from photogen.domain.params import GenerationRequest
 from photogen.engines.base import Generator, InterruptCheck, PreparedRequest, StepCallback, batch_key
 from photogen.intake.crop import CropPlan, centred_box, crop_decoded, native_size, plan_crop
 from photogen.intake.decode import DecodedImage
+from photogen.observability.metrics import RUN_METRICS
 from photogen.outputs import pixel_sha256
 from photogen.runner.context import RunContext
 from photogen.runner.records import Output, RunResult, crop_output, output_record
@@ -80,6 +81,8 @@ def batches(tasks: list[GenerationTask]) -> list[list[GenerationTask]]:
 def run_batch(tasks: list[GenerationTask], on_step: StepCallback | None,
               interrupt: InterruptCheck | None) -> list[list[Image.Image]]:
     """One pass of the model over compatible tasks; per task, its images."""
+    RUN_METRICS.observe_batch(len(tasks))
+    on_step = RUN_METRICS.timed_steps(tasks[0].model.info.id, on_step)
     return tasks[0].model.generate([task.item for task in tasks], on_step, interrupt)
 
 

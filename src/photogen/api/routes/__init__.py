@@ -4,8 +4,8 @@ Route modules import the shared pieces in photogen.api (deps, schemas, shaping, 
 
 from fastapi import APIRouter
 
-from photogen.api.routes import assets, health, jobs, me, models, recipes, uploads
+from photogen.api.routes import assets, health, jobs, me, metrics, models, recipes, uploads
 
 router = APIRouter()
-for module in (health, uploads, jobs, assets, recipes, me, models):
+for module in (health, uploads, jobs, assets, recipes, me, models, metrics):
     router.include_router(module.router)
