@@ -85,19 +85,31 @@ def test_two_workers_on_one_postgresql_database_claim_disjoint_jobs(pg_settings,
 
 
 def test_a_killed_workers_jobs_are_requeued_once_its_lease_runs_out(pg_settings, astronaut_bytes):
-    dying = build_container(pg_settings(lease_s=0.5), worker=True)
+    short = {"lease_s": 0.5, "heartbeat_s": 0.1}
+    dying = build_container(pg_settings(**short), worker=True)
     job = submit(dying, astronaut_bytes)
     assert [claimed.id for claimed in dying.worker.claim()] == [job.id]  # then killed: no heartbeat, no release
+    assert (row(dying, job.id).state, row(dying, job.id).claimed_by) == ("running", dying.worker.id)
     dying.db.dispose()
 
-    survivor = build_container(pg_settings(lease_s=0.5), worker=True)
-    requeued = []
-    wait_until(lambda: requeued.append(survivor.queue.requeue_expired()) or requeued[-1]["requeued"] == 1,
-               "requeuing the expired lease")
-    assert (row(survivor, job.id).state, row(survivor, job.id).claimed_by) == ("queued", None)
-    drain(survivor)
-    assert (row(survivor, job.id).state, row(survivor, job.id).attempts) == ("succeeded", 2)
+    survivor = build_container(pg_settings(**short), worker=True)
+    survivor.worker.start()  # takes the job back at start or, if the lease still runs then, with a heartbeat
+    wait_until(lambda: row(survivor, job.id).state == "succeeded", "the job finishing on the surviving worker")
+    assert (row(survivor, job.id).attempts, row(survivor, job.id).claimed_by) == (2, survivor.worker.id)
     survivor.close()
+
+
+def test_a_running_worker_takes_back_jobs_whose_lease_ran_out(server_settings, astronaut_bytes):
+    running = build_container(server_settings, worker=True)
+    job = submit(running, astronaut_bytes)
+    dead = build_container(server_settings, worker=True)
+    assert dead.worker.claim()  # never heartbeats
+    later = utcnow() + timedelta(seconds=server_settings.lease_s + 1)
+    assert running.queue.requeue_expired(now=utcnow()) == {"requeued": 0, "failed": 0}
+    assert running.queue.requeue_expired(now=later) == {"requeued": 1, "failed": 0}
+    assert (row(running, job.id).state, row(running, job.id).claimed_by) == ("queued", None)
+    dead.close()
+    running.close()
 
 
 def test_a_worker_starting_up_leaves_a_live_workers_jobs_alone(server_settings, astronaut_bytes):

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from photogen.engines.cache import ModelCache
 from photogen.intake.decode import DEFAULT_MAX_DECODED_BYTES
-from photogen.queue.port import DatabaseQueue, new_worker_id
+from photogen.queue.port import DatabaseQueue, JobQueue, new_worker_id
 from photogen.runner.context import RunContext, RunLimits
 from photogen.runner.jobs import JobRunner
 from photogen.services.events import JobEvents
@@ -45,10 +45,10 @@ class EmbeddedWorker:
         signer=None,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] | None = None,
-        queue: DatabaseQueue | None = None,
+        queue: JobQueue | None = None,
         worker_id: str | None = None,
     ) -> None:
-        self.queue = queue or DatabaseQueue(db, events, max_attempts=max_attempts, clock=clock, sleep=sleep)
+        self.queue: JobQueue = queue or DatabaseQueue(db, events, max_attempts=max_attempts, clock=clock, sleep=sleep)
         self.id = worker_id or new_worker_id()
         self._max_batch_images = max_batch_images
         self._window = batch_window_s
@@ -94,9 +94,11 @@ class EmbeddedWorker:
         return self.queue.heartbeat(self.id, {"models_loaded": self._models.loaded()})
 
     def _heartbeat_loop(self) -> None:
+        """Each interval: renew this worker's leases, then take back the jobs of workers that went silent."""
         while not self._beats_stop.wait(self.queue.heartbeat_s):
             try:
                 self.heartbeat()
+                self.queue.requeue_expired()
             except Exception:  # a missed beat is retried next interval; the lease outlasts a few
                 log.exception("worker heartbeat failed")
 

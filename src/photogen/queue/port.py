@@ -8,8 +8,9 @@ Every worker (the embedded thread, later a Celery task) claims through the same 
 - `heartbeat` renews the leases of the worker's running jobs and its `workers` row; a worker calls it from a
   thread of its own, so leases stay fresh through a long denoising step.
 - `requeue_expired` puts running jobs whose lease ran out back in the queue (or fails them once out of
-  attempts). A worker that starts calls it, and only it: jobs that another live worker holds are left alone.
-  Jobs claimed before leases existed have none and count as expired.
+  attempts). A worker calls it when it starts, instead of requeuing everything that was running, and then
+  with each heartbeat: jobs that another live worker holds are left alone. Jobs claimed before leases
+  existed have none and count as expired.
 
 Fairness: the next batch starts from the owner with the fewest running jobs, then the one served least
 recently, then the one whose oldest queued job is oldest; that job's batch key decides the batch, which is
@@ -56,6 +57,8 @@ class WorkerStatus:
 
 class JobQueue(Protocol):
     """What a worker needs from a queue, whatever carries the jobs."""
+
+    heartbeat_s: float
 
     def notify(self) -> None: ...
 
@@ -207,7 +210,7 @@ class DatabaseQueue:
     def heartbeat(self, worker_id: str, details: dict[str, Any] | None = None) -> int:
         """Renew the leases of the worker's running jobs and its row; returns how many leases were renewed."""
         now = self.clock()
-        with self.db.session() as session:
+        with self.db.session(write_lock=True) as session:
             renewed = session.execute(
                 update(Job).where(Job.claimed_by == worker_id, Job.state == JobState.RUNNING.value)
                 .values(lease_until=now + self.lease)).rowcount
@@ -223,6 +226,9 @@ class DatabaseQueue:
         now = now or self.clock()
         running = Job.state == JobState.RUNNING.value
         expired = (Job.lease_until.is_(None)) | (Job.lease_until < now)
+        with self.db.session() as session:  # most rounds find none: no write lock for those
+            if session.scalar(select(func.count()).select_from(Job).where(running, expired)) == 0:
+                return {"requeued": 0, "failed": 0}
         with self.db.session(write_lock=True) as session:
             jobs = list(session.scalars(select(Job).where(running, expired).with_for_update(skip_locked=True)))
             counts = self._put_back(jobs)
