@@ -125,6 +125,18 @@ class Settings(BaseSettings):
         description="How long the worker holds the oldest queued job for compatible ones to join its batch; "
         "no job waits longer than this past its submission.",
     )
+    heartbeat_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often a worker renews the leases of the jobs it runs and its row in the health listing, "
+        "in seconds; a worker silent for three intervals shows as not alive.",
+    )
+    lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a claimed job stays a worker's without a heartbeat, in seconds; past it the job "
+        "goes back to the queue (a killed worker's jobs are taken up again). Keep it several heartbeats long.",
+    )
     compile: Switch = Field(
         default="auto",
         description="torch.compile the UNet, compiled and warmed at model load for each batch size in "

@@ -13,6 +13,7 @@ from photogen.engines.cache import ModelCache
 from photogen.intake.memory import DECODE_SLOTS, map_large_allocations_apart
 from photogen.observability.metrics import RUN_METRICS
 from photogen.queue.embedded import EmbeddedWorker
+from photogen.queue.port import DatabaseQueue
 from photogen.services.catalogue import ModelCatalogue
 from photogen.services.events import JobEvents
 from photogen.services.job_counts import outputs_of
@@ -46,6 +47,7 @@ class Container:
     webhooks: Any = None
     catalogue: ModelCatalogue | None = None
     limits: OwnerLimits | None = None
+    queue: DatabaseQueue | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> None:
@@ -123,6 +125,9 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
                          storage_retry_s=int(settings.purge_interval_s))
     jobs.admit = _job_admission(catalogue, limits)
     webhooks = _webhook_sender(settings, db)
+    queue = DatabaseQueue(db, events, max_attempts=settings.job_max_attempts, lease_s=settings.lease_s,
+                          heartbeat_s=settings.heartbeat_s)
+    jobs.on_submit = queue.notify
     run_worker = settings.worker_enabled if worker is None else worker
     embedded = None
     if run_worker:
@@ -137,12 +142,12 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             job_timeout_s=settings.job_timeout_s,
             work_limit=work_limit,
             signer=_output_signer(settings),
+            queue=queue,
         )
-        jobs.on_submit = embedded.notify
     recipes = RecipeService(db)
     recipes.seed_builtins()
     return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, privacy, embedded,
-                     webhooks, catalogue=catalogue, limits=limits)
+                     webhooks, catalogue=catalogue, limits=limits, queue=queue)
 
 
 def _job_admission(catalogue: ModelCatalogue, limits: OwnerLimits):

@@ -1,14 +1,12 @@
 """Jobs survive restarts; PostgreSQL works as well as SQLite; blobs and rows never part ways."""
 
-import os
-import uuid
+from datetime import timedelta
 
-import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from photogen.container import build_container
 from photogen.domain.params import GenerationRequest
-from photogen.store.tables import Asset, Job
+from photogen.store.tables import Asset, Job, utcnow
 from tests.api.conftest import make_settings
 
 FAST = {"steps": 4, "image_strength": 0.5, "seed": 99}
@@ -32,6 +30,11 @@ def states(container):
         return {job.id: (job.state, job.attempts) for job in session.scalars(select(Job))}
 
 
+def past_every_lease(container):
+    """A moment after every lease taken so far has run out: what a later start sees of a dead worker's jobs."""
+    return utcnow() + timedelta(seconds=container.settings.lease_s + 1)
+
+
 def outputs_per_job(container):
     with container.db.session() as session:
         rows = session.execute(select(Asset.job_id, func.count()).where(Asset.kind == "output").group_by(Asset.job_id))
@@ -47,7 +50,8 @@ def test_restart_with_queued_and_running_jobs_loses_none_and_runs_none_twice(ser
     first.db.dispose()
 
     second = build_container(server_settings, worker=True)
-    assert second.worker.recover() == {"requeued": 1, "failed": 0}
+    assert second.worker.recover() == {"requeued": 0, "failed": 0}  # the dead worker's lease still runs
+    assert second.queue.requeue_expired(now=past_every_lease(second)) == {"requeued": 1, "failed": 0}
     drain(second)
     final = states(second)
     assert final[queued.id] == ("succeeded", 2)  # started twice, finished once
@@ -61,7 +65,7 @@ def test_a_job_that_keeps_dying_fails_after_its_attempts(server_settings, astron
     job = submit(container, astronaut_bytes)
     for _ in range(server_settings.job_max_attempts):
         assert container.worker.claim()
-        container.worker.recover()
+        container.queue.requeue_expired(now=past_every_lease(container))
     assert states(container)[job.id] == ("failed", 3)
     with container.db.session() as session:
         assert session.get(Job, job.id).error_code == "worker_stopped"
@@ -94,24 +98,6 @@ def test_a_failed_row_write_leaves_no_blob(server_settings, astronaut_bytes, mon
     container.close()
 
 
-@pytest.fixture
-def postgres_url():
-    base = os.environ.get("PHOTOGEN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            name = f"photogen_test_{uuid.uuid4().hex[:8]}"
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL is not reachable here ({type(exc).__name__})")
-    yield base.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def test_postgresql_runs_the_same_workflow(tmp_path, settings, tiny, astronaut_bytes, postgres_url):
     server_settings = make_settings(tmp_path / "home", settings.models_dir, database_url=postgres_url)
     container = build_container(server_settings, worker=True)
@@ -119,7 +105,7 @@ def test_postgresql_runs_the_same_workflow(tmp_path, settings, tiny, astronaut_b
     build_container(server_settings, worker=False).db.dispose()  # migrating twice is a no-op
     a, b = submit(container, astronaut_bytes, n=2), submit(container, astronaut_bytes)
     assert {job.id for job in container.worker.claim()} == {a.id, b.id}
-    container.worker.recover()
+    container.queue.requeue_expired(now=past_every_lease(container))
     drain(container)
     assert states(container) == {a.id: ("succeeded", 2), b.id: ("succeeded", 2)}
     deleted = container.uploads.delete("local", a.upload_id)

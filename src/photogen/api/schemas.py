@@ -152,6 +152,15 @@ class DeletedOut(BaseModel):
     deleted: dict[str, int] = Field(description="How many jobs, assets and blobs went with it.")
 
 
+class WorkerOut(BaseModel):
+    id: str = Field(description="The worker's id (host:pid:random); jobs it runs name it.")
+    kind: str = Field(description="embedded (the thread inside `photogen serve`) or celery.")
+    hostname: str = Field(description="The host the worker runs on.")
+    gpu: str | None = Field(description="The GPU the worker uses, where it says.")
+    last_heartbeat_at: datetime = Field(description="When the worker last renewed its leases (UTC).")
+    alive: bool = Field(description="Whether its last heartbeat is within three heartbeat intervals.")
+
+
 class HealthOut(BaseModel):
     status: Literal["ok"] = Field(description="Always ok when the server answers.")
     version: str = Field(description="photogen version.")
@@ -159,6 +168,8 @@ class HealthOut(BaseModel):
     auth_mode: Literal["auto", "required", "off"] = Field(description="The configured PHOTOGEN_AUTH.")
     auth_reason: str = Field(description="Why keys are or are not required, and since when.")
     models_loaded: list[str] = Field(description="Models in memory.")
+    workers: list[WorkerOut] = Field(default_factory=list, description="Workers seen on this database, each with "
+                                     "its last heartbeat; dead ones stay listed for a day.")
 
 
 class ModelCapabilities(BaseModel):

@@ -1,6 +1,7 @@
-"""The embedded worker: one thread that claims queued jobs in batches and hands them to the runner.
+"""The embedded worker: one thread that claims queued jobs in batches and hands them to the runner, and one
+that keeps its leases fresh.
 
-Only queue mechanics live here (the loop, waking, the batch window, claiming, recovery, stopping);
+Only the threads live here; claiming, leases and requeuing are the queue port's (photogen.queue.port), and
 running a job, storing its results and ending it is photogen.runner's work.
 """
 
@@ -9,13 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 
-from sqlalchemy import select
-
-from photogen.domain.jobs import JobState, check_transition
 from photogen.engines.cache import ModelCache
 from photogen.intake.decode import DEFAULT_MAX_DECODED_BYTES
+from photogen.queue.port import DatabaseQueue, JobQueue, new_worker_id
 from photogen.runner.context import RunContext, RunLimits
 from photogen.runner.jobs import JobRunner
 from photogen.services.events import JobEvents
@@ -46,17 +45,20 @@ class EmbeddedWorker:
         signer=None,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] | None = None,
+        queue: JobQueue | None = None,
+        worker_id: str | None = None,
     ) -> None:
-        self._db = db
-        self._events = events
-        self._max_attempts = max_attempts
+        self.queue: JobQueue = queue or DatabaseQueue(db, events, max_attempts=max_attempts, clock=clock, sleep=sleep)
+        self.id = worker_id or new_worker_id()
         self._max_batch_images = max_batch_images
         self._window = batch_window_s
-        self._clock = clock
-        self._sleep = sleep
+        self._models = models
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._beats_stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._beats: threading.Thread | None = None
+        self.queue.subscribe(self.notify)
         limits = RunLimits(max_pixels=max_pixels, max_decoded_bytes=max_decoded_bytes, job_timeout_s=job_timeout_s,
                            work_limit=work_limit)
         context = RunContext(models, limits, db=db, blobs=blobs, events=events, signer=signer, clock=clock)
@@ -65,25 +67,15 @@ class EmbeddedWorker:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def recover(self) -> dict[str, int]:
-        """After a restart: jobs left running go back to the queue, or fail once out of attempts."""
-        requeued = failed = 0
-        with self._db.session(write_lock=True) as session:
-            for job in session.scalars(select(Job).where(Job.state == JobState.RUNNING.value)):
-                if job.cancel_requested:
-                    job.state, job.finished_at = JobState.CANCELED.value, utcnow()
-                elif job.attempts >= self._max_attempts:
-                    job.state, job.finished_at = JobState.FAILED.value, utcnow()
-                    job.error_code = "worker_stopped"
-                    job.error_message = f"the worker stopped during each of {job.attempts} attempts"
-                    failed += 1
-                else:
-                    job.state = JobState.QUEUED.value
-                    job.progress_step = 0
-                    requeued += 1
-        return {"requeued": requeued, "failed": failed}
+        """At start: jobs whose lease ran out go back to the queue (or fail once out of attempts). Jobs that
+        another live worker holds under a fresh lease are left to it."""
+        return self.queue.requeue_expired()
 
     def start(self) -> None:
+        self.queue.register(self.id, kind="embedded")
         self.recover()
+        self._beats = threading.Thread(target=self._heartbeat_loop, name="photogen-heartbeat", daemon=True)
+        self._beats.start()
         self._thread = threading.Thread(target=self._loop, name="photogen-worker", daemon=True)
         self._thread.start()
 
@@ -92,6 +84,23 @@ class EmbeddedWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._beats_stop.set()
+        if self._beats is not None:
+            self._beats.join(timeout)
+            self.queue.release(self.id)
+
+    def heartbeat(self) -> int:
+        """Renew this worker's leases and its row (with the models it has loaded)."""
+        return self.queue.heartbeat(self.id, {"models_loaded": self._models.loaded()})
+
+    def _heartbeat_loop(self) -> None:
+        """Each interval: renew this worker's leases, then take back the jobs of workers that went silent."""
+        while not self._beats_stop.wait(self.queue.heartbeat_s):
+            try:
+                self.heartbeat()
+                self.queue.requeue_expired()
+            except Exception:  # a missed beat is retried next interval; the lease outlasts a few
+                log.exception("worker heartbeat failed")
 
     def notify(self) -> None:
         self._wake.set()
@@ -111,68 +120,16 @@ class EmbeddedWorker:
 
     def run_once(self) -> bool:
         """Claim compatible queued jobs and run them; False when the queue was empty."""
-        self.wait_for_batch()
-        jobs = self.claim()
+        jobs = self.claim(window=True)
         if not jobs:
             return False
         self.runner.run(jobs)
         return True
 
     def wait_for_batch(self) -> None:
-        """Dynamic batching: hold the oldest queued job until its batch is full or its window has passed.
+        """Hold the next batch until it is full or its window has passed (see DatabaseQueue.wait_for_batch)."""
+        self.queue.wait_for_batch(self._max_batch_images, self._window, self._stop)
 
-        The window is counted from the job's submission, so no job waits longer than the window,
-        and a lone job is not held at all once the window has gone by.
-        """
-        if self._window <= 0:
-            return
-        while True:
-            with self._db.session() as session:
-                first = session.scalar(
-                    select(Job).where(Job.state == JobState.QUEUED.value).order_by(Job.created_at).limit(1)
-                )
-                if first is None:
-                    return
-                waiting = session.scalars(
-                    select(Job.request).where(Job.state == JobState.QUEUED.value, Job.batch_key == first.batch_key)
-                ).all()
-            if sum(request["num_images"] for request in waiting) >= self._max_batch_images:
-                return
-            created = first.created_at if first.created_at.tzinfo else first.created_at.replace(tzinfo=timezone.utc)
-            left = self._window - (self._clock() - created).total_seconds()
-            if left <= 0:
-                return
-            pause = min(left, 0.005)
-            if self._sleep is not None:
-                self._sleep(pause)
-            else:
-                self._stop.wait(pause)
-            if self._stop.is_set():
-                return
-
-    def claim(self) -> list[Job]:
-        with self._db.session(write_lock=True) as session:
-            queued = select(Job).where(Job.state == JobState.QUEUED.value).order_by(Job.created_at)
-            first = session.scalar(queued.limit(1).with_for_update(skip_locked=True))
-            if first is None:
-                return []
-            candidates = session.scalars(
-                queued.where(Job.batch_key == first.batch_key, Job.id != first.id)
-                .limit(self._max_batch_images)
-                .with_for_update(skip_locked=True)
-            )
-            claimed, images = [first], first.request["num_images"]
-            for job in candidates:
-                if images + job.request["num_images"] > self._max_batch_images:
-                    break
-                claimed.append(job)
-                images += job.request["num_images"]
-            for job in claimed:
-                check_transition(JobState(job.state), JobState.RUNNING)
-                job.state = JobState.RUNNING.value
-                job.attempts += 1
-                job.started_at = utcnow()
-                job.progress_step = 0
-        for job in claimed:
-            self._events.publish(job.id, "state", state=job.state)
-        return claimed
+    def claim(self, *, window: bool = False) -> list[Job]:
+        """The next compatible group, claimed under this worker's lease (after the batch window with `window`)."""
+        return self.queue.claim(self.id, self._max_batch_images, self._window if window else 0.0, self._stop)

@@ -101,7 +101,9 @@ class JobControl:
         return current is None or current.cancel_requested
 
     def write_progress(self, jobs: list[Job], done: int) -> None:
-        with self.db.session() as session:
+        # Read, then write: under the write lock, or SQLite refuses the write once another writer (a
+        # heartbeat) has committed since the read.
+        with self.db.session(write_lock=True) as session:
             for job in jobs:
                 current = session.get(Job, job.id)
                 if current is None:  # deleted with its upload: nobody wants its results any more

@@ -123,6 +123,7 @@ class AssetStore:
                 current = session.get(Job, job.id)
                 if current is not None and current.state == JobState.RUNNING.value:
                     current.state, current.progress_step = JobState.QUEUED.value, 0
+                    current.claimed_by, current.lease_until = None, None
                     current.attempts = max(0, current.attempts - 1)
         for job in jobs:
             self.events.publish(job.id, "state", state=JobState.QUEUED.value)
