@@ -211,3 +211,13 @@ def test_health_lists_each_worker_with_its_heartbeat(server_settings, astronaut_
         assert workers["gone-host:1:dead"]["alive"] is False and workers["gone-host:1:dead"]["gpu"] == "0"
         second.close()  # a clean stop leaves the listing
         assert {w["id"] for w in client.get("/v1/health").json()["workers"]} == {served.worker.id, "gone-host:1:dead"}
+
+
+def test_health_shows_workers_and_models_only_to_key_holders_where_keys_are_required(api):
+    key = api.app.state.container.keys.create("alice").key
+    anonymous = api.get("/v1/health")
+    assert anonymous.status_code == 200 and anonymous.json()["auth"] is True
+    assert anonymous.json()["workers"] == [] and anonymous.json()["models_loaded"] == []
+    detailed = api.get("/v1/health", headers={"Authorization": f"Bearer {key}"}).json()
+    assert [w["kind"] for w in detailed["workers"]] == ["embedded"] and detailed["workers"][0]["alive"]
+    assert api.get("/v1/health", headers={"Authorization": "Bearer pg_wrong"}).json()["workers"] == []
