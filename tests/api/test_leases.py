@@ -221,3 +221,27 @@ def test_health_shows_workers_and_models_only_to_key_holders_where_keys_are_requ
     detailed = api.get("/v1/health", headers={"Authorization": f"Bearer {key}"}).json()
     assert [w["kind"] for w in detailed["workers"]] == ["embedded"] and detailed["workers"][0]["alive"]
     assert api.get("/v1/health", headers={"Authorization": "Bearer pg_wrong"}).json()["workers"] == []
+
+
+def test_a_worker_whose_lease_ran_out_stores_nothing_and_leaves_the_job_to_its_new_owner(
+        tmp_path, settings, tiny, astronaut_bytes):
+    container = build_container(make_settings(tmp_path / "home", settings.models_dir), worker=True)  # not started
+    try:
+        job = submit(container, astronaut_bytes)
+        [stale] = container.queue.claim("worker-a", 8)
+        with container.db.session(write_lock=True) as session:  # worker a hangs past its lease
+            session.execute(update(Job).values(lease_until=utcnow() - timedelta(seconds=1)))
+        container.queue.requeue_expired()
+        [fresh] = container.queue.claim("worker-b", 8)
+
+        container.worker.runner.run([stale])  # worker a wakes up and finishes its run late
+        current = row(container, job.id)
+        assert (current.state, current.claimed_by) == ("running", "worker-b")
+        assert container.jobs.assets("local", job.id) == []
+        assert not [key for key in container.blobs.keys() if key.startswith("assets/")]
+
+        container.worker.runner.run([fresh])
+        assert row(container, job.id).state == "succeeded"
+        assert [a.kind for a in container.jobs.assets("local", job.id)] == ["crop", "output"]
+    finally:
+        container.close()

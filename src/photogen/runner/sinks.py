@@ -74,7 +74,14 @@ class AssetStore:
         return self._last_ingredient[1]
 
     def commit(self, job: Job, pieces: list[Piece], **updates: Any) -> None:
-        """Blobs first, then all rows and the job's success in one transaction; on failure the new blobs go."""
+        """Blobs first, then all rows and the job's success in one transaction; on failure the new blobs go.
+
+        Fenced by the claim: a worker whose lease ran out (the job was requeued, perhaps taken by another
+        worker, which writes the same blob keys) stores nothing and removes nothing of the new owner's.
+        """
+        with self.db.session() as session:
+            if not _still_ours(session.get(Job, job.id), job):
+                raise LeaseLost(job.id)
         written: list[str] = []
         try:
             for key, data, _row in pieces:
@@ -84,12 +91,21 @@ class AssetStore:
                 current = session.get(Job, job.id)
                 if current is None:
                     raise PhotogenError("the job was deleted while it ran", code="job_deleted")
+                if not _still_ours(current, job):
+                    raise LeaseLost(job.id)
                 check_transition(JobState(current.state), JobState.SUCCEEDED)
                 session.add_all([row for _key, _data, row in pieces])
                 current.state = JobState.SUCCEEDED.value
                 current.finished_at = utcnow()
                 for name, value in updates.items():
                     setattr(current, name, value)
+        except LeaseLost:
+            with self.db.session() as session:  # keys the job's new owner has committed stay
+                kept = set(session.scalars(select(Asset.blob_key).where(Asset.blob_key.in_(written))))
+            for key in written:
+                if key not in kept:
+                    self.blobs.delete(key)
+            raise
         except BaseException:
             for key in written:
                 self.blobs.delete(key)
@@ -133,6 +149,9 @@ class AssetStore:
             current = session.get(Job, job.id)
             if current is None:  # deleted while it ran: there is no row to update; listeners hear it ended
                 self.events.publish(job.id, "state", state=JobState.CANCELED.value)
+                return
+            if not _still_ours(current, job):  # requeued after this worker's lease ran out: not ours to end
+                log.warning("job %s: lease lost to %s; this worker's result is dropped", job.id, current.claimed_by)
                 return
             check_transition(JobState(current.state), state)
             current.state = state.value
@@ -210,3 +229,19 @@ class FolderSink:
                 grid = self.out_dir / f"{self.created:%Y%m%d-%H%M%S}_{self.job_id[:8]}_grid_{field}.png"
                 output.image.save(grid)
         return FolderResult(outputs, grid)
+
+
+class LeaseLost(PhotogenError):
+    """The job's lease ran out while this worker ran it; it was requeued, and its result is another's to write."""
+
+    code = "lease_lost"
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"the lease on job {job_id} ran out while it ran", hint="the job runs again elsewhere")
+
+
+def _still_ours(current: Job | None, job: Job) -> bool:
+    """Whether the row is still running under the claim this worker made (jobs claimed without one always are)."""
+    if current is None or job.claimed_by is None:
+        return True
+    return current.claimed_by == job.claimed_by and current.state == JobState.RUNNING.value
