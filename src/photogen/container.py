@@ -13,7 +13,7 @@ from photogen.engines.cache import ModelCache
 from photogen.intake.memory import DECODE_SLOTS, map_large_allocations_apart
 from photogen.queue.embedded import EmbeddedWorker
 from photogen.services.catalogue import ModelCatalogue
-from photogen.services.events import JobEvents
+from photogen.services.events import InProcessEvents, JobEvents
 from photogen.services.jobs import JobService
 from photogen.services.keys import KeyService
 from photogen.services.limits import OwnerLimits
@@ -74,6 +74,7 @@ class Container:
             self.worker.stop()
         if self.webhooks is not None:
             self.webhooks.close(timeout=WEBHOOK_SHUTDOWN_WAIT_S)  # what is not sent stays in the outbox
+        self.events.close()
         self.db.dispose()
 
 
@@ -98,7 +99,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     # Keys are catalogue ids as they are: requests never carry paths, so nothing is resolved on disk.
     models = ModelCache(catalogue.load, key=str, max_models=settings.max_loaded_models,
                         max_bytes=settings.max_model_memory_mb << 20)
-    events = JobEvents()
+    events = events_for(settings)
     DECODE_SLOTS.set_limit(settings.max_concurrent_decodes)  # memory is per process, so is this limit
     map_large_allocations_apart()  # freed decode buffers go back to the system instead of staying in arenas
     uploads = UploadService(db, blobs, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes,
@@ -141,6 +142,15 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     recipes.seed_builtins()
     return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, privacy, embedded,
                      webhooks, catalogue=catalogue, limits=limits)
+
+
+def events_for(settings: Settings) -> JobEvents:
+    """Live events in this process, or through Redis when PHOTOGEN_EVENTS_URL names it (redis-py loads only then)."""
+    if settings.events_url is None:
+        return InProcessEvents()
+    from photogen.services.redis_events import RedisEvents
+
+    return RedisEvents(settings.events_url)
 
 
 def _job_admission(catalogue: ModelCatalogue, limits: OwnerLimits):

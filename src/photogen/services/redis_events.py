@@ -1,0 +1,116 @@
+"""Job events through Redis, for API servers and workers in separate processes or hosts.
+
+Per job, Redis keeps:
+- `<prefix>:job:<id>:seq`: the last sequence number (INCR), so seqs are one series whatever process publishes;
+- `<prefix>:job:<id>:events`: the newest MAX_EVENTS_PER_JOB events as JSON, in seq order;
+- `<prefix>:job:<id>:cancel`: a flag that asks the running job to stop.
+All three expire: LIVE_TTL_S after the last event of a live job, keep_finished_s after its end. Each publish and
+cancel is also announced on the pub/sub channel `<prefix>:events`, which wakes the SSE streams of every API
+process at once (a listener thread per process, started with its first stream).
+
+This module imports redis-py; the container imports it only when PHOTOGEN_EVENTS_URL is set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+import redis
+
+from photogen.services.events import (KEEP_FINISHED_S, EventWaiter, EventWaiters, JobLabels, is_terminal,
+                                      log_state)
+
+MAX_EVENTS_PER_JOB = 5000
+LIVE_TTL_S = 24 * 3600
+LISTEN_RETRY_S = 1.0
+log = logging.getLogger("photogen.events")
+
+# Atomic: the next seq, the event (JSON from Python, seq spliced in first) appended with it, the list trimmed, the expiry set, the channel told. Two
+# processes publishing for one job can never store their events out of seq order.
+PUBLISH = """
+local seq = redis.call('INCR', KEYS[1])
+redis.call('RPUSH', KEYS[2], '{"seq": ' .. seq .. ', ' .. string.sub(ARGV[1], 2))
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+if ARGV[4] == '1' then redis.call('DEL', KEYS[3]) end
+redis.call('PUBLISH', KEYS[4], '{"job": ' .. ARGV[5] .. ', "seq": ' .. seq .. '}')
+return seq
+"""
+
+
+class RedisEvents:
+    def __init__(self, url: str, labels: JobLabels | None = None, *, prefix: str = "photogen",
+                 keep_finished_s: float = KEEP_FINISHED_S) -> None:
+        self.labels = labels
+        self.keep_finished_s = keep_finished_s
+        self._prefix = prefix
+        self._channel = f"{prefix}:events"
+        self._redis = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        self._publish = self._redis.register_script(PUBLISH)
+        self._waiters = EventWaiters()
+        self._listener: threading.Thread | None = None
+        self._listener_lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def _key(self, job_id: str, part: str) -> str:
+        return f"{self._prefix}:job:{job_id}:{part}"
+
+    def publish(self, job_id: str, kind: str, **data: Any) -> None:
+        finished = is_terminal(kind, data)
+        ttl = max(1, round(self.keep_finished_s)) if finished else LIVE_TTL_S
+        keys = [self._key(job_id, "seq"), self._key(job_id, "events"), self._key(job_id, "cancel"), self._channel]
+        event = json.dumps({"event": kind, **data})
+        self._publish(keys=keys, args=[event, MAX_EVENTS_PER_JOB, ttl, "1" if finished else "0", json.dumps(job_id)])
+        if kind == "state":
+            log_state(self.labels, job_id, data)
+
+    def since(self, job_id: str, seq: int) -> list[dict[str, Any]]:
+        events = [json.loads(raw) for raw in self._redis.lrange(self._key(job_id, "events"), 0, -1)]
+        return [e for e in events if e["seq"] > seq]
+
+    def request_cancel(self, job_id: str) -> None:
+        with self._redis.pipeline() as pipe:
+            pipe.set(self._key(job_id, "cancel"), "1", ex=LIVE_TTL_S)
+            pipe.publish(self._channel, json.dumps({"job": job_id, "cancel": True}))
+            pipe.execute()
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return bool(self._redis.exists(self._key(job_id, "cancel")))
+
+    def waiter(self, job_id: str) -> EventWaiter:
+        self._start_listener()
+        return self._waiters.add(job_id)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.join(timeout=5)
+        self._waiters.wake_all()
+        self._redis.close()
+
+    # -- the pub/sub listener: wakes this process's SSE streams ----------------------------------------------
+
+    def _start_listener(self) -> None:
+        with self._listener_lock:
+            if self._listener is None:
+                self._listener = threading.Thread(target=self._listen, name="photogen-events", daemon=True)
+                self._listener.start()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    pubsub.subscribe(self._channel)
+                    self._waiters.wake_all()  # anything published while we were not subscribed is read now
+                    while not self._stop.is_set():
+                        message = pubsub.get_message(timeout=1.0)
+                        if message is not None:
+                            self._waiters.wake(json.loads(message["data"])["job"])
+            except redis.RedisError:
+                log.warning("lost the Redis events channel; retrying in %g s", LISTEN_RETRY_S, exc_info=True)
+                self._waiters.wake_all()
+                self._stop.wait(LISTEN_RETRY_S)
