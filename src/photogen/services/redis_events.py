@@ -103,12 +103,15 @@ class RedisEvents:
     def _listen(self) -> None:
         while not self._stop.is_set():
             try:
-                with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                with self._redis.pubsub() as pubsub:
                     pubsub.subscribe(self._channel)
-                    self._waiters.wake_all()  # anything published while we were not subscribed is read now
                     while not self._stop.is_set():
                         message = pubsub.get_message(timeout=1.0)
-                        if message is not None:
+                        if message is None:
+                            continue
+                        if message["type"] == "subscribe":  # confirmed: every later publish reaches us, so
+                            self._waiters.wake_all()       # what came before is read again now
+                        elif message["type"] == "message":
                             self._waiters.wake(json.loads(message["data"])["job"])
             except redis.RedisError:
                 log.warning("lost the Redis events channel; retrying in %g s", LISTEN_RETRY_S, exc_info=True)

@@ -1,0 +1,131 @@
+"""The events port's contract, held by both implementations: in-process, and Redis (two instances = two processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+
+import pytest
+
+from photogen.services.events import InProcessEvents
+
+DEADLINE_S = 30.0
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def make_pair(request):
+    """make_pair(**options) -> (a, b): two views of one event store; for Redis, two clients as two processes have."""
+    made = []
+
+    def make(**options):
+        if request.param == "in-process":
+            one = InProcessEvents(**options)
+            made.append(one)
+            return one, one
+        from photogen.services.redis_events import RedisEvents
+
+        url = request.getfixturevalue("redis_url")
+        pair = RedisEvents(url, **options), RedisEvents(url, **options)
+        made.extend(pair)
+        return pair
+
+    yield make
+    for events in made:
+        events.close()
+
+
+def _job() -> str:
+    return uuid.uuid4().hex
+
+
+def _wait_until(condition, deadline_s: float = DEADLINE_S) -> bool:
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_since_returns_events_in_publish_order_with_their_data(make_pair):
+    a, b = make_pair()
+    job = _job()
+    a.publish(job, "state", state="queued")
+    for step in range(1, 6):
+        a.publish(job, "progress", step=step, total=5, images=2)
+    a.publish(job, "state", state="succeeded", assets=[], ratio=0.25)
+    everything = b.since(job, 0)
+    assert [e["seq"] for e in everything] == list(range(1, 8))
+    assert [e.get("step") for e in everything if e["event"] == "progress"] == [1, 2, 3, 4, 5]
+    assert everything[-1] == {"seq": 7, "event": "state", "state": "succeeded", "assets": [], "ratio": 0.25}
+    assert [e["seq"] for e in b.since(job, 4)] == [5, 6, 7]
+    assert b.since(job, 7) == [] and b.since(_job(), 0) == []
+
+
+def test_sequence_numbers_are_one_series_whoever_publishes(make_pair):
+    a, b = make_pair()
+    job = _job()
+
+    def publish_many(events, n):
+        for step in range(n):
+            events.publish(job, "progress", step=step, total=n, images=1)
+
+    threads = [threading.Thread(target=publish_many, args=(events, 50)) for events in (a, b, a, b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seen_by_a, seen_by_b = a.since(job, 0), b.since(job, 0)
+    assert [e["seq"] for e in seen_by_a] == list(range(1, 201))
+    assert seen_by_a == seen_by_b
+
+
+def test_a_cancel_is_seen_by_the_other_side_within_a_second(make_pair):
+    a, b = make_pair()
+    job, other = _job(), _job()
+    a.publish(job, "state", state="running")
+    assert not b.cancel_requested(job)
+    a.request_cancel(job)
+    assert _wait_until(lambda: b.cancel_requested(job), deadline_s=1.0)
+    assert not b.cancel_requested(other)
+    b.publish(job, "state", state="canceled")  # an ended job's request is spent
+    assert not a.cancel_requested(job)
+
+
+def test_finished_jobs_keep_their_events_for_a_while_then_forget_them(make_pair):
+    a, b = make_pair(keep_finished_s=1.0)
+    finished, running = _job(), _job()
+    a.publish(running, "state", state="running")
+    a.publish(finished, "state", state="running")
+    a.publish(finished, "state", state="failed", error_code="job_timeout")
+    assert [e["state"] for e in b.since(finished, 0)] == ["running", "failed"]
+    assert _wait_until(lambda: b.since(finished, 0) == [] and a.since(finished, 0) == [])
+    assert [e["state"] for e in b.since(running, 0)] == ["running"]  # a live job's events stay
+
+
+def test_a_waiter_wakes_when_the_other_side_publishes(make_pair):
+    a, b = make_pair()
+    job, other = _job(), _job()
+
+    async def scenario() -> tuple[bool, bool, float]:
+        with b.waiter(job) as waiter:
+            first = threading.Thread(target=a.publish, args=(job, "state"), kwargs={"state": "running"})
+            first.start()
+            assert await waiter.wait(DEADLINE_S)  # by now b listens (a listener wakes everyone once it subscribed)
+            first.join()
+            waiter.clear()
+            return await second_round(waiter)
+
+    async def second_round(waiter) -> tuple[bool, bool, float]:
+        with b.waiter(other) as idle:
+            started = time.monotonic()
+            threading.Thread(target=a.publish, args=(job, "progress"), kwargs={"step": 1, "total": 2}).start()
+            woke = await waiter.wait(DEADLINE_S)
+            elapsed = time.monotonic() - started
+            return woke, await idle.wait(0.2), elapsed
+
+    woke, idle_woke, elapsed = asyncio.run(scenario())
+    assert woke and elapsed < DEADLINE_S
+    assert not idle_woke  # another job's waiter is not woken
