@@ -129,3 +129,27 @@ def test_a_waiter_wakes_when_the_other_side_publishes(make_pair):
     woke, idle_woke, elapsed = asyncio.run(scenario())
     assert woke and elapsed < DEADLINE_S
     assert not idle_woke  # another job's waiter is not woken
+
+
+def test_the_events_url_chooses_the_implementation_and_redis_loads_only_when_named(tmp_path, redis_url):
+    import subprocess
+    import sys
+
+    from photogen.config import Settings
+    from photogen.container import events_for
+    from photogen.domain.errors import PhotogenError
+
+    with pytest.raises(PhotogenError) as refused:
+        events_for(Settings(home=tmp_path, events_url="http://127.0.0.1:6379"))
+    assert refused.value.code == "invalid_settings" and "redis://" in refused.value.hint
+    chosen = events_for(Settings(home=tmp_path, events_url=redis_url))
+    try:
+        assert type(chosen).__name__ == "RedisEvents"
+    finally:
+        chosen.close()
+    script = ("import sys; from pathlib import Path; from photogen.config import Settings; "
+              "from photogen.container import events_for; "
+              f"events = events_for(Settings(home=Path({str(tmp_path)!r}))); "
+              "print(type(events).__name__, 'redis' in sys.modules)")
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
+    assert shown.stdout.split() == ["InProcessEvents", "False"]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from photogen.config import Settings
+from photogen.domain.errors import PhotogenError
 from photogen.engines.cache import ModelCache
 from photogen.intake.memory import DECODE_SLOTS, map_large_allocations_apart
 from photogen.queue.embedded import EmbeddedWorker
@@ -148,7 +149,14 @@ def events_for(settings: Settings) -> JobEvents:
     """Live events in this process, or through Redis when PHOTOGEN_EVENTS_URL names it (redis-py loads only then)."""
     if settings.events_url is None:
         return InProcessEvents()
-    from photogen.services.redis_events import RedisEvents
+    if not settings.events_url.startswith(("redis://", "rediss://", "unix://")):
+        raise PhotogenError("PHOTOGEN_EVENTS_URL is not a Redis URL", code="invalid_settings",
+                            hint="use redis://host:6379/0 (rediss:// with TLS), or unset it to keep events in process")
+    try:
+        from photogen.services.redis_events import RedisEvents
+    except ImportError:
+        raise PhotogenError("PHOTOGEN_EVENTS_URL needs the redis package", code="invalid_settings",
+                            hint="pip install 'photogen[redis]'") from None
 
     return RedisEvents(settings.events_url)
 
