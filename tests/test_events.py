@@ -153,3 +153,19 @@ def test_the_events_url_chooses_the_implementation_and_redis_loads_only_when_nam
               "print(type(events).__name__, 'redis' in sys.modules)")
     shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
     assert shown.stdout.split() == ["InProcessEvents", "False"]
+
+
+def test_redis_keeps_the_newest_events_of_a_long_job_and_serves_each_once(redis_url):
+    from photogen.services.redis_events import RedisEvents
+
+    events = RedisEvents(redis_url, max_events=4)
+    try:
+        job = _job()
+        for step in range(1, 11):
+            events.publish(job, "progress", step=step, total=10)
+        assert [e["seq"] for e in events.since(job, 0)] == [7, 8, 9, 10]  # a client sees the gap before 7
+        assert [e["seq"] for e in events.since(job, 2)] == [7, 8, 9, 10]
+        assert [e["step"] for e in events.since(job, 8)] == [9, 10]
+        assert events.since(job, 10) == []
+    finally:
+        events.close()

@@ -41,16 +41,28 @@ redis.call('PUBLISH', KEYS[4], '{"job": ' .. ARGV[5] .. ', "seq": ' .. seq .. '}
 return seq
 """
 
+# The events after ARGV[1]: their seqs run on without gaps inside the list, so the first one kept says where to
+# start, and a client that already has most of a long job's events is sent only the new ones.
+SINCE = """
+local first = redis.call('LINDEX', KEYS[1], 0)
+if not first then return {} end
+local first_seq = tonumber(string.match(first, '^{"seq": (%d+)'))
+local start = math.max(0, tonumber(ARGV[1]) - first_seq + 1)
+return redis.call('LRANGE', KEYS[1], start, -1)
+"""
+
 
 class RedisEvents:
     def __init__(self, url: str, labels: JobLabels | None = None, *, prefix: str = "photogen",
-                 keep_finished_s: float = KEEP_FINISHED_S) -> None:
+                 keep_finished_s: float = KEEP_FINISHED_S, max_events: int = MAX_EVENTS_PER_JOB) -> None:
         self.labels = labels
+        self.max_events = max_events
         self.keep_finished_s = keep_finished_s
         self._prefix = prefix
         self._channel = f"{prefix}:events"
         self._redis = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
         self._publish = self._redis.register_script(PUBLISH)
+        self._since = self._redis.register_script(SINCE)
         self._waiters = EventWaiters()
         self._listener: threading.Thread | None = None
         self._listener_lock = threading.Lock()
@@ -64,13 +76,13 @@ class RedisEvents:
         ttl = max(1, round(self.keep_finished_s)) if finished else LIVE_TTL_S
         keys = [self._key(job_id, "seq"), self._key(job_id, "events"), self._key(job_id, "cancel"), self._channel]
         event = json.dumps({"event": kind, **data})
-        self._publish(keys=keys, args=[event, MAX_EVENTS_PER_JOB, ttl, "1" if finished else "0", json.dumps(job_id)])
+        self._publish(keys=keys, args=[event, self.max_events, ttl, "1" if finished else "0", json.dumps(job_id)])
         if kind == "state":
             log_state(self.labels, job_id, data)
 
     def since(self, job_id: str, seq: int) -> list[dict[str, Any]]:
-        events = [json.loads(raw) for raw in self._redis.lrange(self._key(job_id, "events"), 0, -1)]
-        return [e for e in events if e["seq"] > seq]
+        kept = self._since(keys=[self._key(job_id, "events")], args=[max(0, int(seq))])
+        return [e for e in map(json.loads, kept) if e["seq"] > seq]
 
     def request_cancel(self, job_id: str) -> None:
         with self._redis.pipeline() as pipe:
