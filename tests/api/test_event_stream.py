@@ -114,3 +114,16 @@ def test_a_cancel_sent_to_the_api_stops_a_job_running_in_a_worker_process(tmp_pa
     # The worker checks for a cancel after every step: it finishes at most the step it was in.
     assert max(steps) <= canceled_at + 1 and final["progress"]["step"] <= canceled_at + 1
     print(f"cancel sent at step {canceled_at}; last step {max(steps)} of 50")
+
+
+def test_a_resumed_stream_whose_events_are_gone_gets_the_state_from_the_database(server_settings, astronaut_bytes):
+    with TestClient(create_app(server_settings)) as before:
+        upload_id = upload(before, astronaut_bytes)["id"]
+        job = before.post("/v1/generations", json={"prompt": "a", "upload_id": upload_id, "steps": 4,
+                                                   "image_strength": 0.5}).json()
+        last = wait_for(before, job["id"])
+        seqs = [e["seq"] for e in before.app.state.container.events.since(job["id"], 0)]
+    assert last["state"] == "succeeded" and len(seqs) > 3
+    with TestClient(create_app(server_settings)) as restarted:  # a new process: its in-process events are empty
+        resumed = read_events(restarted, job["id"], last_event_id=3)
+    assert [(i, e["event"], e["state"]) for i, e in resumed] == [(None, "state", "succeeded")]
