@@ -18,7 +18,8 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, Self
 
 from photogen.store.database import Database
 from photogen.store.tables import Job
@@ -70,7 +71,7 @@ class EventWaiter:
         except asyncio.TimeoutError:
             return False
 
-    def __enter__(self) -> EventWaiter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -20,8 +20,14 @@ from typing import Any
 
 import redis
 
-from photogen.services.events import (KEEP_FINISHED_S, EventWaiter, EventWaiters, JobLabels, is_terminal,
-                                      log_state)
+from photogen.services.events import (
+    KEEP_FINISHED_S,
+    EventWaiter,
+    EventWaiters,
+    JobLabels,
+    is_terminal,
+    log_state,
+)
 
 MAX_EVENTS_PER_JOB = 5000
 LIVE_TTL_S = 24 * 3600
