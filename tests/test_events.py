@@ -132,6 +132,7 @@ def test_a_waiter_wakes_when_the_other_side_publishes(make_pair):
 
 
 def test_the_events_url_chooses_the_implementation_and_redis_loads_only_when_named(tmp_path, redis_url):
+    import socket
     import subprocess
     import sys
 
@@ -142,6 +143,12 @@ def test_the_events_url_chooses_the_implementation_and_redis_loads_only_when_nam
     with pytest.raises(PhotogenError) as refused:
         events_for(Settings(home=tmp_path, events_url="http://127.0.0.1:6379"))
     assert refused.value.code == "invalid_settings" and "redis://" in refused.value.hint
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    with pytest.raises(PhotogenError) as unreachable:
+        events_for(Settings(home=tmp_path, events_url=f"redis://127.0.0.1:{closed}/0"))
+    assert "cannot reach Redis" in unreachable.value.message and unreachable.value.code == "invalid_settings"
     chosen = events_for(Settings(home=tmp_path, events_url=redis_url))
     try:
         assert type(chosen).__name__ == "RedisEvents"
@@ -169,3 +176,23 @@ def test_redis_keeps_the_newest_events_of_a_long_job_and_serves_each_once(redis_
         assert events.since(job, 10) == []
     finally:
         events.close()
+
+
+def test_a_redis_outage_degrades_live_events_without_failing_the_caller(tmp_path, caplog):
+    from photogen.services.redis_events import RedisEvents
+    from tests.redis_server import started_redis
+
+    with started_redis(tmp_path) as url:
+        events = RedisEvents(url)
+        job = _job()
+        events.publish(job, "state", state="running")
+        events.request_cancel(job)
+        assert events.cancel_requested(job) and len(events.since(job, 0)) == 1
+    try:  # the server is gone: jobs go on, their rows stay the record
+        events.publish(job, "progress", step=1, total=2)
+        events.request_cancel(job)
+        assert events.since(job, 0) == [] and not events.cancel_requested(job)
+    finally:
+        events.close()
+    lost = [r.getMessage() for r in caplog.records if r.name == "photogen.events"]
+    assert any("progress event not published" in m for m in lost) and any("cancel flag not read" in m for m in lost)

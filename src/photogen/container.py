@@ -158,7 +158,13 @@ def events_for(settings: Settings) -> JobEvents:
         raise PhotogenError("PHOTOGEN_EVENTS_URL needs the redis package", code="invalid_settings",
                             hint="pip install 'photogen[redis]'") from None
 
-    return RedisEvents(settings.events_url)
+    events = RedisEvents(settings.events_url)
+    try:
+        events.check()
+    except PhotogenError:
+        events.close()
+        raise
+    return events
 
 
 def _job_admission(catalogue: ModelCatalogue, limits: OwnerLimits):

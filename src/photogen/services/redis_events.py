@@ -20,6 +20,7 @@ from typing import Any
 
 import redis
 
+from photogen.domain.errors import PhotogenError
 from photogen.services.events import (
     KEEP_FINISHED_S,
     EventWaiter,
@@ -32,6 +33,7 @@ from photogen.services.events import (
 MAX_EVENTS_PER_JOB = 5000
 LIVE_TTL_S = 24 * 3600
 LISTEN_RETRY_S = 1.0
+REDIS_TIMEOUT_S = 5.0
 log = logging.getLogger("photogen.events")
 
 # Atomic: the next seq, the event (JSON from Python, seq spliced in first) appended with it, the list trimmed, the expiry set, the channel told. Two
@@ -66,7 +68,8 @@ class RedisEvents:
         self.keep_finished_s = keep_finished_s
         self._prefix = prefix
         self._channel = f"{prefix}:events"
-        self._redis = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        self._redis = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30,
+                                           socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
         self._publish = self._redis.register_script(PUBLISH)
         self._since = self._redis.register_script(SINCE)
         self._waiters = EventWaiters()
@@ -77,27 +80,53 @@ class RedisEvents:
     def _key(self, job_id: str, part: str) -> str:
         return f"{self._prefix}:job:{job_id}:{part}"
 
+    def check(self) -> None:
+        """Refuse to start when Redis cannot be reached (it says why in a word, never the URL's password)."""
+        try:
+            self._redis.ping()
+        except redis.RedisError as error:
+            raise PhotogenError(f"cannot reach Redis at PHOTOGEN_EVENTS_URL ({type(error).__name__})",
+                                code="invalid_settings", hint="start Redis or correct the URL") from None
+
+    # The database stays the record, so a Redis outage degrades live events instead of failing jobs or requests:
+    # a lost event is logged, streams fall back to the job's row, and cancels still arrive through the row's
+    # flag, which running jobs read every second.
+
     def publish(self, job_id: str, kind: str, **data: Any) -> None:
         finished = is_terminal(kind, data)
         ttl = max(1, round(self.keep_finished_s)) if finished else LIVE_TTL_S
         keys = [self._key(job_id, "seq"), self._key(job_id, "events"), self._key(job_id, "cancel"), self._channel]
         event = json.dumps({"event": kind, **data})
-        self._publish(keys=keys, args=[event, self.max_events, ttl, "1" if finished else "0", json.dumps(job_id)])
+        try:
+            self._publish(keys=keys, args=[event, self.max_events, ttl, "1" if finished else "0", json.dumps(job_id)])
+        except redis.RedisError as error:
+            log.warning("job %s: %s event not published to Redis (%s)", job_id, kind, type(error).__name__)
         if kind == "state":
             log_state(self.labels, job_id, data)
 
     def since(self, job_id: str, seq: int) -> list[dict[str, Any]]:
-        kept = self._since(keys=[self._key(job_id, "events")], args=[max(0, int(seq))])
+        try:
+            kept = self._since(keys=[self._key(job_id, "events")], args=[max(0, int(seq))])
+        except redis.RedisError as error:
+            log.warning("job %s: events not read from Redis (%s)", job_id, type(error).__name__)
+            return []
         return [e for e in map(json.loads, kept) if e["seq"] > seq]
 
     def request_cancel(self, job_id: str) -> None:
-        with self._redis.pipeline() as pipe:
-            pipe.set(self._key(job_id, "cancel"), "1", ex=LIVE_TTL_S)
-            pipe.publish(self._channel, json.dumps({"job": job_id, "cancel": True}))
-            pipe.execute()
+        try:
+            with self._redis.pipeline() as pipe:
+                pipe.set(self._key(job_id, "cancel"), "1", ex=LIVE_TTL_S)
+                pipe.publish(self._channel, json.dumps({"job": job_id, "cancel": True}))
+                pipe.execute()
+        except redis.RedisError as error:
+            log.warning("job %s: cancel not sent through Redis (%s)", job_id, type(error).__name__)
 
     def cancel_requested(self, job_id: str) -> bool:
-        return bool(self._redis.exists(self._key(job_id, "cancel")))
+        try:
+            return bool(self._redis.exists(self._key(job_id, "cancel")))
+        except redis.RedisError as error:
+            log.warning("job %s: cancel flag not read from Redis (%s)", job_id, type(error).__name__)
+            return False
 
     def waiter(self, job_id: str) -> EventWaiter:
         self._start_listener()
