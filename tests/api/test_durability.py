@@ -1,10 +1,6 @@
 """Jobs survive restarts; PostgreSQL works as well as SQLite; blobs and rows never part ways."""
 
-import os
-import uuid
-
-import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from photogen.container import build_container
 from photogen.domain.params import GenerationRequest
@@ -92,24 +88,6 @@ def test_a_failed_row_write_leaves_no_blob(server_settings, astronaut_bytes, mon
     assert not [key for key in container.blobs.keys() if key.startswith("assets/")]
     assert tables  # imported for the patch target's module to be loaded
     container.close()
-
-
-@pytest.fixture
-def postgres_url():
-    base = os.environ.get("PHOTOGEN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            name = f"photogen_test_{uuid.uuid4().hex[:8]}"
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL is not reachable here ({type(exc).__name__})")
-    yield base.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_postgresql_runs_the_same_workflow(tmp_path, settings, tiny, astronaut_bytes, postgres_url):

@@ -78,8 +78,9 @@ def test_an_idle_stream_sends_keep_alive_pings(server_settings, astronaut_bytes)
 
 
 def test_a_cancel_sent_to_the_api_stops_a_job_running_in_a_worker_process(tmp_path, settings, tiny, redis_url,
-                                                                          astronaut_bytes):
-    shared = make_settings(tmp_path / "home", settings.models_dir, events_url=redis_url)
+                                                                          postgres_url, astronaut_bytes):
+    # Two containers as two hosts have them: one database (PostgreSQL, as distributed mode needs), one Redis.
+    shared = make_settings(tmp_path / "home", settings.models_dir, events_url=redis_url, database_url=postgres_url)
     api_side, worker_side = build(shared, worker=False), build(shared, worker=True)
     assert api_side.events is not worker_side.events
     worker_side.start()
