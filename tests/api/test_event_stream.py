@@ -127,3 +127,24 @@ def test_a_resumed_stream_whose_events_are_gone_gets_the_state_from_the_database
     with TestClient(create_app(server_settings)) as restarted:  # a new process: its in-process events are empty
         resumed = read_events(restarted, job["id"], last_event_id=3)
     assert [(i, e["event"], e["state"]) for i, e in resumed] == [(None, "state", "succeeded")]
+
+
+def test_after_an_api_restart_a_resumed_stream_misses_no_event_of_a_worker_job(tmp_path, settings, tiny, redis_url,
+                                                                              postgres_url, astronaut_bytes):
+    shared = make_settings(tmp_path / "home", settings.models_dir, events_url=redis_url, database_url=postgres_url)
+    worker_side = build(shared, worker=True)
+    worker_side.start()
+    try:
+        with TestClient(create_app(shared, container=build(shared, worker=False))) as before:
+            upload_id = upload(before, astronaut_bytes)["id"]
+            body = {"prompt": "a", "upload_id": upload_id, "steps": 12, "image_strength": 0.0, "seed": 5}
+            job = before.post("/v1/generations", json=body).json()
+            first = [i for i, _ in read_events(before, job["id"], stop_after=3)]
+        with TestClient(create_app(shared, container=build(shared, worker=False))) as after:  # a new API process
+            rest = read_events(after, job["id"], last_event_id=first[-1])
+            everything = [e["seq"] for e in after.app.state.container.events.since(job["id"], 0)]
+    finally:
+        worker_side.close()
+    assert first == [1, 2, 3] and rest[-1][1]["state"] == "succeeded"
+    assert first + [i for i, _ in rest] == everything == list(range(1, len(everything) + 1))
+    assert [e["step"] for _, e in rest if e["event"] == "progress"][-1] == 12
