@@ -58,3 +58,12 @@ def coffee_png(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("photos") / "coffee.png"
     Image.fromarray(data.coffee()).save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A real redis-server on a free port for this session, without persistence."""
+    from tests.redis_server import started_redis
+
+    with started_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url

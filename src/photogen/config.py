@@ -176,6 +176,16 @@ class Settings(BaseSettings):
         description="Serve Prometheus metrics at GET /metrics. It asks for an API key whenever the rest of the API "
         "does; off answers 404 metrics_disabled.",
     )
+    events_url: str | None = Field(
+        default=None,
+        description="Where live job events (progress, state changes, cancel requests) travel between processes: "
+        "None keeps them in this process (the embedded queue); redis://host:port/db sends them through Redis "
+        "pub/sub, so API servers and workers on other hosts see each other's progress and cancels. With the "
+        "Celery queue it will default to the broker URL.",
+    )
+    sse_ping_s: float = Field(
+        default=15.0, gt=0, description="Seconds between keep-alive comments (`: ping`) on an idle event stream."
+    )
     job_timeout_s: float | None = Field(
         default=1800.0,
         gt=0,

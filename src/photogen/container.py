@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from photogen.config import Settings
+from photogen.domain.errors import PhotogenError
 from photogen.engines.cache import ModelCache
 from photogen.intake.memory import DECODE_SLOTS, map_large_allocations_apart
 from photogen.observability.metrics import RUN_METRICS
 from photogen.queue.embedded import EmbeddedWorker
 from photogen.queue.port import DatabaseQueue
 from photogen.services.catalogue import ModelCatalogue
-from photogen.services.events import JobEvents
+from photogen.services.events import InProcessEvents, JobEvents
 from photogen.services.job_counts import outputs_of
 from photogen.services.jobs import JobService
 from photogen.services.keys import KeyService
@@ -78,6 +79,7 @@ class Container:
             self.worker.stop()
         if self.webhooks is not None:
             self.webhooks.close(timeout=WEBHOOK_SHUTDOWN_WAIT_S)  # what is not sent stays in the outbox
+        self.events.close()
         self.db.dispose()
 
 
@@ -102,7 +104,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     # Keys are catalogue ids as they are: requests never carry paths, so nothing is resolved on disk.
     models = ModelCache(catalogue.load, key=str, max_models=settings.max_loaded_models,
                         max_bytes=settings.max_model_memory_mb << 20)
-    events = JobEvents()
+    events = events_for(settings)
     DECODE_SLOTS.set_limit(settings.max_concurrent_decodes)  # memory is per process, so is this limit
     map_large_allocations_apart()  # freed decode buffers go back to the system instead of staying in arenas
     uploads = UploadService(db, blobs, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes,
@@ -148,6 +150,28 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     recipes.seed_builtins()
     return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, privacy, embedded,
                      webhooks, catalogue=catalogue, limits=limits, queue=queue)
+
+
+def events_for(settings: Settings) -> JobEvents:
+    """Live events in this process, or through Redis when PHOTOGEN_EVENTS_URL names it (redis-py loads only then)."""
+    if settings.events_url is None:
+        return InProcessEvents()
+    if not settings.events_url.startswith(("redis://", "rediss://", "unix://")):
+        raise PhotogenError("PHOTOGEN_EVENTS_URL is not a Redis URL", code="invalid_settings",
+                            hint="use redis://host:6379/0 (rediss:// with TLS), or unset it to keep events in process")
+    try:
+        from photogen.services.redis_events import RedisEvents
+    except ImportError:
+        raise PhotogenError("PHOTOGEN_EVENTS_URL needs the redis package", code="invalid_settings",
+                            hint="pip install 'photogen[redis]'") from None
+
+    events = RedisEvents(settings.events_url)
+    try:
+        events.check()
+    except PhotogenError:
+        events.close()
+        raise
+    return events
 
 
 def _job_admission(catalogue: ModelCatalogue, limits: OwnerLimits):

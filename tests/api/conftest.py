@@ -83,6 +83,7 @@ def build(settings: Settings, worker: bool):
 
 @pytest.fixture
 def postgres_url():
+    """A fresh PostgreSQL database on the local server, dropped afterwards."""
     base = os.environ.get("PHOTOGEN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:

@@ -38,8 +38,10 @@ def job_out(row: Job, assets: list[Asset]) -> JobOut:
 
 def live_progress(request: Request, job: Job) -> Job:
     """Fold in this process's newer progress than the row holds (rows are written every half second)."""
+    if job.state != "running":
+        return job
     events = container_of(request).events.since(job.id, 0)
     steps = [e["step"] for e in events if e["event"] == "progress"]
-    if steps and job.state == "running" and steps[-1] > job.progress_step:
+    if steps and steps[-1] > job.progress_step:
         job.progress_step = steps[-1]
     return job

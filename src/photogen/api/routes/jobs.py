@@ -19,6 +19,7 @@ from photogen.services.jobs import SourcePhoto
 from photogen.services.uploads import NotFound
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+TERMINAL = ("succeeded", "failed", "canceled")
 
 
 # -- generations and jobs ------------------------------------------------------------------------
@@ -140,44 +141,79 @@ def cancel_job(request: Request, owner: Owner, job_id: str) -> JobOut:
 
 @router.get("/jobs/{job_id}/events", summary="Live progress as Server-Sent Events",
             response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}, "description": "state and progress events, in order"}})
-async def job_events(request: Request, owner: Owner, job_id: str) -> StreamingResponse:
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "state and progress events, in order, each with `id: <seq>`; "
+                                            "`: ping` comments keep an idle stream open"}})
+async def job_events(
+    request: Request, owner: Owner, job_id: str,
+    last_event_id: Annotated[str | None, Header(max_length=20, description="Resume after this event id: every later "
+                                                "event is sent, none twice.")] = None,
+) -> StreamingResponse:
     container = container_of(request)
     await run_in_threadpool(container.jobs.get, owner, job_id)  # 404 before the stream starts
-    return StreamingResponse(_event_stream(request, owner, job_id), media_type="text/event-stream",
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    return StreamingResponse(_event_stream(request, owner, job_id, after), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-async def _event_stream(request: Request, owner: str, job_id: str):
-    """Events from this process as they happen; the row (polled) covers work done by other processes."""
+ROW_CHECK_S = 3.0  # the job's row is read this often, for work done by processes whose events we cannot see
+
+
+async def _event_stream(request: Request, owner: str, job_id: str, after: int | None):
+    """The job's events as they are published, in any process the events port reaches; woken by each event.
+
+    `after` (from Last-Event-ID) resumes a stream: the kept events after it are sent, none twice. Where events
+    are missing (expired, or published where this port cannot see) the job's state comes from its row.
+    """
     container = container_of(request)
-    seen, last_row_check, last_sent = 0, 0.0, None
+    events, ping_s = container.events, container.settings.sse_ping_s
     loop = asyncio.get_running_loop()
-    while True:
-        for event in container.events.since(job_id, seen):
-            seen = event["seq"]
-            last_sent = (event["event"], event.get("state"), event.get("step"))
-            yield _sse(event)
-            if event["event"] == "state" and event["state"] in ("succeeded", "failed", "canceled"):
+    seen = after or 0
+    sent_state = after is not None  # a resumed client has its state already
+    last_row_check, last_ping = float("-inf"), loop.time()
+    with events.waiter(job_id) as waiter:
+        while True:
+            waiter.clear()  # before reading: an event published from here on wakes the wait below
+            news = await run_in_threadpool(events.since, job_id, seen)
+            if news and news[0]["seq"] > seen + 1:  # the events before these are gone: the row says where it stands
+                row = await _row_state(container, owner, job_id)
+                yield _sse(row)
+                if row["state"] == "deleted":
+                    return
+                sent_state = True
+            for event in news:
+                seen, sent_state = event["seq"], True
+                yield _sse(event)
+                if event["event"] == "state" and event["state"] in TERMINAL:
+                    return
+            now = loop.time()
+            if now - last_row_check >= ROW_CHECK_S:
+                last_row_check = now
+                row = await _row_state(container, owner, job_id)
+                ended = row["state"] in TERMINAL or row["state"] == "deleted"
+                if ended and not await run_in_threadpool(events.since, job_id, seen):
+                    yield _sse(row)
+                    return
+                if not sent_state:
+                    sent_state = True
+                    yield _sse(row)
+            if await request.is_disconnected():
                 return
-        if loop.time() - last_row_check > 1.0:
-            last_row_check = loop.time()
-            try:
-                job = await run_in_threadpool(container.jobs.get, owner, job_id)
-            except NotFound:
-                yield _sse({"event": "state", "state": "deleted"})
-                return
-            if job.state in ("succeeded", "failed", "canceled") and not container.events.since(job_id, seen):
-                yield _sse({"event": "state", "state": job.state})
-                return
-            if last_sent is None:
-                last_sent = ("state", job.state, None)
-                yield _sse({"event": "state", "state": job.state, "step": job.progress_step, "total": job.progress_total})
-        if await request.is_disconnected():
-            return
-        await asyncio.sleep(0.05)
+            if now - last_ping >= ping_s:
+                last_ping = now
+                yield ": ping\n\n"
+            await waiter.wait(max(0.0, min(last_ping + ping_s, last_row_check + ROW_CHECK_S) - loop.time()))
+
+
+async def _row_state(container, owner: str, job_id: str) -> dict[str, Any]:
+    try:
+        job = await run_in_threadpool(container.jobs.get, owner, job_id)
+    except NotFound:
+        return {"event": "state", "state": "deleted"}
+    return {"event": "state", "state": job.state, "step": job.progress_step, "total": job.progress_total}
 
 
 def _sse(event: dict[str, Any]) -> str:
     kind = event.get("event", "message")
-    return f"event: {kind}\ndata: {json.dumps(event)}\n\n"
+    ident = f"id: {event['seq']}\n" if "seq" in event else ""
+    return f"{ident}event: {kind}\ndata: {json.dumps(event)}\n\n"

@@ -1,0 +1,166 @@
+"""Job events through Redis, for API servers and workers in separate processes or hosts.
+
+Per job, Redis keeps:
+- `<prefix>:job:<id>:seq`: the last sequence number (INCR), so seqs are one series whatever process publishes;
+- `<prefix>:job:<id>:events`: the newest MAX_EVENTS_PER_JOB events as JSON, in seq order;
+- `<prefix>:job:<id>:cancel`: a flag that asks the running job to stop.
+All three expire: LIVE_TTL_S after the last event of a live job, keep_finished_s after its end. Each publish and
+cancel is also announced on the pub/sub channel `<prefix>:events`, which wakes the SSE streams of every API
+process at once (a listener thread per process, started with its first stream).
+
+This module imports redis-py; the container imports it only when PHOTOGEN_EVENTS_URL is set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+import redis
+
+from photogen.domain.errors import PhotogenError
+from photogen.services.events import (
+    KEEP_FINISHED_S,
+    EventWaiter,
+    EventWaiters,
+    JobLabels,
+    is_terminal,
+    log_state,
+)
+
+MAX_EVENTS_PER_JOB = 5000
+LIVE_TTL_S = 24 * 3600
+LISTEN_RETRY_S = 1.0
+REDIS_TIMEOUT_S = 5.0
+log = logging.getLogger("photogen.events")
+
+# Atomic: the next seq, the event (JSON from Python, seq spliced in first) appended with it, the list trimmed, the expiry set, the channel told. Two
+# processes publishing for one job can never store their events out of seq order.
+PUBLISH = """
+local seq = redis.call('INCR', KEYS[1])
+redis.call('RPUSH', KEYS[2], '{"seq": ' .. seq .. ', ' .. string.sub(ARGV[1], 2))
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+if ARGV[4] == '1' then redis.call('DEL', KEYS[3]) end
+redis.call('PUBLISH', KEYS[4], '{"job": ' .. ARGV[5] .. ', "seq": ' .. seq .. '}')
+return seq
+"""
+
+# The events after ARGV[1]: their seqs run on without gaps inside the list, so the first one kept says where to
+# start, and a client that already has most of a long job's events is sent only the new ones.
+SINCE = """
+local first = redis.call('LINDEX', KEYS[1], 0)
+if not first then return {} end
+local first_seq = tonumber(string.match(first, '^{"seq": (%d+)'))
+local start = math.max(0, tonumber(ARGV[1]) - first_seq + 1)
+return redis.call('LRANGE', KEYS[1], start, -1)
+"""
+
+
+class RedisEvents:
+    def __init__(self, url: str, labels: JobLabels | None = None, *, prefix: str = "photogen",
+                 keep_finished_s: float = KEEP_FINISHED_S, max_events: int = MAX_EVENTS_PER_JOB) -> None:
+        self.labels = labels
+        self.max_events = max_events
+        self.keep_finished_s = keep_finished_s
+        self._prefix = prefix
+        self._channel = f"{prefix}:events"
+        self._redis = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30,
+                                           socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
+        self._publish = self._redis.register_script(PUBLISH)
+        self._since = self._redis.register_script(SINCE)
+        self._waiters = EventWaiters()
+        self._listener: threading.Thread | None = None
+        self._listener_lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def _key(self, job_id: str, part: str) -> str:
+        return f"{self._prefix}:job:{job_id}:{part}"
+
+    def check(self) -> None:
+        """Refuse to start when Redis cannot be reached (it says why in a word, never the URL's password)."""
+        try:
+            self._redis.ping()
+        except redis.RedisError as error:
+            raise PhotogenError(f"cannot reach Redis at PHOTOGEN_EVENTS_URL ({type(error).__name__})",
+                                code="invalid_settings", hint="start Redis or correct the URL") from None
+
+    # The database stays the record, so a Redis outage degrades live events instead of failing jobs or requests:
+    # a lost event is logged, streams fall back to the job's row, and cancels still arrive through the row's
+    # flag, which running jobs read every second.
+
+    def publish(self, job_id: str, kind: str, **data: Any) -> None:
+        finished = is_terminal(kind, data)
+        ttl = max(1, round(self.keep_finished_s)) if finished else LIVE_TTL_S
+        keys = [self._key(job_id, "seq"), self._key(job_id, "events"), self._key(job_id, "cancel"), self._channel]
+        event = json.dumps({"event": kind, **data})
+        try:
+            self._publish(keys=keys, args=[event, self.max_events, ttl, "1" if finished else "0", json.dumps(job_id)])
+        except redis.RedisError as error:
+            log.warning("job %s: %s event not published to Redis (%s)", job_id, kind, type(error).__name__)
+        if kind == "state":
+            log_state(self.labels, job_id, data)
+
+    def since(self, job_id: str, seq: int) -> list[dict[str, Any]]:
+        try:
+            kept = self._since(keys=[self._key(job_id, "events")], args=[max(0, int(seq))])
+        except redis.RedisError as error:
+            log.warning("job %s: events not read from Redis (%s)", job_id, type(error).__name__)
+            return []
+        return [e for e in map(json.loads, kept) if e["seq"] > seq]
+
+    def request_cancel(self, job_id: str) -> None:
+        try:
+            with self._redis.pipeline() as pipe:
+                pipe.set(self._key(job_id, "cancel"), "1", ex=LIVE_TTL_S)
+                pipe.publish(self._channel, json.dumps({"job": job_id, "cancel": True}))
+                pipe.execute()
+        except redis.RedisError as error:
+            log.warning("job %s: cancel not sent through Redis (%s)", job_id, type(error).__name__)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        try:
+            return bool(self._redis.exists(self._key(job_id, "cancel")))
+        except redis.RedisError as error:
+            log.warning("job %s: cancel flag not read from Redis (%s)", job_id, type(error).__name__)
+            return False
+
+    def waiter(self, job_id: str) -> EventWaiter:
+        self._start_listener()
+        return self._waiters.add(job_id)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.join(timeout=5)
+        self._waiters.wake_all()
+        self._redis.close()
+
+    # -- the pub/sub listener: wakes this process's SSE streams ----------------------------------------------
+
+    def _start_listener(self) -> None:
+        with self._listener_lock:
+            if self._listener is None:
+                self._listener = threading.Thread(target=self._listen, name="photogen-events", daemon=True)
+                self._listener.start()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self._redis.pubsub() as pubsub:
+                    pubsub.subscribe(self._channel)
+                    while not self._stop.is_set():
+                        message = pubsub.get_message(timeout=1.0)
+                        if message is None:
+                            continue
+                        if message["type"] == "subscribe":  # confirmed: every later publish reaches us, so
+                            self._waiters.wake_all()       # what came before is read again now
+                        elif message["type"] == "message":
+                            self._waiters.wake(json.loads(message["data"])["job"])
+            except redis.RedisError:
+                log.warning("lost the Redis events channel; retrying in %g s", LISTEN_RETRY_S, exc_info=True)
+                self._waiters.wake_all()
+                self._stop.wait(LISTEN_RETRY_S)
