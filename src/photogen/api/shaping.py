@@ -6,6 +6,7 @@ from fastapi import Request
 
 from photogen.api.deps import container_of
 from photogen.api.schemas import AssetOut, JobOut, UploadOut
+from photogen.domain.jobs import request_view
 from photogen.store.tables import Asset, Job, Upload
 
 
@@ -23,11 +24,12 @@ def asset_out(row: Asset) -> AssetOut:
 
 
 def job_out(row: Job, assets: list[Asset]) -> JobOut:
-    n = row.request.get("num_images", 1)
+    spec = row.spec
+    n = spec.num_images
     step, total = row.progress_step, row.progress_total
     return JobOut(
         id=row.id, state=row.state, kind=row.kind, recipe=row.recipe, parent_id=row.parent_id,
-        relation=row.relation, comparison=row.comparison, upload_id=row.upload_id, request=row.request,
+        relation=row.relation, comparison=row.comparison, upload_id=row.upload_id, request=request_view(spec),
         progress={"step": step, "total": total, "images": [{"index": i, "step": step, "total": total} for i in range(n)]},
         attempts=row.attempts, cancel_requested=row.cancel_requested, callback_url=row.callback_url, crop=row.crop,
         error={"code": row.error_code, "message": row.error_message or ""} if row.error_code else None,

@@ -1,10 +1,15 @@
-"""The job state machine: queued -> running -> succeeded | failed | canceled."""
+"""Jobs: the state machine (queued -> running -> succeeded | failed | canceled) and the JobSpec union,
+what a job does (generate | sweep | upscale | replay | vary), versioned so later formats can migrate."""
 
 from __future__ import annotations
 
 from enum import Enum
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from photogen.domain.errors import PhotogenError
+from photogen.domain.params import MAX_SEED, GenerationRequest, describe_validation_error
 
 
 class JobState(str, Enum):
@@ -39,3 +44,123 @@ def check_transition(current: JobState, new: JobState) -> None:
             f"a {current.value} job cannot become {new.value}",
             hint="only queued or running jobs can change state",
         )
+
+
+# -- what a job does: its spec, stored as JSON in jobs.request -------------------------------------
+
+SPEC_VERSION = 1
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = Field(default=SPEC_VERSION, description="The spec's format; a newer format is migrated.")
+
+
+class GenerateSpec(_Spec):
+    """Make `request.num_images` outputs from the job's upload."""
+
+    kind: Literal["generate"] = "generate"
+    request: GenerationRequest
+
+    @property
+    def num_images(self) -> int:
+        return self.request.num_images
+
+
+class ReplaySpec(GenerateSpec):
+    """Run job `parent_id`'s request again; the outputs are compared with the parent's when it ends."""
+
+    kind: Literal["replay"] = "replay"  # type: ignore[assignment]
+    parent_id: str = Field(min_length=1)
+
+
+class VarySpec(GenerateSpec):
+    """Job `parent_id`'s request with one field changed (`changes`), same seed."""
+
+    kind: Literal["vary"] = "vary"  # type: ignore[assignment]
+    parent_id: str = Field(min_length=1)
+    changes: dict[str, Any] = Field(default_factory=dict)
+
+
+class SweepSpec(_Spec):
+    """One output per value of `field` on `base` (same crop, same seed), and a labelled grid."""
+
+    kind: Literal["sweep"] = "sweep"
+    base: GenerationRequest
+    field: str = Field(min_length=1)
+    values: list[Any] = Field(min_length=1)
+
+    @property
+    def num_images(self) -> int:
+        return len(self.values)
+
+
+class UpscaleSpec(_Spec):
+    """Enlarge asset `source_asset_id` by `factor`, with `method` (the tiled refine runs `model`)."""
+
+    kind: Literal["upscale"] = "upscale"
+    source_asset_id: str = Field(min_length=1)
+    factor: int = Field(ge=1, le=8)
+    method: Literal["auto", "tiled_refine", "realesrgan", "lanczos"] = "auto"
+    model: str | None = None
+    prompt: str = ""
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    print: dict[str, Any] | None = None
+
+    @property
+    def num_images(self) -> int:
+        return 1
+
+
+JobSpec = Annotated[
+    Union[GenerateSpec, ReplaySpec, VarySpec, SweepSpec, UpscaleSpec], Field(discriminator="kind")
+]
+GenerationSpec = Union[GenerateSpec, ReplaySpec, VarySpec]
+_JOB_SPEC: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
+
+
+class UnreadableJobSpec(PhotogenError):
+    code = "unreadable_job_spec"
+
+
+def parse_job_spec(data: Any) -> JobSpec:
+    """The typed spec of a stored `jobs.request` value."""
+    version = data.get("version") if isinstance(data, dict) else None
+    if version != SPEC_VERSION:
+        raise UnreadableJobSpec(
+            f"the job's spec has format {version!r}; this photogen reads format {SPEC_VERSION}",
+            hint="upgrade the database with the matching photogen (the server migrates it when it starts)",
+        )
+    try:
+        return _JOB_SPEC.validate_python(data)
+    except ValidationError as exc:
+        raise UnreadableJobSpec(f"the job's spec is not valid: {describe_validation_error(exc)}",
+                                hint="the row was written by another program or edited by hand") from None
+
+
+def dump_job_spec(spec: JobSpec) -> dict[str, Any]:
+    """What `jobs.request` stores."""
+    return spec.model_dump(mode="json")
+
+
+def generation_spec(request: GenerationRequest, *, parent_id: str | None = None, relation: str | None = None,
+                    changes: dict[str, Any] | None = None) -> GenerationSpec:
+    """A generation's spec: plain, or a replay or variation of job `parent_id`."""
+    if relation == "replay" and parent_id:
+        return ReplaySpec(request=request, parent_id=parent_id)
+    if relation == "vary" and parent_id:
+        return VarySpec(request=request, parent_id=parent_id, changes=changes or {})
+    return GenerateSpec(request=request)
+
+
+def request_view(spec: JobSpec) -> dict[str, Any]:
+    """The flat request clients have always been shown (and exports hold): a generation's fields; a sweep's
+    base with `num_images` and `sweep: {field, values}`; an upscale's options with `num_images`."""
+    if isinstance(spec, SweepSpec):
+        return {**spec.base.model_dump(mode="json"), "num_images": spec.num_images,
+                "sweep": {"field": spec.field, "values": list(spec.values)}}
+    if isinstance(spec, UpscaleSpec):
+        return {**spec.model_dump(mode="json", include={"factor", "method", "model", "prompt", "seed", "print"}),
+                "num_images": 1}
+    return spec.request.model_dump(mode="json")

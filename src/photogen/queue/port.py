@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from photogen.domain.jobs import JobState, check_transition
+from photogen.domain.jobs import JobState, check_transition, parse_job_spec
 from photogen.services.events import JobEvents
 from photogen.store.database import Database
 from photogen.store.tables import Job, WorkerRecord, utcnow
@@ -152,7 +152,7 @@ class DatabaseQueue:
                     return
                 waiting = session.scalars(select(Job.request).where(
                     Job.state == JobState.QUEUED.value, Job.batch_key == first.batch_key)).all()
-            if sum(request["num_images"] for request in waiting) >= max_images:
+            if sum(parse_job_spec(request).num_images for request in waiting) >= max_images:
                 return
             left = window_s - (self.clock() - aware(first.created_at)).total_seconds()
             if left <= 0:
@@ -181,12 +181,12 @@ class DatabaseQueue:
                 select(Job).where(Job.state == JobState.QUEUED.value, Job.batch_key == first.batch_key,
                                   Job.id != first.id)
                 .order_by(Job.created_at, Job.id).limit(max_images).with_for_update(skip_locked=True))
-            claimed, images = [first], first.request["num_images"]
+            claimed, images = [first], first.spec.num_images
             for job in candidates:
-                if images + job.request["num_images"] > max_images:
+                if images + job.spec.num_images > max_images:
                     break
                 claimed.append(job)
-                images += job.request["num_images"]
+                images += job.spec.num_images
             for job in claimed:
                 check_transition(JobState(job.state), JobState.RUNNING)
                 job.state = JobState.RUNNING.value

@@ -31,15 +31,14 @@ class Progress:
     def __init__(self, control: JobControl, jobs: list[Job], total: int, interrupt: InterruptCheck,
                  *, images: int | None = None) -> None:
         self.control, self.jobs, self.total, self.interrupt = control, jobs, total, interrupt
-        self.images = images  # None: each job's own image count
+        self.images = {job.id: images if images is not None else job.spec.num_images for job in jobs}
         self.last_write = 0.0
 
     def __call__(self, done: int, total: int | None = None) -> None:
         if total is not None:
             self.total = total
         for job in self.jobs:
-            images = self.images if self.images is not None else job.request["num_images"]
-            self.control.events.publish(job.id, "progress", step=done, total=self.total, images=images)
+            self.control.events.publish(job.id, "progress", step=done, total=self.total, images=self.images[job.id])
         now = time.monotonic()
         if now - self.last_write >= PROGRESS_WRITE_EVERY_S or done == self.total:
             self.last_write = now

@@ -9,8 +9,7 @@ from typing import Any
 from PIL import Image
 
 from photogen.domain.errors import PhotogenError
-from photogen.domain.jobs import JobState
-from photogen.domain.params import GenerationRequest
+from photogen.domain.jobs import GenerationSpec, JobState, SweepSpec, UpscaleSpec
 from photogen.intake.decode import DecodedImage
 from photogen.runner.context import RunContext
 from photogen.runner.control import JobCanceled, JobControl, WorkerStopping
@@ -27,7 +26,6 @@ class JobRunner:
         self.ctx = ctx
         self.assets = AssetStore(ctx.db, ctx.blobs, ctx.events, signer=ctx.signer, on_finished=on_finished)
         self.control = JobControl(ctx.db, ctx.events, job_timeout_s=ctx.limits.job_timeout_s, stopping=stopping)
-        self.by_kind = {"sweep": self.run_sweep, "upscale": self.run_upscale}
 
     def run(self, jobs: list[Job]) -> None:
         """Claimed jobs to an end: sweeps and upscales one by one, compatible generations one batch each."""
@@ -35,10 +33,13 @@ class JobRunner:
         tasks: list[GenerationTask] = []
         for job in jobs:
             try:
-                if job.kind != "generate":
-                    self.by_kind[job.kind](job)
+                spec = job.spec
+                if isinstance(spec, SweepSpec):
+                    self.run_sweep(job, spec)
+                elif isinstance(spec, UpscaleSpec):
+                    self.run_upscale(job, spec)
                 else:
-                    tasks.append(self.prepare(job))
+                    tasks.append(self.prepare(job, spec))
             except WorkerStopping:
                 self.assets.requeue([job])
             except Exception as exc:  # noqa: BLE001 (one bad job must not sink the batch)
@@ -49,9 +50,9 @@ class JobRunner:
 
     # -- generation ----------------------------------------------------------------------------
 
-    def prepare(self, job: Job) -> GenerationTask:
+    def prepare(self, job: Job, spec: GenerationSpec) -> GenerationTask:
         decoded, source = self.source_of(job)
-        return prepare(self.ctx, decoded, GenerationRequest.model_validate(job.request), source, ref=job)
+        return prepare(self.ctx, decoded, spec.request, source, ref=job)
 
     def run_group(self, group: list[GenerationTask]) -> None:
         # 1. one pass for the group, steered by its jobs' cancels, the shutdown and the time limit
@@ -84,36 +85,33 @@ class JobRunner:
 
     # -- sweep and upscale ---------------------------------------------------------------------
 
-    def run_sweep(self, job: Job) -> None:
-        sweep = job.request["sweep"]
-        base = GenerationRequest.model_validate(
-            {k: v for k, v in job.request.items() if k != "sweep"} | {"num_images": 1})
+    def run_sweep(self, job: Job, spec: SweepSpec) -> None:
+        base = spec.base.model_copy(update={"num_images": 1})
         decoded, source = self.source_of(job)
         interrupt = self.control.interrupt_for([job])
         progress = self.control.progress_for([job], 0, interrupt, images=1)
         try:
-            result = run_sweep(self.ctx, decoded, base, sweep["field"], sweep["values"], source,
+            result = run_sweep(self.ctx, decoded, base, spec.field, spec.values, source,
                                on_step=progress, interrupt=interrupt)
         except JobCanceled:
             self.assets.finish(job, JobState.CANCELED)
             return
         self.assets.sink_for(job).store(result)
 
-    def run_upscale(self, job: Job) -> None:
-        spec = job.request
+    def run_upscale(self, job: Job, spec: UpscaleSpec) -> None:
         with self.ctx.db.session() as session:
             parent = session.get(Asset, job.source_asset_id)
         if parent is None:
             raise PhotogenError("the asset to upscale was deleted", code="asset_deleted")
         image = Image.open(io.BytesIO(self.ctx.blobs.get(parent.blob_key))).convert("RGB")
         interrupt = self.control.interrupt_for([job])
-        wants_model = spec["method"] in ("auto", "tiled_refine") and spec.get("model")
-        model = self.ctx.models.get(spec["model"]) if wants_model else None
+        wants_model = spec.method in ("auto", "tiled_refine") and spec.model
+        model = self.ctx.models.get(spec.model) if wants_model else None
         progress = self.control.progress_for([job], 1, interrupt, images=1)
         try:
-            result = run_upscale(image, factor=spec["factor"], method=spec["method"], model=model,
-                                 interrupt=interrupt, seed=spec.get("seed", 0), prompt=spec.get("prompt", ""),
-                                 print_spec=spec.get("print"), on_progress=progress,
+            result = run_upscale(image, factor=spec.factor, method=spec.method, model=model,
+                                 interrupt=interrupt, seed=spec.seed, prompt=spec.prompt,
+                                 print_spec=spec.print, on_progress=progress,
                                  lineage={"source_asset_id": parent.id, "source_asset_sha256": parent.sha256},
                                  parent_asset_id=parent.id, seed_of_parent=parent.seed)
         except JobCanceled:

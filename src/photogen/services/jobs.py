@@ -14,7 +14,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from photogen.domain.errors import InvalidRequest, PhotogenError
-from photogen.domain.jobs import JobState, check_transition
+from photogen.domain.jobs import (
+    GenerationSpec,
+    JobSpec,
+    JobState,
+    SweepSpec,
+    UpscaleSpec,
+    check_transition,
+    dump_job_spec,
+    generation_spec,
+)
 from photogen.domain.params import GenerationRequest
 from photogen.services.events import JobEvents
 from photogen.services.generation import resolve_seed
@@ -105,9 +114,11 @@ class JobService:
         callback_url: str | None = None,
         parent_id: str | None = None,
         relation: str | None = None,
+        changes: dict[str, Any] | None = None,
     ) -> tuple[Job, bool]:
         """Queue a generation from an upload id or a photo not yet stored; returns (job, created).
 
+        With `relation` "replay" or "vary" (and `changes`) it derives from job `parent_id`.
         A repeated idempotency key with the same request returns the first job, before anything is stored.
         """
         source = self._source(owner, source)
@@ -120,8 +131,9 @@ class JobService:
         self.admit(owner, request.model_dump(mode="json"))
         upload = self._store_checked(owner, source, request)
         request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
+        spec = generation_spec(request, parent_id=parent_id, relation=relation, changes=changes)
         queued = self._queue(
-            owner, upload.id, request.model_dump(mode="json"), batch_key_for(request, upload),
+            owner, upload.id, spec, batch_key_for(request, upload),
             digest=digest, idempotency_key=idempotency_key, callback_url=callback_url, recipe=request.recipe,
             progress_total=request.denoising_steps, parent_id=parent_id, relation=relation,
         )
@@ -144,9 +156,9 @@ class JobService:
         self.admit(owner, base.model_dump(mode="json"))
         upload_id = self._store_checked(owner, source, base).id
         base = resolve_seed(base)
-        request = {**base.model_dump(mode="json"), "num_images": len(values), "sweep": sweep}
+        spec = SweepSpec(base=base.model_copy(update={"num_images": 1}), field=field, values=list(values))
         queued = self._queue(
-            owner, upload_id, request, f"sweep:{uuid.uuid4().hex}", kind="sweep", digest=digest,
+            owner, upload_id, spec, f"sweep:{uuid.uuid4().hex}", kind="sweep", digest=digest,
             idempotency_key=idempotency_key, callback_url=callback_url, recipe=base.recipe,
             progress_total=sum(v.denoising_steps for v in variants),
         )
@@ -184,20 +196,21 @@ class JobService:
         from photogen.services.review import vary_request
 
         original = self.get(owner, job_id)
-        if original.kind != "generate":
+        spec = original.spec
+        if not isinstance(spec, GenerationSpec):
             raise PhotogenError("only generation jobs can be varied", code="invalid_request", hint="vary a generation job")
-        request = vary_request(GenerationRequest.model_validate(original.request), changes)
+        request = vary_request(spec.request, changes)
         return self.submit(owner, request, original.upload_id, idempotency_key=idempotency_key,
-                           parent_id=original.id, relation="vary")
+                           parent_id=original.id, relation="vary", changes=dict(changes))
 
     def replay(self, owner: str, job_id: str, *, idempotency_key: str | None = None) -> tuple[Job, bool]:
         """Run a stored job again; when it ends, its comparison says per output identical, close or different."""
         original = self.get(owner, job_id)
-        if original.kind != "generate" or original.state != JobState.SUCCEEDED.value:
+        spec = original.spec
+        if not isinstance(spec, GenerationSpec) or original.state != JobState.SUCCEEDED.value:
             raise JobFinished(f"job {job_id} is {original.state} {original.kind}; only succeeded generations replay",
                               hint="replay a generation that succeeded", code="not_replayable")
-        request = GenerationRequest.model_validate(original.request)
-        return self.submit(owner, request, original.upload_id, idempotency_key=idempotency_key,
+        return self.submit(owner, spec.request, original.upload_id, idempotency_key=idempotency_key,
                            parent_id=original.id, relation="replay")
 
     def submit_upscale(self, owner: str, asset_id: str, spec: dict[str, Any], *,
@@ -209,7 +222,7 @@ class JobService:
         if asset is None or asset.owner != owner:
             raise NotFound(f"no asset {asset_id}", hint="asset ids are listed on their job")
         if spec.get("model") is None and source_job is not None:  # the model that made it (or its parent)
-            spec = {**spec, "model": source_job.request.get("model")}
+            spec = {**spec, "model": _model_of(source_job.spec)}
         if self._work_limit is not None:
             self._work_limit.check_upscale((asset.width, asset.height), spec)
         request = {**spec, "num_images": 1}
@@ -217,17 +230,22 @@ class JobService:
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
             return earlier, False
         self.admit(owner, request)
+        upscale = UpscaleSpec.model_validate({**spec, "source_asset_id": asset_id})
         return self._queue(
-            owner, asset.upload_id, request, f"upscale:{uuid.uuid4().hex}", kind="upscale", digest=digest,
+            owner, asset.upload_id, upscale, f"upscale:{uuid.uuid4().hex}", kind="upscale", digest=digest,
             idempotency_key=idempotency_key, parent_id=asset.job_id, relation="upscale",
             source_asset_id=asset_id, progress_total=0,
         )
 
-    def _queue(self, owner: str, upload_id: str, request: dict[str, Any], batch_key: str, *, digest: str,
+    def _queue(self, owner: str, upload_id: str, spec: JobSpec, batch_key: str, *, digest: str,
                idempotency_key: str | None, kind: str = "generate", **columns: Any) -> tuple[Job, bool]:
         """Insert the job; callers have looked up `idempotency_key` and admitted it already, so only a race
-        finds the key here."""
-        job = Job(id=uuid.uuid4().hex, owner=owner, upload_id=upload_id, state=JobState.QUEUED.value, request=request,
+        finds the key here.
+
+        `kind` is the column the queue and clients read: replays and variations are "generate" there (they batch
+        with generations and can be varied and replayed in turn); their spec says which they are."""
+        job = Job(id=uuid.uuid4().hex, owner=owner, upload_id=upload_id, state=JobState.QUEUED.value,
+                  request=dump_job_spec(spec),
                   batch_key=batch_key, kind=kind, idempotency_key=idempotency_key, request_digest=digest, **columns)
         try:
             with self._db.session() as session:
@@ -293,6 +311,15 @@ class JobService:
         else:
             self._events.request_cancel(job.id)
         return job
+
+
+def _model_of(spec: JobSpec) -> str | None:
+    """The model a job ran (an upscale's own, when it named one)."""
+    if isinstance(spec, SweepSpec):
+        return spec.base.model
+    if isinstance(spec, UpscaleSpec):
+        return spec.model
+    return spec.request.model
 
 
 def _digest(payload: dict[str, Any], source: str, callback_url: str | None) -> str:

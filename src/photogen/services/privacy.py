@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from photogen.domain.jobs import request_view
 from photogen.services.audit import audit
 from photogen.services.tombstones import sweep_tombstones
 from photogen.store.blobs import BlobStore
@@ -185,7 +186,8 @@ class PrivacyService:
                 "owner": owner,
                 "exported_at": utcnow().isoformat(),
                 "uploads": [_row(u, exclude={"blob_key"}) for u in uploads],
-                "jobs": [_row(j, exclude={"error_detail", "request_digest"}) for j in jobs],
+                "jobs": [{**_row(j, exclude={"error_detail", "request_digest"}), "request": request_view(j.spec),
+                          "spec": j.request} for j in jobs],
                 "assets": [_row(a, exclude={"blob_key"}) for a in assets],
                 "recipes": [_row(r) for r in recipes],
                 "audit": [_row(e) for e in audits],

@@ -31,8 +31,8 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision`, by default the newest migration (idempotent)."""
     from alembic import command
     from alembic.config import Config
 
@@ -40,7 +40,7 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", "photogen.store:migrations")
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 class Database:

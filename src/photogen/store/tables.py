@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from photogen.domain.jobs import JobSpec, dump_job_spec, parse_job_spec
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -56,7 +58,7 @@ class Job(Base):
     owner: Mapped[str] = mapped_column(String(200), index=True)
     upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"), index=True)
     state: Mapped[str] = mapped_column(String(16), default="queued")
-    request: Mapped[dict[str, Any]] = mapped_column()
+    request: Mapped[dict[str, Any]] = mapped_column()  # the JobSpec as JSON: read it through `spec`
     batch_key: Mapped[str] = mapped_column(String(300), default="")
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
     request_digest: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -80,6 +82,15 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)  # the worker running it
     lease_until: Mapped[datetime | None] = mapped_column(default=None)  # renewed by the worker's heartbeat
+
+    @property
+    def spec(self) -> JobSpec:
+        """What the job does, typed (generate, sweep, upscale, replay or vary)."""
+        return parse_job_spec(self.request)
+
+    @spec.setter
+    def spec(self, value: JobSpec) -> None:
+        self.request = dump_job_spec(value)
 
 
 class Asset(Base):
