@@ -186,7 +186,7 @@ def test_one_owners_long_queue_does_not_starve_another_owner(tmp_path, settings,
     assert bobs.id in {job.id for job in claims[0] + claims[1]}
     for batch in claims:  # still batches: one batch key each, as full as the limit allows
         assert len({job.batch_key for job in batch}) == 1
-        assert sum(job.request["num_images"] for job in batch) <= 8
+        assert sum(job.spec.num_images for job in batch) <= 8
     alices = [batch for batch in claims if bobs.id not in {job.id for job in batch}]
     assert all(len(batch) == 8 for batch in alices)
     if same_key:  # bob's job leads its batch; the rest of it is alice's oldest jobs still queued
