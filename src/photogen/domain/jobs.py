@@ -4,7 +4,7 @@ what a job does (generate | sweep | upscale | replay | vary), versioned so later
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -113,10 +113,8 @@ class UpscaleSpec(_Spec):
         return 1
 
 
-JobSpec = Annotated[
-    Union[GenerateSpec, ReplaySpec, VarySpec, SweepSpec, UpscaleSpec], Field(discriminator="kind")
-]
-GenerationSpec = Union[GenerateSpec, ReplaySpec, VarySpec]
+JobSpec = Annotated[GenerateSpec | ReplaySpec | VarySpec | SweepSpec | UpscaleSpec, Field(discriminator="kind")]
+GenerationSpec = GenerateSpec | ReplaySpec | VarySpec
 _JOB_SPEC: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
 
 
