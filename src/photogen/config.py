@@ -171,6 +171,18 @@ class Settings(BaseSettings):
         "side above twice the model's native side (upscale passes), 'on' tiles above the VAE's own tile size.",
     )
     worker_enabled: bool = Field(default=True, description="Run the in-process worker inside `photogen serve`.")
+    # -- distributed mode: Celery carries "work is available", the database keeps job state ----------------------
+    queue: Literal["embedded", "celery"] = Field(
+        default="embedded",
+        description="Who runs jobs: 'embedded' is a worker thread inside `photogen serve`; 'celery' sends each "
+        "submission to the broker and `photogen worker` processes (one per GPU) claim the jobs from the database. "
+        "Celery needs a shared database (PostgreSQL), a broker and a shared blob store.",
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker URL for PHOTOGEN_QUEUE=celery, such as redis://host:6379/0 (amqp:// for "
+        "RabbitMQ). Live events travel through it too unless PHOTOGEN_EVENTS_URL names another Redis.",
+    )
     metrics: bool = Field(
         default=True,
         description="Serve Prometheus metrics at GET /metrics. It asks for an API key whenever the rest of the API "
@@ -181,7 +193,7 @@ class Settings(BaseSettings):
         description="Where live job events (progress, state changes, cancel requests) travel between processes: "
         "None keeps them in this process (the embedded queue); redis://host:port/db sends them through Redis "
         "pub/sub, so API servers and workers on other hosts see each other's progress and cancels. With the "
-        "Celery queue it will default to the broker URL.",
+        "Celery queue it defaults to the broker URL (when that is a Redis URL).",
     )
     sse_ping_s: float = Field(
         default=15.0, gt=0, description="Seconds between keep-alive comments (`: ping`) on an idle event stream."
@@ -253,6 +265,14 @@ class Settings(BaseSettings):
 
     def resolved_blob_url(self) -> str:
         return self.blob_url or str(self.home / "blobs")
+
+    def resolved_events_url(self) -> str | None:
+        """PHOTOGEN_EVENTS_URL, else the broker's Redis in Celery mode, else None (events stay in process)."""
+        if self.events_url is not None:
+            return self.events_url
+        if self.queue == "celery" and self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return None
 
     def resolved_device(self) -> str:
         if self.device != "auto":

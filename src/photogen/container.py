@@ -54,10 +54,12 @@ class Container:
     def start(self) -> None:
         sweep_tombstones(self.db, self.blobs)
         sweep_leftovers(self.blobs)
-        if self.webhooks is not None:
-            self.webhooks.start()
         if self.worker is not None:
             self.worker.start()
+        if self.settings.queue == "celery":  # the outbox and retention are periodic Celery tasks (photogen beat)
+            return
+        if self.webhooks is not None:
+            self.webhooks.start()
         self._stop_purge = threading.Event()
         self._purger = threading.Thread(target=self._purge_loop, name="photogen-retention", daemon=True)
         self._purger.start()
@@ -95,7 +97,24 @@ def webhook_secret(settings: Settings) -> bytes:
     return path.read_text().strip().encode()
 
 
+def check_queue_settings(settings: Settings) -> None:
+    """Celery mode needs a broker and a database every host shares; refuse to start otherwise."""
+    if settings.queue != "celery":
+        return
+    if not settings.broker_url:
+        raise PhotogenError("PHOTOGEN_QUEUE=celery needs a broker", code="invalid_settings",
+                            hint="set PHOTOGEN_BROKER_URL=redis://host:6379/0, or PHOTOGEN_QUEUE=embedded")
+    if settings.resolved_database_url().startswith("sqlite"):
+        raise PhotogenError("PHOTOGEN_QUEUE=celery cannot use SQLite: workers on other hosts must share the "
+                            "database that holds the jobs", code="invalid_settings",
+                            hint="set PHOTOGEN_DATABASE_URL=postgresql+psycopg://user@host/db, "
+                            "or PHOTOGEN_QUEUE=embedded for one machine")
+
+
 def build_container(settings: Settings, *, worker: bool | None = None) -> Container:
+    """The services for these settings. In Celery mode `worker` defaults to off (workers are `photogen worker`
+    processes) and each submission is sent to the broker."""
+    check_queue_settings(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url())
     migrate(db.engine)
@@ -130,7 +149,11 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     queue = DatabaseQueue(db, events, max_attempts=settings.job_max_attempts, lease_s=settings.lease_s,
                           heartbeat_s=settings.heartbeat_s)
     jobs.on_submit = queue.notify
-    run_worker = settings.worker_enabled if worker is None else worker
+    if settings.queue == "celery":
+        from photogen.queue.celery_app import CelerySubmissions, celery_app
+
+        jobs.on_submit = CelerySubmissions(celery_app(settings))
+    run_worker = (settings.worker_enabled and settings.queue == "embedded") if worker is None else worker
     embedded = None
     if run_worker:
         embedded = EmbeddedWorker(
@@ -154,9 +177,10 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
 
 def events_for(settings: Settings) -> JobEvents:
     """Live events in this process, or through Redis when PHOTOGEN_EVENTS_URL names it (redis-py loads only then)."""
-    if settings.events_url is None:
+    url = settings.resolved_events_url()
+    if url is None:
         return InProcessEvents()
-    if not settings.events_url.startswith(("redis://", "rediss://", "unix://")):
+    if not url.startswith(("redis://", "rediss://", "unix://")):
         raise PhotogenError("PHOTOGEN_EVENTS_URL is not a Redis URL", code="invalid_settings",
                             hint="use redis://host:6379/0 (rediss:// with TLS), or unset it to keep events in process")
     try:
@@ -165,7 +189,7 @@ def events_for(settings: Settings) -> JobEvents:
         raise PhotogenError("PHOTOGEN_EVENTS_URL needs the redis package", code="invalid_settings",
                             hint="pip install 'photogen[redis]'") from None
 
-    events = RedisEvents(settings.events_url)
+    events = RedisEvents(url)
     try:
         events.check()
     except PhotogenError:

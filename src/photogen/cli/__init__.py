@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from photogen.cli import admin, generate, intake, keys, recipes, replay, review, serve
+from photogen.cli import admin, generate, intake, keys, recipes, replay, review, serve, worker
 
 app = typer.Typer(
     help="photogen: image-to-image photo generation built around uploads.",
@@ -23,6 +23,8 @@ for command in (
     generate.generate,
     replay.replay,
     serve.serve,
+    worker.worker,
+    worker.beat,
     intake.analyze,
     intake.crop,
     review.sweep,

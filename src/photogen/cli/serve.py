@@ -37,9 +37,12 @@ def serve(
     if no_worker:
         changes["worker_enabled"] = False
     settings = load_settings().model_copy(update=changes)
-    if settings.worker_enabled:  # an API node never imports torch, diffusers or transformers
+    if settings.worker_enabled and settings.queue == "embedded":  # an API node never imports torch or diffusers
         quiet_libraries()
-    container = build_container(settings)
+    try:
+        container = build_container(settings)
+    except PhotogenError as exc:
+        raise fail(exc.code, exc.message, exc.hint) from None
     try:
         application = create_app(settings, container=container)
     except PhotogenError as exc:
@@ -48,7 +51,7 @@ def serve(
     auth = application.state.auth.status()
     typer.echo(f"photogen {settings.home}: database {_redact(settings.resolved_database_url())}, "
                f"blobs {settings.resolved_blob_url()}, default model {settings.default_model}, "
-               f"worker {'on' if settings.worker_enabled else 'off'}", err=True)
+               f"worker {'on' if container.worker is not None else 'off'}, queue {settings.queue}", err=True)
     typer.echo(f"API keys {'required' if auth.required else 'not required'}: {auth.reason}", err=True)
     typer.echo(f"serving on http://{_url_host(settings.host)}:{settings.port} (API at /v1, docs at /docs)", err=True)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s:     %(name)s: %(message)s")
