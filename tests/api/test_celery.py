@@ -55,7 +55,8 @@ class Cluster:
         self.common = {"PHOTOGEN_QUEUE": "celery", "PHOTOGEN_BROKER_URL": redis_url,
                        "PHOTOGEN_DATABASE_URL": database_url, "PHOTOGEN_BLOB_URL": str(self.blobs),
                        "PHOTOGEN_LEASE_S": "3", "PHOTOGEN_HEARTBEAT_S": "1", "PHOTOGEN_BATCH_WINDOW_MS": "400",
-                       "PHOTOGEN_WEBHOOK_SECRET": "test-secret"}
+                       "PHOTOGEN_WEBHOOK_SECRET": "test-secret",
+                       "PHOTOGEN_MAX_ACTIVE_JOBS_PER_OWNER": "100"}
         self.engine = create_engine(database_url)
         self.workers: list[tuple[subprocess.Popen, Path]] = []
 
@@ -133,7 +134,7 @@ def tiny_photo() -> bytes:
     return buffer.getvalue()
 
 
-def submit(cluster: Cluster, count: int, **body) -> list[str]:
+def submit(cluster: Cluster, count: int, clients: int = 4, **body) -> list[str]:
     def one(n: int) -> str:
         with httpx.Client(base_url=cluster.api.url, timeout=60) as client:  # one client each, as separate users
             response = client.post("/v1/generations", json={**SMALL, "upload_id": cluster.upload_id, "seed": n,
@@ -141,7 +142,7 @@ def submit(cluster: Cluster, count: int, **body) -> list[str]:
             assert response.status_code in (200, 201, 202), response.text
             return response.json()["id"]
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=clients) as pool:
         return list(pool.map(one, range(count)))
 
 
@@ -199,7 +200,7 @@ def test_a_cancel_sent_to_the_api_stops_the_job_on_a_worker_within_a_step(cluste
 
 def test_a_worker_killed_mid_batch_loses_nothing(cluster):
     (victim, _), victim_id = cluster.workers[0], cluster.ids[0]
-    ids = submit(cluster, 20, steps=25)
+    ids = submit(cluster, 50, clients=8, steps=12)  # 50 jobs from 8 clients
     deadline = time.monotonic() + WAIT_DEADLINE_S
     while True:  # kill it while it holds running jobs
         held = [row.id for row in cluster.jobs(ids) if row.state == "running" and row.claimed_by == victim_id]
@@ -221,7 +222,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(cluster):
     assert files == {key for key in keys if key.startswith("assets/")}  # no orphan and no missing blob
     assert stuck == []
     assert any(job_id in held for job_id in ids)
-    print(f"killed with {len(held)} running jobs; all 20 succeeded")
+    print(f"killed with {len(held)} running jobs; all {len(ids)} succeeded")
 
 
 @pytest.mark.parametrize("command", [["serve", "--no-worker"], ["worker"], ["beat"]])
