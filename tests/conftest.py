@@ -67,3 +67,25 @@ def redis_url(tmp_path_factory):
 
     with started_redis(tmp_path_factory.mktemp("redis")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3-compatible server (moto) on a free port for this session, with one empty bucket."""
+    from tests.s3_server import started_s3
+
+    with started_s3(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_blob_url(s3_server, monkeypatch):
+    """A fresh `s3://bucket/prefix` URL on the test server; the standard AWS variables point s3fs at it."""
+    import uuid
+
+    for name, value in s3_server.environment().items():
+        monkeypatch.setenv(name, value)
+    yield f"s3://{s3_server.bucket}/test-{uuid.uuid4().hex[:12]}"
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()  # the next test's client must not reuse this one's settings
