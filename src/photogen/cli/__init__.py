@@ -10,7 +10,16 @@ import sys
 
 import typer
 
-from photogen.cli import admin, generate, intake, keys, recipes, replay, review, serve, worker
+# Each submodule by its own name, so the package never imports itself.
+import photogen.cli.admin as admin
+import photogen.cli.generate as generate
+import photogen.cli.intake as intake
+import photogen.cli.keys as keys
+import photogen.cli.recipes as recipes
+import photogen.cli.replay as replay
+import photogen.cli.review as review
+import photogen.cli.serve as serve
+import photogen.cli.worker as worker
 
 app = typer.Typer(
     help="photogen: image-to-image photo generation built around uploads.",

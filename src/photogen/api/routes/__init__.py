@@ -4,7 +4,15 @@ Route modules import the shared pieces in photogen.api (deps, schemas, shaping, 
 
 from fastapi import APIRouter
 
-from photogen.api.routes import assets, health, jobs, me, metrics, models, recipes, uploads
+# Each submodule by its own name, so the package never imports itself.
+import photogen.api.routes.assets as assets
+import photogen.api.routes.health as health
+import photogen.api.routes.jobs as jobs
+import photogen.api.routes.me as me
+import photogen.api.routes.metrics as metrics
+import photogen.api.routes.models as models
+import photogen.api.routes.recipes as recipes
+import photogen.api.routes.uploads as uploads
 
 router = APIRouter()
 for module in (health, uploads, jobs, assets, recipes, me, models, metrics):
