@@ -36,3 +36,6 @@ def current_owner(
 
 
 Owner = Annotated[str, Depends(current_owner)]
+IdempotencyKey = Annotated[
+    str | None, Header(max_length=200, description="Retries with the same key return the first job.")
+]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 
-from photogen.api.deps import Owner, container_of
+from photogen.api.deps import IdempotencyKey, Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.schemas import AssetDetail, JobOut, Lineage, PrintAdviceIn, UpscaleIn
 from photogen.api.shaping import asset_out, job_out, upload_out
@@ -60,7 +60,7 @@ def get_lineage(request: Request, owner: Owner, asset_id: str) -> Lineage:
              summary="Upscale pass: a separate, recorded job that enlarges an asset x2 or x4")
 def upscale_asset(
     request: Request, owner: Owner, asset_id: str, body: UpscaleIn,
-    idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
     spec = body.model_dump()
     spec["print"] = body.print.model_dump() if body.print else None

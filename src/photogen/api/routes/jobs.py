@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from photogen.api.deps import Owner, container_of
+from photogen.api.deps import IdempotencyKey, Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.schemas import GenerationIn, JobOut, SweepIn, VaryIn
 from photogen.api.shaping import job_out, live_progress
@@ -29,9 +29,15 @@ def _source(request: Request, owner: str, body: GenerationIn) -> str | SourcePho
     return source_photo(request, owner, image=body.image, image_url=body.image_url, upload_id=body.upload_id)
 
 
-def _with_catalogue_model(request: Request, body: GenerationIn) -> GenerationIn:
-    """The body with its model as a catalogue id; a model outside the catalogue is refused before anything else."""
-    return body.model_copy(update={"model": container_of(request).catalogue.resolve(body.model)})
+def _checked(request: Request, body: GenerationIn) -> GenerationIn:
+    """The body with its model as a catalogue id, refused before anything else when the model is outside the
+    catalogue or the callback URL may not be reached."""
+    container = container_of(request)
+    if body.callback_url:
+        from photogen.net.guard import check_url
+
+        check_url(body.callback_url, allow=container.settings.url_allowlist)
+    return body.model_copy(update={"model": container.catalogue.resolve(body.model)})
 
 
 @router.post("/generations", status_code=202, response_model=JobOut, summary="Start an image-to-image job")
@@ -40,16 +46,12 @@ def create_generation(
     owner: Owner,
     body: GenerationIn,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
     container = container_of(request)
-    body = _with_catalogue_model(request, body)
+    body = _checked(request, body)
     expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
     generation = body.generation_request(container.catalogue.default_id, expanded)
-    if body.callback_url:
-        from photogen.net.guard import check_url
-
-        check_url(body.callback_url, allow=container.settings.url_allowlist)
     job, created = container.jobs.submit(owner, generation, _source(request, owner, body),
                                          idempotency_key=idempotency_key, callback_url=body.callback_url)
     return _answer(response, created, job, container.jobs.assets(owner, job.id))
@@ -59,14 +61,10 @@ def create_generation(
              summary="Sweep one control (image strength, seed, guidance or steps) with everything else fixed")
 def create_sweep(
     request: Request, owner: Owner, body: SweepIn, response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
     container = container_of(request)
-    if body.callback_url:
-        from photogen.net.guard import check_url
-
-        check_url(body.callback_url, allow=container.settings.url_allowlist)
-    body = _with_catalogue_model(request, body)
+    body = _checked(request, body)
     source = _source(request, owner, body)
     expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
     base = body.generation_request(container.catalogue.default_id, expanded)
@@ -80,7 +78,7 @@ def create_sweep(
              summary="Change one thing: rerun a job with one field changed, same seed, linked to the original")
 def vary_job(
     request: Request, owner: Owner, job_id: str, body: VaryIn, response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
     jobs = container_of(request).jobs
     job, created = jobs.vary(owner, job_id, body.changes, idempotency_key=idempotency_key)
@@ -91,7 +89,7 @@ def vary_job(
              summary="Run a stored job again; its comparison says per output identical, close or different")
 def replay_job(
     request: Request, owner: Owner, job_id: str, response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key return the first job.")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
     jobs = container_of(request).jobs
     job, created = jobs.replay(owner, job_id, idempotency_key=idempotency_key)
