@@ -30,10 +30,7 @@ import io
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -44,8 +41,9 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from serving import HOST, free_port, start_server  # bench/serving.py, beside this script
+
 RESULTS = Path(__file__).resolve().parent / "results"
-HOST = "127.0.0.1"  # benchmarks only ever talk to this machine
 
 
 def source_jpeg(side: int = 640) -> bytes:
@@ -60,31 +58,9 @@ def source_jpeg(side: int = 640) -> bytes:
     return buffer.getvalue()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def start_server(home: Path, port: int, args, *extra: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOGEN_")}
-    env.update(PHOTOGEN_HOME=str(home), PHOTOGEN_HOST=HOST, PHOTOGEN_PORT=str(port), PHOTOGEN_DEFAULT_MODEL=args.model,
-               PHOTOGEN_DEVICE=args.device, PHOTOGEN_MAX_BATCH_IMAGES=str(args.max_batch))  # fmt: skip
-    with open(home / "server.log", "wb") as log:  # the child keeps its own copy of the handle
-        server = subprocess.Popen([sys.executable, "-m", "photogen", "serve", "--host", HOST, "--port", str(port),
-                                   *extra], env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"photogen serve exited with {server.returncode}; see {home / 'server.log'}")
-        try:
-            if httpx.get(f"http://{HOST}:{port}/v1/health", timeout=1.0).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    server.terminate()
-    sys.exit("photogen serve did not answer /v1/health within 120 s")
+def server_settings(args) -> dict[str, str]:
+    return {"PHOTOGEN_DEFAULT_MODEL": args.model, "PHOTOGEN_DEVICE": args.device,
+            "PHOTOGEN_MAX_BATCH_IMAGES": str(args.max_batch)}
 
 
 def rss_mb(pid: int) -> float | None:
@@ -108,7 +84,7 @@ def api_node_memory(args) -> None:
     heavy = ("libtorch", "cv2")
     with tempfile.TemporaryDirectory(prefix="photogen-bench-") as folder:
         home, port = Path(folder), free_port()
-        server = start_server(home, port, args, "--no-worker")
+        server = start_server(home, port, server_settings(args), "--no-worker")
         try:
             rows = [("started, /v1/health answered", rss_mb(server.pid), mapped_libraries(server.pid, heavy))]
             with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=600.0) as http:
@@ -241,7 +217,7 @@ def main() -> None:
             args.model = save_random_model(args.model.removeprefix("random-"), home / "models")
         model_before = args.model_ms / 1000 if args.model_ms else model_seconds(args, jpeg)
         print(f"model time for one request: {1000 * model_before:.1f} ms", flush=True)
-        server = start_server(home, port, args)
+        server = start_server(home, port, server_settings(args))
         try:
             idle_rss = rss_mb(server.pid)
             with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=600.0) as http:

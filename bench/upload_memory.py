@@ -20,10 +20,7 @@ import io
 import json
 import os
 import platform
-import socket
 import struct
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,8 +32,9 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from serving import HOST, free_port, start_server  # bench/serving.py, beside this script
+
 RESULTS = Path(__file__).resolve().parent / "results"
-HOST = "127.0.0.1"
 TARGET_MB = 1536.0
 
 
@@ -61,35 +59,13 @@ def hostile_files(side: int = 7000) -> dict[str, bytes]:
     return {"rgba16": rgba16, "jpeg49mp": buffer.getvalue(), "bomb": bomb}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def start_server(home: Path, port: int, server_src: str | None, max_decoded_bytes: int | None) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOGEN_")}
-    env.update(PHOTOGEN_HOME=str(home), PHOTOGEN_HOST=HOST, PHOTOGEN_PORT=str(port), PHOTOGEN_WORKER_ENABLED="false",
-               PHOTOGEN_DEVICE="cpu", OMP_WAIT_POLICY="PASSIVE")  # fmt: skip
-    if server_src:
-        env["PYTHONPATH"] = server_src
-    if max_decoded_bytes:
-        env["PHOTOGEN_MAX_DECODED_BYTES"] = str(max_decoded_bytes)
-    with open(home / "server.log", "wb") as log:
-        server = subprocess.Popen([sys.executable, "-m", "photogen", "serve", "--host", HOST, "--port", str(port)],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"photogen serve exited with {server.returncode}; see {home / 'server.log'}")
-        try:
-            if httpx.get(f"http://{HOST}:{port}/v1/health", timeout=1.0).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    server.terminate()
-    sys.exit("photogen serve did not answer /v1/health within 120 s")
+def server_settings(args) -> dict[str, str]:
+    settings = {"PHOTOGEN_WORKER_ENABLED": "false", "PHOTOGEN_DEVICE": "cpu", "OMP_WAIT_POLICY": "PASSIVE"}
+    if args.server_src:
+        settings["PYTHONPATH"] = args.server_src
+    if args.max_decoded_bytes:
+        settings["PHOTOGEN_MAX_DECODED_BYTES"] = str(args.max_decoded_bytes)
+    return settings
 
 
 def memory_mb(pid: int) -> dict[str, float]:
@@ -133,7 +109,7 @@ def run(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="photogen-upload-memory-") as tmp:
         home = Path(tmp)
         port = free_port()
-        server = start_server(home, port, args.server_src, args.max_decoded_bytes)
+        server = start_server(home, port, server_settings(args))
         base = f"http://{HOST}:{port}"
         try:
             # 1. warm up with one ordinary photo (imports OpenCV, the face detector), then the baseline
