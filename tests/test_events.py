@@ -196,3 +196,39 @@ def test_a_redis_outage_degrades_live_events_without_failing_the_caller(tmp_path
         events.close()
     lost = [r.getMessage() for r in caplog.records if r.name == "photogen.events"]
     assert any("progress event not published" in m for m in lost) and any("cancel flag not read" in m for m in lost)
+
+
+def test_a_worker_asks_redis_for_a_cancel_flag_once_and_hears_later_cancels(redis_url):
+    """cancel_requested runs before every model block: past its first read, it answers from the cancels channel."""
+    import redis
+
+    from photogen.services.redis_events import RedisEvents
+
+    api, worker = RedisEvents(redis_url), RedisEvents(redis_url)
+    admin = redis.Redis.from_url(redis_url)
+
+    def exists_calls() -> int:
+        return int(admin.info("commandstats").get("cmdstat_exists", {}).get("calls", 0))
+
+    try:
+        job = _job()
+        api.publish(job, "state", state="running")
+        def answered_without_reading() -> bool:
+            calls = exists_calls()
+            assert not worker.cancel_requested(job)
+            return exists_calls() == calls
+
+        # the first questions read the flag, until the listener has subscribed to the channel
+        assert _wait_until(answered_without_reading)
+        before = exists_calls()
+        assert not any(worker.cancel_requested(job) for _ in range(200))
+        assert exists_calls() - before == 0
+        api.request_cancel(job)  # another process
+        assert _wait_until(lambda: worker.cancel_requested(job), deadline_s=1.0)
+        assert exists_calls() - before == 0  # heard, not read
+        api.publish(job, "state", state="canceled")  # the end is heard too: the flag is spent everywhere
+        assert _wait_until(lambda: not worker.cancel_requested(job), deadline_s=1.0)
+    finally:
+        api.close()
+        worker.close()
+        admin.close()

@@ -16,6 +16,7 @@ from photogen.runner.control import JobCanceled, JobControl, WorkerStopping
 from photogen.runner.generate import GenerationTask, batches, prepare, result_for, run_batch
 from photogen.runner.sinks import AssetStore
 from photogen.runner.sweep import run_sweep
+from photogen.runner.timings import PassClock, Timings
 from photogen.runner.upscale import run_upscale
 from photogen.store.tables import Asset, Job, Upload
 
@@ -51,16 +52,23 @@ class JobRunner:
     # -- generation ----------------------------------------------------------------------------
 
     def prepare(self, job: Job, spec: GenerationSpec) -> GenerationTask:
-        decoded, source = self.source_of(job)
-        return prepare(self.ctx, decoded, spec.request, source, ref=job)
+        timings = Timings()
+        with timings.phase("source"):
+            decoded, source = self.source_of(job)
+        with timings.phase("prepare"):
+            task = prepare(self.ctx, decoded, spec.request, source, ref=job)
+        task.timings = timings
+        return task
 
     def run_group(self, group: list[GenerationTask]) -> None:
         # 1. one pass for the group, steered by its jobs' cancels, the shutdown and the time limit
         jobs = [task.ref for task in group]
         interrupt = self.control.interrupt_for(jobs)
         progress = self.control.progress_for(jobs, group[0].item.request.denoising_steps, interrupt)
+        clock = PassClock()  # the model's time, apart from the time its callbacks take
         try:
-            images = run_batch(group, progress, interrupt)
+            with clock.measure():
+                images = run_batch(group, clock.timed(progress), clock.timed(interrupt))
         except JobCanceled:
             for job in jobs:
                 self.assets.finish(job, JobState.CANCELED)
@@ -75,11 +83,14 @@ class JobRunner:
         # 2. each job's results, committed with its success unless it was canceled meanwhile
         for task, job_images in zip(group, images):
             job = task.ref
+            clock.record(task.timings, len(group))
             if self.control.cancel_requested(job, from_db=True):
                 self.assets.finish(job, JobState.CANCELED)
                 continue
             try:
-                self.assets.sink_for(job).store(result_for(task, job_images))
+                with task.timings.phase("result"):
+                    result = result_for(task, job_images)
+                self.assets.sink_for(job).store(result, task.timings)
             except Exception as exc:  # noqa: BLE001 (a failed store ends this job only)
                 self.assets.fail(job, exc)
 

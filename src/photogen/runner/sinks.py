@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from photogen.intake.derivatives import encode_derivative
 from photogen.outputs import WrittenOutput, encode_png, output_stem, write_output
 from photogen.runner.records import Output, RunResult
 from photogen.runner.replay import compare_outputs
+from photogen.runner.timings import Timings
 from photogen.services.events import JobEvents
 from photogen.services.uploads import safe_owner
 from photogen.store.blobs import BlobStore
@@ -73,12 +75,14 @@ class AssetStore:
             self._last_ingredient = (upload_id, (self.blobs.get(upload.blob_key), upload.filename, upload.format))
         return self._last_ingredient[1]
 
-    def commit(self, job: Job, pieces: list[Piece], **updates: Any) -> None:
+    def commit(self, job: Job, pieces: list[Piece], *, timings: Timings | None = None, **updates: Any) -> None:
         """Blobs first, then all rows and the job's success in one transaction; on failure the new blobs go.
+        The success event carries `timings`, where the job's time went on the worker.
 
         Fenced by the claim: a worker whose lease ran out (the job was requeued, perhaps taken by another
         worker, which writes the same blob keys) stores nothing and removes nothing of the new owner's.
         """
+        started = time.perf_counter()
         with self.db.session() as session:
             if not _still_ours(session.get(Job, job.id), job):
                 raise LeaseLost(job.id)
@@ -111,7 +115,11 @@ class AssetStore:
                 self.blobs.delete(key)
             raise
         outputs = [row.id for _key, _data, row in pieces if row.kind != "crop"]
-        self.events.publish(job.id, "state", state=JobState.SUCCEEDED.value, assets=outputs)
+        extra = {}
+        if timings is not None:
+            timings.add("store", time.perf_counter() - started)
+            extra["timings"] = timings.as_dict()
+        self.events.publish(job.id, "state", state=JobState.SUCCEEDED.value, assets=outputs, **extra)
         self.on_finished(self.reload(job.id) or job)
 
     def compare_with_parent(self, job: Job, pieces: list[Piece]) -> dict | None:
@@ -178,16 +186,19 @@ class AssetSink:
     def __init__(self, store: AssetStore, job: Job) -> None:
         self.assets, self.job = store, job
 
-    def store(self, result: RunResult) -> None:
+    def store(self, result: RunResult, timings: Timings | None = None) -> None:
         folder = f"assets/{safe_owner(self.job.owner)}/{self.job.id}"
-        pieces = [self.assets.piece(self.job, output, f"{folder}/{_asset_name(output)}") for output in result.pieces]
+        timings = timings or Timings()
+        with timings.phase("encode"):
+            pieces = [self.assets.piece(self.job, output, f"{folder}/{_asset_name(output)}")
+                      for output in result.pieces]
         updates: dict[str, Any] = {}
         if result.plan is not None:
             updates["crop"] = result.plan.as_dict()
         updates["progress_step"] = result.steps
         if self.job.kind == "generate":
             updates["comparison"] = self.assets.compare_with_parent(self.job, pieces)
-        self.assets.commit(self.job, pieces, **updates)
+        self.assets.commit(self.job, pieces, timings=timings, **updates)
 
 
 def _asset_name(output: Output) -> str:
