@@ -17,7 +17,6 @@ from photogen.queue.embedded import EmbeddedWorker
 from photogen.queue.port import DatabaseQueue
 from photogen.services.catalogue import ModelCatalogue
 from photogen.services.events import InProcessEvents, JobEvents
-from photogen.services.job_counts import outputs_of
 from photogen.services.jobs import JobService
 from photogen.services.keys import KeyService
 from photogen.services.limits import OwnerLimits
@@ -162,7 +161,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             max_batch_images=settings.max_batch_images,
             max_pixels=settings.max_pixels,
             max_decoded_bytes=settings.max_decoded_bytes,
-            on_finished=_on_finished(webhooks, db),
+            on_finished=_on_finished(webhooks),
             batch_window_s=settings.batch_window_ms / 1000.0,
             job_timeout_s=settings.job_timeout_s,
             work_limit=work_limit,
@@ -232,12 +231,11 @@ def _output_signer(settings: Settings):
     return OutputSigner(signing_identity(settings.signing_cert, settings.signing_key, settings.home))
 
 
-def _on_finished(webhooks, db: Database):
-    def notify(job) -> None:
+def _on_finished(webhooks):
+    def notify(job, outputs: int) -> None:
         try:
             RUN_METRICS.observe_job_end(job.state, created_at=job.created_at, started_at=job.started_at,
-                                        finished_at=job.finished_at, error_code=job.error_code,
-                                        outputs=outputs_of(db, job.id) if job.state == "succeeded" else 0)
+                                        finished_at=job.finished_at, error_code=job.error_code, outputs=outputs)
         except Exception:  # a metric is never worth a job's end; the log has it
             logging.getLogger("photogen.metrics").exception("could not observe the end of job %s", job.id)
         if webhooks is None:

@@ -12,7 +12,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -78,6 +78,8 @@ class RunMetrics:
 
 
 def _seconds(start: datetime, end: datetime) -> float:
+    """Between two UTC times, either of which may come without its zone (SQLite gives them so)."""
+    start, end = (t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in (start, end))
     return max(0.0, (end - start).total_seconds())
 
 

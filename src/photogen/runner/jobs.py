@@ -14,7 +14,7 @@ from photogen.intake.decode import DecodedImage
 from photogen.runner.context import RunContext
 from photogen.runner.control import JobCanceled, JobControl, WorkerStopping
 from photogen.runner.generate import GenerationTask, batches, prepare, result_for, run_batch
-from photogen.runner.sinks import AssetStore
+from photogen.runner.sinks import AssetStore, JobFinished
 from photogen.runner.sweep import run_sweep
 from photogen.runner.timings import PassClock, Timings
 from photogen.runner.upscale import run_upscale
@@ -23,7 +23,7 @@ from photogen.store.tables import Asset, Job, Upload
 
 class JobRunner:
     def __init__(self, ctx: RunContext, *, stopping: Callable[[], bool],
-                 on_finished: Callable[[Job], None] | None = None) -> None:
+                 on_finished: JobFinished | None = None) -> None:
         self.ctx = ctx
         self.assets = AssetStore(ctx.db, ctx.blobs, ctx.events, signer=ctx.signer, on_finished=on_finished)
         self.control = JobControl(ctx.db, ctx.events, job_timeout_s=ctx.limits.job_timeout_s, stopping=stopping)
@@ -43,6 +43,8 @@ class JobRunner:
                     tasks.append(self.prepare(job, spec))
             except WorkerStopping:
                 self.assets.requeue([job])
+            except JobCanceled:
+                self.assets.finish(job, JobState.CANCELED)
             except Exception as exc:  # noqa: BLE001 (one bad job must not sink the batch)
                 self.assets.fail(job, exc)
         # 2. generations that can share a pass run together
@@ -84,13 +86,15 @@ class JobRunner:
         for task, job_images in zip(group, images):
             job = task.ref
             clock.record(task.timings, len(group))
-            if self.control.cancel_requested(job, from_db=True):
+            if self.control.cancel_requested(job):  # as heard; the commit reads the row's flag
                 self.assets.finish(job, JobState.CANCELED)
                 continue
             try:
                 with task.timings.phase("result"):
                     result = result_for(task, job_images)
                 self.assets.sink_for(job).store(result, task.timings)
+            except JobCanceled:
+                self.assets.finish(job, JobState.CANCELED)
             except Exception as exc:  # noqa: BLE001 (a failed store ends this job only)
                 self.assets.fail(job, exc)
 

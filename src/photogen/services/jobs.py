@@ -25,7 +25,7 @@ from photogen.domain.jobs import (
     generation_spec,
 )
 from photogen.domain.params import GenerationRequest
-from photogen.services.events import JobEvents
+from photogen.services.events import JobEvents, labels_of
 from photogen.services.generation import resolve_seed
 from photogen.services.uploads import NotFound, UploadService
 from photogen.services.work import WorkLimit
@@ -256,7 +256,7 @@ class JobService:
             if existing is None:
                 raise
             return existing, False
-        self._events.publish(job.id, "state", state=job.state)
+        self._events.publish(job.id, "state", state=job.state, labels=labels_of(job))
         self.on_submit()
         return job, True
 
@@ -307,7 +307,7 @@ class JobService:
                 job.state = JobState.CANCELED.value
                 job.finished_at = utcnow()
         if job.state == JobState.CANCELED.value:
-            self._events.publish(job.id, "state", state=job.state)
+            self._events.publish(job.id, "state", state=job.state, labels=labels_of(job))
         else:
             self._events.request_cancel(job.id)
         return job

@@ -111,7 +111,7 @@ class RedisEvents:
     # a lost event is logged, streams fall back to the job's row, and cancels still arrive through the row's
     # flag, which running jobs read every second.
 
-    def publish(self, job_id: str, kind: str, **data: Any) -> None:
+    def publish(self, job_id: str, kind: str, *, labels: tuple[str, str] | None = None, **data: Any) -> None:
         finished = is_terminal(kind, data)
         ttl = max(1, round(self.keep_finished_s)) if finished else LIVE_TTL_S
         keys = [self._key(job_id, "seq"), self._key(job_id, "events"), self._key(job_id, "cancel"), self._channel,
@@ -125,7 +125,7 @@ class RedisEvents:
             self._forget_cancels()
             log.warning("job %s: %s event not published to Redis (%s)", job_id, kind, type(error).__name__)
         if kind == "state":
-            log_state(self.labels, job_id, data)
+            log_state(self.labels, job_id, data, labels)
 
     def since(self, job_id: str, seq: int) -> list[dict[str, Any]]:
         try:
