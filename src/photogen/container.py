@@ -203,8 +203,7 @@ def _job_admission(catalogue: ModelCatalogue, limits: OwnerLimits):
     def admit(owner: str, request: dict[str, Any]) -> None:
         if request.get("model") is not None:
             catalogue.check(request["model"])
-        limits.check_job(owner)
-        limits.check_storage(owner)
+        limits.admit_job(owner)
 
     return admit
 

@@ -69,10 +69,11 @@ class SourcePhoto:
     identity: str
     store: Callable[[], str]
     stores_new_upload: bool = True
+    upload: Upload | None = None  # the row, for a photo stored already
 
     @classmethod
     def of_upload(cls, upload: Upload) -> SourcePhoto:
-        return cls(f"sha256:{upload.sha256}", lambda: upload.id, stores_new_upload=False)
+        return cls(f"sha256:{upload.sha256}", lambda: upload.id, stores_new_upload=False, upload=upload)
 
 
 def check_fits(request: GenerationRequest, upload: Upload | None) -> None:
@@ -170,7 +171,7 @@ class JobService:
 
     def _store_checked(self, owner: str, source: SourcePhoto, request: GenerationRequest) -> Upload:
         """The source's upload, stored now if new; refused (and not kept) when the request does not fit it."""
-        upload = self._uploads.get(owner, source.store())
+        upload = source.upload or self._uploads.get(owner, source.store())
         try:
             check_fits(request, upload)
         except PhotogenError:
@@ -286,11 +287,28 @@ class JobService:
         with self._db.session() as session:
             return list(session.scalars(query.order_by(Job.created_at.desc()).limit(limit)))
 
-    def assets(self, owner: str, job_id: str) -> list[Asset]:
-        self.get(owner, job_id)
+    def with_assets(self, owner: str, job_id: str) -> tuple[Job, list[Asset]]:
+        """The job and its assets, read together."""
         with self._db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.owner != owner:
+                raise NotFound(f"no job {job_id}", hint="list your jobs with GET /v1/jobs")
             query = select(Asset).where(Asset.job_id == job_id).order_by(Asset.kind, Asset.index)
-            return list(session.scalars(query))
+            return job, list(session.scalars(query))
+
+    def assets(self, owner: str, job_id: str) -> list[Asset]:
+        return self.with_assets(owner, job_id)[1]
+
+    def assets_of(self, jobs: list[Job]) -> dict[str, list[Asset]]:
+        """The assets of each of `jobs` (rows already read for their owner), in one read."""
+        found: dict[str, list[Asset]] = {job.id: [] for job in jobs}
+        if not found:
+            return found
+        with self._db.session() as session:
+            query = select(Asset).where(Asset.job_id.in_(list(found))).order_by(Asset.kind, Asset.index)
+            for asset in session.scalars(query):
+                found[asset.job_id].append(asset)
+        return found
 
     def cancel(self, owner: str, job_id: str) -> Job:
         """Queued jobs end at once; running ones stop at their next step and keep no outputs."""
