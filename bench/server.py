@@ -49,6 +49,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -66,6 +67,7 @@ from serving import (  # bench/serving.py, beside this script
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
+STATS_SETTLE_S = 11.0  # PostgreSQL backends report their statistics when idle, at most this late
 TERMINAL = ("succeeded", "failed", "canceled")
 
 
@@ -185,6 +187,80 @@ class Running:
     api_pid: int
     worker_pids: list[int] = field(default_factory=list)
     worker_logs: list[Path] = field(default_factory=list)
+    database_url: str | None = None  # PostgreSQL: transactions are counted
+    redis_url: str | None = None  # Redis: commands are counted
+
+    def pids(self) -> list[int]:
+        return [self.api_pid, *self.worker_pids]
+
+    def counters(self) -> dict[str, Any]:
+        """Running totals: CPU seconds of each process, and transactions and Redis commands where there are."""
+        counts = {f"cpu_{n}": cpu_seconds(pid) for n, pid in enumerate(self.pids())}
+        if self.database_url:
+            counts["database_transactions"] = database_transactions(self.database_url)
+        if self.redis_url:
+            counts["redis_commands"] = redis_commands(self.redis_url)
+        return counts
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_transactions(url: str) -> int:
+    """Transactions committed or rolled back in the database so far (PostgreSQL's statistics, which each backend
+    reports when it goes idle: wait a moment before reading the last ones)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(text(
+                "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")).scalar())
+    finally:
+        engine.dispose()
+
+
+def redis_commands(url: str) -> dict[str, int]:
+    """Commands Redis has run so far, by name."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return {name.removeprefix("cmdstat_"): int(stats["calls"])
+                for name, stats in client.info("commandstats").items()}
+    finally:
+        client.close()
+
+
+def counted(running: Running, work) -> tuple[object, dict[str, float]]:
+    """`work()` and what it cost in the counters, less what the processes do when idle (heartbeats, polling
+    brokers), measured over as long an idle moment first. PostgreSQL's statistics are given time to arrive."""
+    settle = STATS_SETTLE_S if running.database_url else 1.0
+    time.sleep(settle)
+    start, t0 = flat(running.counters()), time.monotonic()
+    time.sleep(settle)
+    idle, t1 = flat(running.counters()), time.monotonic()
+    result = work()
+    time.sleep(settle)
+    end, t2 = flat(running.counters()), time.monotonic()
+    scale = (t2 - t1) / (t1 - t0)
+    return result, {key: (end[key] - idle.get(key, 0)) - (idle.get(key, 0) - start.get(key, 0)) * scale
+                    for key in end}
+
+
+def flat(counters: dict) -> dict[str, float]:
+    """{"redis_commands": {"get": 3}} -> {"redis_commands": 3, "redis_get": 3}"""
+    out: dict[str, float] = {}
+    for key, value in counters.items():
+        if isinstance(value, dict):
+            out[key] = sum(value.values())
+            out.update({f"redis_{name}": count for name, count in value.items()})
+        else:
+            out[key] = value
+    return out
 
 
 def start_embedded(stack: ExitStack, args, root: Path) -> Running:
@@ -205,7 +281,7 @@ def start_distributed(stack: ExitStack, args, root: Path) -> Running:
     link_models(api_home, root)
     api = start_server(api_home, port, settings, "--no-worker")  # migrates the new database first
     stack.callback(stop, api)
-    running = Running(f"http://{HOST}:{port}", api.pid)
+    running = Running(f"http://{HOST}:{port}", api.pid, database_url=database_url, redis_url=redis_url)
     gpus = [g for g in args.worker_gpus.split(",") if g] if args.worker_gpus else []
     started = []
     for n in range(args.workers):
@@ -278,17 +354,19 @@ def run_mode(mode: str, args, root: Path, jpeg: bytes) -> dict:
                 concurrently(running.url, args.max_batch * len(running.worker_logs), 1,
                              lambda i, r: {**body, "seed": 10_000 + i})
             # 1. one client at a time: nothing queued, the overhead around the model
-            alone = [one_request(http, {**body, "seed": k}) for k in range(args.sequential)]
+            alone, costs = counted(running, lambda: [one_request(http, {**body, "seed": k})
+                                                     for k in range(args.sequential)])
         # 2. N concurrent clients
         guidance = (lambda i: args.guidance) if args.same_guidance else (lambda i: 5.0 + i % 4)
         loaded, wall = concurrently(running.url, args.clients, args.requests_per_client,
                                     lambda i, r: {**body, "seed": 100 * i + r, "guidance": guidance(i)})
         rss = {"api_idle": idle_rss, "api": rss_mb(running.api_pid),
                "workers": [rss_mb(pid) for pid in running.worker_pids]}
-    return {"summary": summarize(args, alone, loaded, wall, rss), "alone": alone, "loaded": loaded}
+    per_request = {key: value / len(alone) for key, value in costs.items()}
+    return {"summary": summarize(args, alone, loaded, wall, rss, per_request), "alone": alone, "loaded": loaded}
 
 
-def summarize(args, alone: list[dict], loaded: list[dict], wall: float, rss: dict) -> dict:
+def summarize(args, alone: list[dict], loaded: list[dict], wall: float, rss: dict, per_request: dict) -> dict:
     window = args.batch_window_ms / 1000
 
     def median_ms(rows: list[dict], value) -> float:
@@ -320,6 +398,10 @@ def summarize(args, alone: list[dict], loaded: list[dict], wall: float, rss: dic
         "loaded_medians_ms": {key: median_ms(loaded, lambda row, k=key: row[k])
                               for key in ("post", "queued", "worker", "told", "download")},
         "batch_sizes": sorted({row["timings"].get("batch") for row in loaded if row["timings"].get("batch")}),
+        # one client at a time, per request: CPU of the API process (cpu_0) and of each worker (cpu_1...), in ms
+        # (embedded: the one process, model included); database transactions and Redis commands (distributed)
+        "costs_per_request": {key: 1000 * value if key.startswith("cpu_") else value
+                              for key, value in per_request.items()},
         "rss_mb": rss,
     }
 
@@ -373,6 +455,13 @@ def report(args, results: dict[str, dict]) -> None:
         row(f"  {label} (ms)", lambda s, k=key: ms(s["overhead_parts_ms"][k]))
     for key in ("source", "prepare", "callbacks", "result", "encode", "store"):
         row(f"    worker: {key} (ms)", lambda s, k=key: ms(s["worker_phases_ms"][k]))
+    row("CPU per request alone, model included: API / workers (ms)", lambda s: " / ".join(
+        f"{s['costs_per_request'][k]:.0f}" for k in sorted((k for k in s["costs_per_request"] if k.startswith("cpu_")),
+                                                           key=lambda k: int(k[4:]))))
+    row("database transactions per request (PostgreSQL)",
+        lambda s: f"{s['costs_per_request'].get('database_transactions', float('nan')):.1f}")
+    row("Redis commands per request",
+        lambda s: f"{s['costs_per_request'].get('redis_commands', float('nan')):.1f}")
     row("API process RSS idle / at the end (MB)", lambda s: f"{s['rss_mb']['api_idle'] or 0:.0f} / {s['rss_mb']['api'] or 0:.0f}")
     row("worker process RSS at the end (MB)",
         lambda s: ", ".join(f"{r or 0:.0f}" for r in s["rss_mb"]["workers"]) or "(in the API process)")
@@ -385,6 +474,8 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=12, help="one-at-a-time requests for the overhead figure")
     parser.add_argument("--workers", type=int, default=0,
                         help="also run the distributed mode with this many `photogen worker` processes")
+    parser.add_argument("--modes", default="", help="comma-separated subset of embedded,distributed to run "
+                        "(default: embedded, and distributed with --workers)")
     parser.add_argument("--worker-gpus", default="", help="GPU indexes the workers take in turn, e.g. 0,1")
     parser.add_argument("--model", default="tiny", help="tiny, random-sd15, random-sdxl, a folder, a file, a hub id")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -411,7 +502,10 @@ def main() -> None:
         root = Path(folder)
         if args.model.startswith("random-"):
             args.model = save_random_model(args.model.removeprefix("random-"), root / "models")
-        for mode in ["embedded"] + (["distributed"] if args.workers else []):
+        modes = args.modes.split(",") if args.modes else ["embedded"] + (["distributed"] if args.workers else [])
+        if "distributed" in modes and args.workers < 1:
+            parser.error("the distributed mode needs --workers N")
+        for mode in modes:
             print(f"{mode}: running", flush=True)
             results[mode] = run_mode(mode, args, root, jpeg)
     report(args, results)
