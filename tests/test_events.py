@@ -232,3 +232,14 @@ def test_a_worker_asks_redis_for_a_cancel_flag_once_and_hears_later_cancels(redi
         api.close()
         worker.close()
         admin.close()
+
+
+def test_a_batch_publishes_its_progress_at_once_each_job_in_its_own_series(make_pair):
+    a, b = make_pair()
+    jobs = [_job() for _ in range(3)]
+    a.publish(jobs[0], "state", state="running")
+    for step in (1, 2):
+        a.publish_progress([(job, {"step": step, "total": 2, "images": 1}) for job in jobs])
+    assert [(e["seq"], e["event"], e.get("step")) for e in b.since(jobs[0], 0)] == [
+        (1, "state", None), (2, "progress", 1), (3, "progress", 2)]
+    assert [(e["seq"], e["step"], e["total"]) for e in b.since(jobs[2], 0)] == [(1, 1, 2), (2, 2, 2)]

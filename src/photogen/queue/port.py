@@ -66,7 +66,7 @@ class JobQueue(Protocol):
 
     def register(self, worker_id: str, *, kind: str, gpu: str | None = None) -> None: ...
 
-    def wait_for_batch(self, max_images: int, window_s: float, stop: threading.Event | None = None) -> None: ...
+    def wait_for_batch(self, max_images: int, window_s: float, stop: threading.Event | None = None) -> bool: ...
 
     def claim(self, worker_id: str, max_images: int, window_s: float = 0.0,
               stop: threading.Event | None = None) -> list[Job]: ...
@@ -141,27 +141,28 @@ class DatabaseQueue:
                 return job
         return None
 
-    def wait_for_batch(self, max_images: int, window_s: float, stop: threading.Event | None = None) -> None:
+    def wait_for_batch(self, max_images: int, window_s: float, stop: threading.Event | None = None) -> bool:
         """Dynamic batching: hold the next batch's first job until the batch is full or its window has passed.
 
         The window is counted from the job's submission, so no job waits longer than the window,
         and a lone job is not held at all once the window has gone by. The head is chosen once; then only the
         compatible jobs are counted, every BATCH_POLL_S or as soon as a submission in this process says so.
+        False when nothing was queued (with a window: without one, nothing is looked at).
         """
         if window_s <= 0:
-            return
+            return True
         self._submitted.clear()
         with self.db.session() as session:
             first = self.next_head(session)
         if first is None:
-            return
+            return False
         batch_key, submitted_at = first.batch_key, aware(first.created_at)
         while True:
             if self._queued_images(batch_key, max_images) >= max_images:
-                return
+                return True
             left = window_s - (self.clock() - submitted_at).total_seconds()
             if left <= 0:
-                return
+                return True
             pause = min(left, BATCH_POLL_S)
             if self.sleep is not None:
                 self.sleep(pause)
@@ -169,7 +170,7 @@ class DatabaseQueue:
                 self._submitted.wait(pause)
                 self._submitted.clear()
             if stop is not None and stop.is_set():
-                return
+                return True
 
     def _queued_images(self, batch_key: str, enough: int) -> int:
         """Images the queued jobs of `batch_key` ask for, counted up to the first `enough` jobs."""
@@ -183,7 +184,8 @@ class DatabaseQueue:
               stop: threading.Event | None = None) -> list[Job]:
         """A compatible group of queued jobs (one batch key, at most `max_images` images), now running
         under this worker's lease; [] when nothing is queued."""
-        self.wait_for_batch(max_images, window_s, stop)
+        if not self.wait_for_batch(max_images, window_s, stop):
+            return []
         now = self.clock()
         with self.db.session(write_lock=True) as session:
             first = self.next_head(session, lock=True)

@@ -38,8 +38,8 @@ class Progress:
     def __call__(self, done: int, total: int | None = None) -> None:
         if total is not None:
             self.total = total
-        for job in self.jobs:
-            self.control.events.publish(job.id, "progress", step=done, total=self.total, images=self.images[job.id])
+        self.control.events.publish_progress(
+            [(job.id, {"step": done, "total": self.total, "images": self.images[job.id]}) for job in self.jobs])
         now = time.monotonic()
         if now - self.last_write >= PROGRESS_WRITE_EVERY_S and done < self.total:
             self.last_write = now

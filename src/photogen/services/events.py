@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, Self
 
 from photogen.store.database import Database
@@ -130,6 +130,9 @@ class JobEvents(Protocol):
         """Append one event (kind "state" or "progress") to the job's events, with the next seq. `labels` are the
         job's (kind, owner) for the log line of a state change; without them they are read through `labels`."""
 
+    def publish_progress(self, steps: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """A "progress" event for each (job id, data), as `publish` would; for a batch's jobs at once."""
+
     def since(self, job_id: str, seq: int) -> list[dict[str, Any]]:
         """The kept events after `seq`, in order (seq 0: all kept)."""
 
@@ -183,6 +186,10 @@ class InProcessEvents:
         self._waiters.wake(job_id)
         if kind == "state":
             log_state(self.labels, job_id, data, labels)
+
+    def publish_progress(self, steps: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        for job_id, data in steps:
+            self.publish(job_id, "progress", **data)
 
     def since(self, job_id: str, seq: int) -> list[dict[str, Any]]:
         with self._lock:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -113,19 +113,33 @@ class RedisEvents:
 
     def publish(self, job_id: str, kind: str, *, labels: tuple[str, str] | None = None, **data: Any) -> None:
         finished = is_terminal(kind, data)
-        ttl = max(1, round(self.keep_finished_s)) if finished else LIVE_TTL_S
-        keys = [self._key(job_id, "seq"), self._key(job_id, "events"), self._key(job_id, "cancel"), self._channel,
-                self._cancels_channel]
-        event = json.dumps({"event": kind, **data})
         if finished:
             self._forget_job(job_id)
         try:
-            self._publish(keys=keys, args=[event, self.max_events, ttl, "1" if finished else "0", json.dumps(job_id)])
+            self._publish(**self._publish_call(job_id, kind, data, finished))
         except redis.RedisError as error:
             self._forget_cancels()
             log.warning("job %s: %s event not published to Redis (%s)", job_id, kind, type(error).__name__)
         if kind == "state":
             log_state(self.labels, job_id, data, labels)
+
+    def publish_progress(self, steps: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """One round trip for the whole batch."""
+        try:
+            with self._redis.pipeline(transaction=False) as pipe:
+                for job_id, data in steps:
+                    self._publish(**self._publish_call(job_id, "progress", data, False), client=pipe)
+                pipe.execute()
+        except redis.RedisError as error:
+            self._forget_cancels()
+            log.warning("progress events of %d jobs not published to Redis (%s)", len(steps), type(error).__name__)
+
+    def _publish_call(self, job_id: str, kind: str, data: dict[str, Any], finished: bool) -> dict[str, list]:
+        ttl = max(1, round(self.keep_finished_s)) if finished else LIVE_TTL_S
+        keys = [self._key(job_id, "seq"), self._key(job_id, "events"), self._key(job_id, "cancel"), self._channel,
+                self._cancels_channel]
+        event = json.dumps({"event": kind, **data})
+        return {"keys": keys, "args": [event, self.max_events, ttl, "1" if finished else "0", json.dumps(job_id)]}
 
     def since(self, job_id: str, seq: int) -> list[dict[str, Any]]:
         try:
