@@ -67,7 +67,7 @@ from serving import (  # bench/serving.py, beside this script
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
-STATS_SETTLE_S = 11.0  # PostgreSQL backends report their statistics when idle, at most this late
+STATS_SETTLE_S = 12.0  # PostgreSQL backends report their statistics when idle, at most this late
 TERMINAL = ("succeeded", "failed", "canceled")
 
 
@@ -86,9 +86,12 @@ def source_jpeg(side: int = 640) -> bytes:
 def server_settings(args) -> dict[str, str]:
     """What every process of either mode is given. Uploads per minute are lifted so that `--source inline`
     (every request an upload) is not refused; nothing else differs from the defaults unless asked."""
-    return {"PHOTOGEN_DEFAULT_MODEL": args.model, "PHOTOGEN_DEVICE": args.device,
-            "PHOTOGEN_MAX_BATCH_IMAGES": str(args.max_batch), "PHOTOGEN_BATCH_WINDOW_MS": f"{args.batch_window_ms:g}",
-            "PHOTOGEN_UPLOADS_PER_MINUTE": "100000"}  # fmt: skip
+    settings = {"PHOTOGEN_DEFAULT_MODEL": args.model, "PHOTOGEN_DEVICE": args.device,
+                "PHOTOGEN_MAX_BATCH_IMAGES": str(args.max_batch),
+                "PHOTOGEN_BATCH_WINDOW_MS": f"{args.batch_window_ms:g}", "PHOTOGEN_UPLOADS_PER_MINUTE": "100000"}
+    if getattr(args, "server_src", None):  # the processes run that source tree
+        settings["PYTHONPATH"] = str(Path(args.server_src).resolve())
+    return settings
 
 
 def rss_mb(pid: int) -> float | None:
@@ -488,6 +491,10 @@ def main() -> None:
                         help="name one upload in every request, or send the photo inline each time")
     parser.add_argument("--same-guidance", action="store_true",
                         help="every client at --guidance (by default clients use 5, 6, 7 and 8)")
+    parser.add_argument("--server-src", default=None,
+                        help="run the photogen processes from this source folder (e.g. an older commit's src, "
+                             "exported with git archive) for a before/after comparison; it must report the "
+                             "model's time on the success event (photogen.runner.timings)")
     parser.add_argument("--idle-rss", action="store_true",
                         help="only measure an API node's memory (serve --no-worker): idle, after requests, after an upload")
     args = parser.parse_args()
