@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     offline: bool = Field(
         default=False, description="Never download: hub ids must already be in the local cache."
     )
+    hub_cache: Path | None = Field(
+        default=None,
+        description="Folder of the Hugging Face hub cache that hub ids are downloaded to and read from (its "
+        "models--owner--name layout); None uses the hub client's own (HF_HUB_CACHE, else ~/.cache/huggingface/hub).",
+    )
     max_pixels: int = Field(
         default=50_000_000, ge=1, description="Uploads with more pixels than this are refused before decoding."
     )

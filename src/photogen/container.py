@@ -145,6 +145,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
                          max_stored_bytes=settings.max_stored_bytes_per_owner,
                          storage_retry_s=int(settings.purge_interval_s))
     jobs.admit = _job_admission(catalogue, limits)
+    jobs.check_controls = catalogue.check_controls
     webhooks = _webhook_sender(settings, db)
     queue = DatabaseQueue(db, events, max_attempts=settings.job_max_attempts, lease_s=settings.lease_s,
                           heartbeat_s=settings.heartbeat_s)

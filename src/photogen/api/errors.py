@@ -39,6 +39,8 @@ STATUS_BY_CODE = {
     "unsupported_model": 422,
     "source_not_found": 422,
     "model_not_allowed": 422,
+    "unsupported_control": 422,  # a control the request's model lacks, named with the model
+    "reference_not_found": 422,
     "rate_limited": 429,
     "quota_exceeded": 429,
 }

@@ -173,10 +173,22 @@ class HealthOut(BaseModel):
 
 
 class ModelCapabilities(BaseModel):
-    image_strength: bool = Field(description="Whether requests may set image_strength (image-to-image from the source).")
-    negative_prompt: bool = Field(description="Whether requests may set negative_prompt.")
+    image_strength: bool = Field(description="Whether requests may set image_strength (image-to-image from the source); "
+                                 "instruction-edit models have none and read the source as a reference.")
+    negative_prompt: bool = Field(description="Whether requests may set negative_prompt (classifier-free or true CFG).")
     schedulers: list[str] = Field(description="Values the request's scheduler may take.")
     native_size: list[int] | None = Field(description="Width and height the model was trained at, where its configs say.")
+    size_multiple: int | None = Field(default=None, description="Output width and height are multiples of this.")
+    max_references: int = Field(default=0, description="Most reference images a request may add beside its source.")
+    reference_strength: bool = Field(default=False, description="Whether requests may set reference_strength (IP-Adapter).")
+    guidance: Literal["cfg", "embedded", "none"] | None = Field(
+        default=None, description="How guidance works: cfg (a guided pair per image), embedded (distilled guidance, "
+        "an input of the model), none (step-distilled: guidance is ignored).")
+    prompt_kind: Literal["description", "instruction"] | None = Field(
+        default=None, description="description: the prompt describes the output; instruction: it says what to change "
+        "(\"make the coat red\").")
+    default_guidance: float | None = Field(default=None, description="Guidance used when a request sets none (None: 7).")
+    default_steps: int | None = Field(default=None, description="Steps used when a request sets none (None: 30).")
 
 
 class ModelOut(BaseModel):
@@ -184,7 +196,8 @@ class ModelOut(BaseModel):
     default: bool = Field(description="Used when a request names no model.")
     source: Literal["tiny", "hub", "folder", "single_file"] = Field(description="Where the operator's model comes from (never its path).")
     available: bool = Field(description="Whether its files are on the server (a hub model: already downloaded); unavailable models fail to load.")
-    family: str | None = Field(description="Model family: sd1, sd2 or sdxl; None when its configs cannot be read.")
+    family: str | None = Field(description="Model family: sd1, sd2, sdxl, flux2-klein or flux-kontext; None when its "
+                               "configs cannot be read.")
     licence: str | None = Field(description="Licence from the model card, where it has one.")
     random_weights: bool = Field(description="Random weights (the tiny test model): outputs mean nothing.")
     capabilities: ModelCapabilities = Field(description="What requests for this model may use.")

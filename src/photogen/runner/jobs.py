@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PIL import Image
+from sqlalchemy import select
 
 from photogen.domain.errors import PhotogenError
 from photogen.domain.jobs import GenerationSpec, JobState, SweepSpec, UpscaleSpec
@@ -52,13 +53,15 @@ class JobRunner:
 
     def prepare(self, job: Job, spec: GenerationSpec) -> GenerationTask:
         decoded, source = self.source_of(job)
-        return prepare(self.ctx, decoded, spec.request, source, ref=job)
+        references = self.references_of(job, spec.request.references)
+        return prepare(self.ctx, decoded, spec.request, source, ref=job, references=references)
 
     def run_group(self, group: list[GenerationTask]) -> None:
         # 1. one pass for the group, steered by its jobs' cancels, the shutdown and the time limit
         jobs = [task.ref for task in group]
         interrupt = self.control.interrupt_for(jobs)
-        progress = self.control.progress_for(jobs, group[0].item.request.denoising_steps, interrupt)
+        steps = group[0].model.capabilities.denoising_steps(group[0].item.request)
+        progress = self.control.progress_for(jobs, steps, interrupt)
         try:
             images = run_batch(group, progress, interrupt)
         except JobCanceled:
@@ -90,9 +93,10 @@ class JobRunner:
         decoded, source = self.source_of(job)
         interrupt = self.control.interrupt_for([job])
         progress = self.control.progress_for([job], 0, interrupt, images=1)
+        references = self.references_of(job, base.references)
         try:
             result = run_sweep(self.ctx, decoded, base, spec.field, spec.values, source,
-                               on_step=progress, interrupt=interrupt)
+                               on_step=progress, interrupt=interrupt, references=references)
         except JobCanceled:
             self.assets.finish(job, JobState.CANCELED)
             return
@@ -130,3 +134,15 @@ class JobRunner:
         source = {"name": upload.filename, "sha256": upload.sha256, "format": upload.format,
                   "size": [upload.width, upload.height], "upload_id": upload.id}
         return self.ctx.decode(self.ctx.blobs.get(upload.blob_key)), source
+
+    def references_of(self, job: Job, digests: tuple[str, ...]) -> list[DecodedImage]:
+        """The reference images a request names by SHA-256, decoded from the job owner's uploads, in order."""
+        if not digests:
+            return []
+        with self.ctx.db.session() as session:
+            uploads = session.scalars(select(Upload).where(Upload.owner == job.owner, Upload.sha256.in_(digests)))
+            blob_keys = {upload.sha256: upload.blob_key for upload in uploads}
+        missing = [digest for digest in digests if digest not in blob_keys]
+        if missing:
+            raise PhotogenError(f"the reference image {missing[0][:12]}... was deleted", code="reference_not_found")
+        return [self.ctx.decode(self.ctx.blobs.get(blob_keys[digest])) for digest in digests]

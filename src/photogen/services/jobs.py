@@ -53,8 +53,12 @@ def batch_key_for(request: GenerationRequest, upload: Upload) -> str:
     else:
         g = math.gcd(upload.width, upload.height)
         shape = f"r{upload.width // g}:{upload.height // g}"
-    # Guidance may differ inside a batch: the engine applies it per image.
-    return "|".join([request.model, shape, str(request.steps), str(request.denoising_steps), request.scheduler])
+    # Guidance may differ inside a batch: the engine applies it per image. References add tokens beside the
+    # image's own, so their number must match; their sizes are matched by the engine's own key.
+    key = [request.model, shape, str(request.steps), str(request.denoising_steps), request.scheduler]
+    if request.references or request.reference_strength is not None:
+        key += [f"refs:{len(request.references)}", f"rs:{request.reference_strength}"]
+    return "|".join(key)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,9 @@ class JobService:
         self.on_submit = lambda: None  # the embedded worker sets this to wake itself
         # Called with (owner, request) before a new job is stored; raises to refuse it (model, per-owner limits).
         self.admit: Callable[[str, dict[str, Any]], None] = lambda owner, request: None
+        # Called with each generation request (a sweep's every variant); raises UnsupportedControl when it uses a
+        # control its model lacks (the catalogue knows the model's capabilities).
+        self.check_controls: Callable[[GenerationRequest], None] = lambda request: None
 
     def submit(
         self,
@@ -126,6 +133,8 @@ class JobService:
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
             return earlier, False
         check_fits(request, None)
+        self.check_controls(request)
+        self._check_references(owner, request)
         if self._work_limit is not None:
             self._work_limit.check_generations([request])
         self.admit(owner, request.model_dump(mode="json"))
@@ -149,6 +158,9 @@ class JobService:
         digest = _digest({"sweep": {**base.model_dump(mode="json"), "sweep": sweep}}, source.identity, callback_url)
         variants = sweep_requests(base, field, values)  # refused here, before anything is stored
         check_fits(base, None)
+        for variant in variants:
+            self.check_controls(variant)
+        self._check_references(owner, base)
         if self._work_limit is not None:
             self._work_limit.check_generations(variants)
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
@@ -163,6 +175,20 @@ class JobService:
             progress_total=sum(v.denoising_steps for v in variants),
         )
         return self._drop_lost_race_upload(owner, source, upload_id, queued)
+
+    def _check_references(self, owner: str, request: GenerationRequest) -> None:
+        """Each reference image the request names (by the SHA-256 of its bytes) is one of the owner's uploads."""
+        if not request.references:
+            return
+        with self._db.session() as session:
+            held = set(session.scalars(select(Upload.sha256).where(
+                Upload.owner == owner, Upload.sha256.in_(request.references))))
+        missing = [digest for digest in request.references if digest not in held]
+        if missing:
+            raise PhotogenError(
+                f"references: no upload of yours has the SHA-256 {missing[0]}", code="reference_not_found",
+                hint="upload each reference image first (POST /v1/uploads) and name it by the sha256 of its answer",
+            )
 
     def _source(self, owner: str, source: str | SourcePhoto) -> SourcePhoto:
         """An upload id becomes its photo (checked to be the owner's); a photo not yet stored stays as it is."""

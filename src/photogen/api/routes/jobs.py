@@ -51,7 +51,8 @@ def create_generation(
     container = container_of(request)
     body = _checked(request, body)
     expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
-    generation = body.generation_request(container.catalogue.default_id, expanded)
+    generation = container.catalogue.fit(body.generation_request(container.catalogue.default_id, expanded),
+                                         given=body.given_fields())
     job, created = container.jobs.submit(owner, generation, _source(request, owner, body),
                                          idempotency_key=idempotency_key, callback_url=body.callback_url)
     return _answer(response, created, job, container.jobs.assets(owner, job.id))
@@ -67,7 +68,8 @@ def create_sweep(
     body = _checked(request, body)
     source = _source(request, owner, body)
     expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
-    base = body.generation_request(container.catalogue.default_id, expanded)
+    base = container.catalogue.fit(body.generation_request(container.catalogue.default_id, expanded),
+                                   given={*body.given_fields(), body.sweep.field})
     values = [int(v) if body.sweep.field in ("seed", "steps") else v for v in body.sweep.values]
     job, created = container.jobs.submit_sweep(owner, base, source, body.sweep.field, values,
                                               idempotency_key=idempotency_key, callback_url=body.callback_url)
