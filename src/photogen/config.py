@@ -175,6 +175,19 @@ class Settings(BaseSettings):
         description="Decode and encode large images in tiles to bound memory; 'auto' tiles only images with a "
         "side above twice the model's native side (upscale passes), 'on' tiles above the VAE's own tile size.",
     )
+    cpu_offload: bool = Field(
+        default=False,
+        description="Model CPU offload for GPUs with less memory than a model: each component (text encoder, "
+        "denoiser, VAE) moves to the GPU only while it runs; slower. CUDA only (recorded as skipped elsewhere); "
+        "torch.compile is off with it.",
+    )
+    quantize: Literal["off", "int8", "fp8"] = Field(
+        default="off",
+        description="Store the denoiser's and text encoders' linear weights in 8 bits with torchao "
+        "(pip install 'photogen[quant]'): int8 weight-only (GPU or CPU), or fp8 weight-only where the GPU supports "
+        "it (compute capability 8.9+: Ada, Hopper and newer). Where it cannot apply it is skipped and the reason "
+        "recorded with each output.",
+    )
     worker_enabled: bool = Field(default=True, description="Run the in-process worker inside `photogen serve`.")
     # -- distributed mode: Celery carries "work is available", the database keeps job state ----------------------
     queue: Literal["embedded", "celery"] = Field(

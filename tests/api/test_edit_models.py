@@ -50,6 +50,8 @@ def test_models_show_each_models_capabilities_from_configs(edit_api, container_o
     }
     assert tiny["image_strength"] and tiny["size_multiple"] == 8 and tiny["max_references"] == 0
     assert tiny["prompt_kind"] == "description" and "lms" in tiny["schedulers"]
+    assert models["tiny"]["commercial_use"]["use"] == "allowed"  # Apache-2.0, in plain words beside it
+    assert models["tiny"]["commercial_use"]["summary"].startswith("Commercial use allowed")
     assert container_of(edit_api).models.loaded() == []  # read from configs: nothing was loaded
 
 

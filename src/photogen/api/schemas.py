@@ -191,6 +191,15 @@ class ModelCapabilities(BaseModel):
     default_steps: int | None = Field(default=None, description="Steps used when a request sets none (None: 30).")
 
 
+class CommercialUseOut(BaseModel):
+    licence: str = Field(description="The licence's name, e.g. Apache License 2.0 (or 'not stated').")
+    use: Literal["allowed", "conditions", "non_commercial", "unknown"] = Field(
+        description="Whether outputs may go into paid or client work: allowed; allowed on conditions (see "
+        "conditions); non-commercial only; or unknown (read the model card first).")
+    conditions: str = Field(description="The conditions, or what else is worth knowing, in plain words.")
+    summary: str = Field(description="One plain sentence, as shown beside downloads.")
+
+
 class ModelOut(BaseModel):
     id: str = Field(description="What to pass as a request's model.")
     default: bool = Field(description="Used when a request names no model.")
@@ -201,6 +210,8 @@ class ModelOut(BaseModel):
     licence: str | None = Field(description="Licence from the model card, where it has one.")
     random_weights: bool = Field(description="Random weights (the tiny test model): outputs mean nothing.")
     capabilities: ModelCapabilities = Field(description="What requests for this model may use.")
+    commercial_use: CommercialUseOut = Field(description="The licence's commercial terms in plain words (a summary; "
+                                             "the licence text decides).")
 
 
 class PresetOut(BaseModel):

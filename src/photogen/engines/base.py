@@ -10,6 +10,7 @@ from typing import Any, Literal, Protocol, get_args
 from PIL import Image
 
 from photogen.domain.errors import IncompatibleBatch
+from photogen.domain.licences import CommercialTerms
 from photogen.domain.params import GenerationRequest, SchedulerName
 
 # Called after each denoising step with (step done, steps in all); the step covers every image.
@@ -86,6 +87,7 @@ class ModelInfo:
     random_weights: bool = False
     native_pixels: int = 512 * 512
     extra: dict[str, Any] = field(default_factory=dict)
+    commercial_use: CommercialTerms | None = None  # the licence's terms in plain words (None: not looked up)
 
     @property
     def label(self) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from photogen.config import Settings
 from photogen.domain.errors import ModelNotFound, PhotogenError, UnsupportedModel
+from photogen.domain.licences import CommercialTerms, commercial_terms
 from photogen.engines.base import Capabilities, Generator, ModelInfo, img2img_capabilities
 from photogen.engines.families import family_for_checkpoint, family_for_folder, family_named
 from photogen.engines.tiny import (
@@ -46,6 +47,10 @@ class ModelFacts:
     native_side: int | None = None
     random_weights: bool = False
     capabilities: Capabilities | None = None  # what requests for it may use; None when its configs cannot be read
+
+    @property
+    def commercial_use(self) -> CommercialTerms:
+        return commercial_terms(self.licence)
 
 
 def is_hub_id(spec: str) -> bool:
@@ -143,22 +148,30 @@ def _info(location: ModelLocation, family: str) -> ModelInfo:
             revision=f"tiny-v{described['version']}",
             licence=described.get("licence"),
             random_weights=bool(described.get("random_weights")),
+            commercial_use=commercial_terms(described.get("licence")),
         )
+    licence = _licence(location.path)
     return ModelInfo(
         id=location.id,
         family=family,
         source=location.source,
         revision=location.revision,
-        licence=_licence(location.path),
+        licence=licence,
+        commercial_use=commercial_terms(licence),
     )
 
 
 def _licence(path: Path) -> str | None:
-    """The `license:` line of a model card's front matter, where the folder has one."""
+    """The licence of a model card's front matter, where the folder has one: its `license:` tag, or its
+    `license_name:` when the tag is `other` (as FLUX.1 [dev] and other custom licences are tagged)."""
     card = path / "README.md" if path.is_dir() else None
     if card is None or not card.is_file():
         return None
-    match = re.search(r"^license:\s*(\S+)", card.read_text(errors="replace"), re.MULTILINE)
+    text = card.read_text(errors="replace")
+    match = re.search(r"^license:\s*(\S+)", text, re.MULTILINE)
+    named = re.search(r"^license_name:\s*(\S+)", text, re.MULTILINE)
+    if match and match.group(1).lower() == "other" and named:
+        return named.group(1)
     return match.group(1) if match else None
 
 

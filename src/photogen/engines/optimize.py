@@ -61,7 +61,8 @@ class EngineOptions:
         return cls(**values)
 
 
-def _wanted(switch: str, device: str) -> bool:
+def wanted(switch: str, device: str) -> bool:
+    """Whether a switch applies on `device`: "on", or "auto" on CUDA."""
     if switch not in ("auto", "on", "off"):
         raise ValueError(f"an optimisation switch is 'auto', 'on' or 'off', not {switch!r}")
     return switch == "on" or (switch == "auto" and device.startswith("cuda"))
@@ -85,7 +86,7 @@ def apply_optimizations(pipeline: Any, settings_like: Any, device: str,
                                "denoiser": kind}
 
     # 1. fused QKV projections: one matmul instead of three in every attention block
-    if _wanted(options.fuse_qkv, device):
+    if wanted(options.fuse_qkv, device):
         try:
             if kind == "unet":
                 pipeline.fuse_qkv_projections()
@@ -101,7 +102,7 @@ def apply_optimizations(pipeline: Any, settings_like: Any, device: str,
     applied["attention"] = _attention_kernels(denoiser)
 
     # 3. channels-last: convolutions read NHWC, the layout tensor cores want (a transformer has none)
-    if _wanted(options.channels_last, device):
+    if wanted(options.channels_last, device):
         if kind == "unet":
             denoiser.to(memory_format=torch.channels_last)
         vae.to(memory_format=torch.channels_last)
@@ -114,7 +115,7 @@ def apply_optimizations(pipeline: Any, settings_like: Any, device: str,
     applied["vae_tiling"] = _set_vae_tiling(pipeline, options.vae_tiling, side)
 
     # 5. torch.compile: a UNet compiled and warmed now for each (batch bucket, size); a transformer's blocks
-    if not _wanted(options.compile, device):
+    if not wanted(options.compile, device):
         applied["compile"] = "off"
     elif not hasattr(torch.compiler, "set_stance"):
         applied["compile"] = (

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from photogen.config import Settings
 from photogen.domain.errors import PhotogenError
+from photogen.domain.licences import CommercialTerms
 from photogen.domain.params import GenerationRequest
 from photogen.engines.base import Capabilities, Generator
 from photogen.engines.controls import check_controls, fit_request
@@ -41,6 +42,7 @@ class ModelDescription:
     random_weights: bool
     native_size: tuple[int, int] | None
     capabilities: Capabilities | None  # None when its configs cannot be read (not downloaded, damaged)
+    commercial_use: CommercialTerms  # the licence's terms for paid and client work, in plain words
 
 
 class ModelCatalogue:
@@ -102,6 +104,7 @@ class ModelCatalogue:
                 id=model_id, default=model_id == self.default_id, source=facts.source, available=facts.available,
                 family=facts.family, licence=facts.licence, random_weights=facts.random_weights,
                 native_size=(side, side) if side else None, capabilities=facts.capabilities,
+                commercial_use=facts.commercial_use,
             ))
         return described
 

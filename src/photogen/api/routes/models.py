@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from photogen.api.deps import Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
-from photogen.api.schemas import ModelCapabilities, ModelOut
+from photogen.api.schemas import CommercialUseOut, ModelCapabilities, ModelOut
 from photogen.services.catalogue import ModelDescription
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -19,6 +19,7 @@ def list_models(request: Request, _owner: Owner) -> list[ModelOut]:
         ModelOut(
             id=m.id, default=m.default, source=m.source, available=m.available, family=m.family, licence=m.licence,
             random_weights=m.random_weights, capabilities=_capabilities(m),
+            commercial_use=CommercialUseOut(**m.commercial_use.as_dict()),
         )
         for m in container_of(request).catalogue.describe()
     ]

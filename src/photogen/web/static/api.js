@@ -77,6 +77,7 @@ export const api = {
   health: () => getJson("/v1/health"),
   openapi: () => getJson("/openapi.json"),
   presets: () => getJson("/v1/presets"),
+  models: () => getJson("/v1/models"),
   uploads: () => getJson("/v1/uploads?limit=200"),
   upload: (id) => getJson(`/v1/uploads/${enc(id)}`),
   async createUpload(file, use) {

@@ -78,10 +78,12 @@ function initSettings(health) {
 
 async function main() {
   initViews();
-  const [health, presets, openapi] = await Promise.allSettled([api.health(), api.presets(), api.openapi()]);
+  const [health, presets, openapi, models] = await Promise.allSettled(
+    [api.health(), api.presets(), api.openapi(), api.models()]);
   if (health.status === "rejected") showError(health.reason, "Server");
   if (presets.status === "rejected") showError(presets.reason, "Presets");
   state.presets = presets.status === "fulfilled" ? presets.value : [];
+  state.models = models.status === "fulfilled" ? models.value : [];
   state.defaults = defaultsFrom(openapi.status === "fulfilled" ? openapi.value : null);
 
   initSettings(health.status === "fulfilled" ? health.value : null);
