@@ -139,3 +139,28 @@ def test_loads_from_a_folder_and_from_a_hub_id_in_the_cache_layout(klein, photos
     assert run(from_hub, item)[0].tobytes() == expected.tobytes()
     assert json.loads((repo / "snapshots" / commit / "model_index.json").read_text())["_class_name"] == (
         "Flux2KleinPipeline")
+
+
+def test_a_step_distilled_checkpoint_runs_one_pass_per_step_without_guidance(klein, photos, settings, tmp_path):
+    folder = tmp_path / "klein-distilled"
+    shutil.copytree(settings.models_dir / MODEL, folder)
+    (folder / TINY_MARKER).unlink()
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps({**index, "is_distilled": True}))
+    distilled = load_generator(str(folder), settings)
+    caps = distilled.capabilities
+    assert (caps.guidance, caps.negative_prompt, caps.default_steps, caps.default_guidance) == ("none", False, 4, 1.0)
+    item = prepared(distilled, photos, steps=2, guidance=4.0, negative_prompt="")
+    calls = []
+    handle = distilled.pipeline.transformer.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        ours = run(distilled, item)
+    finally:
+        handle.remove()
+    assert len(calls) == 2  # one pass per step: no negative pass
+    width, height = item.size
+    stock = distilled.pipeline(
+        image=[item.image, *item.references], prompt=item.request.prompt, height=height, width=width,
+        num_inference_steps=2, guidance_scale=4.0, generator=[torch.Generator().manual_seed(item.request.seed)],
+    ).images
+    assert ours[0].tobytes() == stock[0].tobytes()

@@ -71,12 +71,23 @@ def generate(
         if references:
             given["references"] = [ref.decoded.sha256 for ref in references]
         request = GenerationRequest.parse({**given, "model": model_spec(model or settings.default_model)})
+        request = _fit_before_loading(request, set_by_user | ({"references"} if references else set()), settings)
         out_dir = ready_folder(out or settings.outputs_dir)  # before the model loads, not after the work
         result = _run_generation(settings, source, request, out_dir, quiet=as_json, given=set_by_user,
                                  references=references)
     except PhotogenError as exc:
         raise fail(exc.code, exc.message, exc.hint) from None
     _report(result, as_json)
+
+
+def _fit_before_loading(request, given: set[str], settings):
+    """The request fitted to its model from the model's configs, so a control it lacks is refused before the
+    model loads (a model whose configs cannot be read yet is fitted once loaded)."""
+    from photogen.engines.controls import fit_request
+    from photogen.engines.loader import inspect_model
+
+    capabilities = inspect_model(request.model, settings).capabilities
+    return request if capabilities is None else fit_request(request, given, capabilities, request.model)
 
 
 def _recipe_fields(ref: str, given: dict) -> dict:

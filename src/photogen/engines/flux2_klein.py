@@ -28,9 +28,10 @@ class Flux2KleinGenerator(EditGenerator):
         pipe = self._pipe
         device = pipe._execution_device
         width, height = size
-        guided, scales = (
-            guided_rows(rows, device) if not pipe.config.is_distilled else (torch.zeros(0, dtype=torch.long), None)
-        )
+        # step-distilled checkpoints run no guidance; base checkpoints a negative pass for rows guided above 1
+        guided, scales = guided_rows(rows, device)
+        if pipe.config.is_distilled:
+            guided = guided[:0]
 
         # 1. encode prompts: (n, tokens, 3 x text width) per row, and the negative prompt of each guided row
         embeds, text_ids = self._encode(rows.prompts, rows, device)
