@@ -164,3 +164,21 @@ def test_a_step_distilled_checkpoint_runs_one_pass_per_step_without_guidance(kle
         num_inference_steps=2, guidance_scale=4.0, generator=[torch.Generator().manual_seed(item.request.seed)],
     ).images
     assert ours[0].tobytes() == stock[0].tobytes()
+
+
+def test_optimisations_apply_to_the_transformer_and_keep_the_pixels(klein, photos, settings):
+    from photogen.engines.base import ModelInfo
+    from photogen.engines.families import family_named
+    from photogen.engines.optimize import EngineOptions
+
+    forced = EngineOptions(compile="on", compile_backend="eager", channels_last="on", fuse_qkv="on")
+    optimised = family_named("flux2-klein").load_folder(
+        settings.models_dir / MODEL, ModelInfo(MODEL, "flux2-klein", "tiny"), device="cpu", dtype="float32",
+        options=forced)
+    applied = optimised.info.extra["optimizations"]
+    assert applied["denoiser"] == "transformer" and applied["fuse_qkv"] == "on"
+    assert applied["channels_last"] == "vae only (a transformer has no convolutions)"
+    assert applied["compile"]["regional"] == ["Flux2SingleTransformerBlock", "Flux2TransformerBlock"]
+    assert applied["memory"] == {"quantize": "off", "cpu_offload": "off"}
+    item = prepared(klein, photos, steps=2)
+    assert difference(run(optimised, item)[0], run(klein, item)[0]) <= BATCH_TOLERANCE

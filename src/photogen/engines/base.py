@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
@@ -54,19 +54,7 @@ class Capabilities:
         return request.denoising_steps if self.image_strength else request.steps
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "image_strength": self.image_strength,
-            "negative_prompt": self.negative_prompt,
-            "schedulers": list(self.schedulers),
-            "size_multiple": self.size_multiple,
-            "native_pixels": self.native_pixels,
-            "max_references": self.max_references,
-            "reference_strength": self.reference_strength,
-            "guidance": self.guidance,
-            "prompt_kind": self.prompt_kind,
-            "default_guidance": self.default_guidance,
-            "default_steps": self.default_steps,
-        }
+        return {**asdict(self), "schedulers": list(self.schedulers)}
 
 
 def img2img_capabilities(native_pixels: int, *, guidance: GuidanceKind = "cfg") -> Capabilities:
