@@ -26,6 +26,18 @@ class Retention:
     outputs_days: int | None
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audited action: who did what to which record, when and why (never the deleted content)."""
+
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    reason: str
+    details: dict[str, Any] | None
+
+
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
@@ -152,10 +164,12 @@ class PrivacyService:
         sweep_tombstones(self._db, self._blobs)
         return len(old), len(keys)
 
-    def audit_log(self, owner: str, limit: int = 200) -> list[AuditEvent]:
+    def audit_log(self, owner: str, limit: int = 200) -> list[AuditEntry]:
+        """The owner's audit log, newest first."""
         with self._db.session() as session:
             query = select(AuditEvent).where(AuditEvent.owner == owner).order_by(AuditEvent.id.desc()).limit(limit)
-            return list(session.scalars(query))
+            return [AuditEntry(at=e.at, actor=e.actor, action=e.action, subject=e.subject, reason=e.reason,
+                               details=e.details) for e in session.scalars(query)]
 
     # -- export --------------------------------------------------------------------------------
 
