@@ -17,6 +17,7 @@ from photogen.queue.embedded import EmbeddedWorker
 from photogen.queue.port import DatabaseQueue
 from photogen.services.catalogue import ModelCatalogue
 from photogen.services.events import InProcessEvents, JobEvents
+from photogen.services.identities import IdentityService
 from photogen.services.job_counts import outputs_of
 from photogen.services.jobs import JobService
 from photogen.services.keys import KeyService
@@ -49,6 +50,7 @@ class Container:
     catalogue: ModelCatalogue | None = None
     limits: OwnerLimits | None = None
     queue: DatabaseQueue | None = None
+    identities: IdentityService | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> None:
@@ -172,7 +174,8 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     recipes = RecipeService(db)
     recipes.seed_builtins()
     return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, privacy, embedded,
-                     webhooks, catalogue=catalogue, limits=limits, queue=queue)
+                     webhooks, catalogue=catalogue, limits=limits, queue=queue,
+                     identities=IdentityService(db, uploads))
 
 
 def events_for(settings: Settings) -> JobEvents:
