@@ -156,10 +156,11 @@ class CoverageReport:
 
     @property
     def level(self) -> Level:
-        """block: nothing usable or somebody else in the set; warn: weak matches or gaps; ok otherwise."""
+        """block: nothing usable, somebody else in the set or no two faces alike; warn: weak matches or gaps."""
         if self.usable == 0:
             return Level.BLOCK
-        worst = Level.worst([flag.level for flag in self.flags])
+        measured = [Level(self.consistency.level)] if self.consistency.level != "not_measured" else []
+        worst = Level.worst([flag.level for flag in self.flags] + measured)
         if worst is Level.OK and self.missing:
             return Level.WARN
         return worst

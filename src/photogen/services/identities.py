@@ -84,6 +84,23 @@ class IdentitySetView:
     coverage: CoverageReport
     history: tuple[HistoryEntry, ...]
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON values, as the CLI prints them (the API shapes its own wire types)."""
+        verdicts = {verdict.upload_id: verdict.as_dict() for verdict in self.coverage.references}
+        report = self.coverage.as_dict()
+        report.pop("per_reference")
+        return {
+            "id": self.id, "name": self.name, "kind": self.kind,
+            "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
+            "members": [{**verdicts[m.upload_id], "filename": m.filename, "position": m.position,
+                         "warnings": list(m.warnings), "preflight_level": m.preflight_level,
+                         "measures": m.measures.as_dict() if m.measures else None,
+                         "added_at": m.added_at.isoformat()} for m in self.members],
+            "coverage": report,
+            "history": [{"at": e.at.isoformat(), "action": e.action, "upload_id": e.upload_id,
+                         "filename": e.filename, "by": e.by, "reason": e.reason} for e in self.history],
+        }
+
 
 @dataclass(frozen=True)
 class IdentitySetSummary:
