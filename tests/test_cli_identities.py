@@ -48,7 +48,7 @@ def test_create_show_add_remove_and_delete(cli, files):
     assert flagged == [("grace.jpg", "block")]  # now two of three are one person: Grace Hopper stands out
     grace = next(m for m in added["members"] if m["filename"] == "grace.jpg")
     shown = cli("identities", "show", view["id"])
-    assert f"grace.jpg looks like someone else: similarity {grace['similarity']:.2f}" in shown.stdout
+    assert f"grace.jpg does not look like the set's person: similarity {grace['similarity']:.2f}" in shown.stdout
 
     removed = json.loads(cli("identities", "remove", view["id"], grace["upload_id"], "--json").stdout)
     assert [m["filename"] for m in removed["members"]] == ["eileen.jpg", "eileen-mirrored.jpg"]

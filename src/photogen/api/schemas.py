@@ -345,7 +345,7 @@ class CoverageReferencesOut(BaseModel):
 class CoverageFlagOut(BaseModel):
     upload_id: str = Field(description="The reference flagged.")
     name: str = Field(description="Its file name.")
-    level: Literal["warn", "block"] = Field(description="block: looks like someone else; warn: matches less well than the rest.")
+    level: Literal["warn", "block"] = Field(description="block: does not pass as the set's person (somebody else, or a face past recognising); warn: matches less well than the rest.")
     similarity: float | None = Field(description="Its mean identity similarity to the set's person.")
     message: str = Field(description="What was found, with the score.")
     fix: str = Field(description="What to do about it.")

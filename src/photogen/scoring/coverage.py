@@ -11,8 +11,9 @@ reads each reference's measured values (`photogen.intake.reference`) and its SFa
 - the spread of camera distance (the face's height as a share of the frame's: close-up from
   CLOSE_UP_MIN_SHARE, wide below WIDE_MAX_SHARE) and of light (face brightness, and which side is brighter);
 - consistency: each reference's cosine similarity to the others. The largest group of references that pass as
-  one person (OpenCV's SFace threshold, 0.363) is taken as the set's identity, the first reference winning a
-  tie; a reference outside it is flagged by name with its score, one far below the rest of the group warns;
+  one person (OpenCV's SFace threshold, 0.363) is taken as the set's identity, the group of the earlier
+  reference winning a tie; a reference outside it is flagged by name with its score, and one far below the rest
+  of the group (WEAK_MATCH_MARGIN) warns;
 - what is missing, in plain words.
 
 Pure: no I/O, the same references always give the same report.
@@ -293,13 +294,9 @@ def _consistency(refs: list[Reference], person: bool) -> tuple[dict[str, float],
     pairs = tuple((refs[i].upload_id, refs[j].upload_id, float(matrix[i, j])) for i in range(n) for j in range(i + 1, n))
     matches = matrix >= threshold
     np.fill_diagonal(matches, False)
-    # 2. the identity: the reference matching the most others (then the most alike, then the first) and its matches,
-    # joined by any reference that passes as that person on average
-    def rank(i: int) -> tuple[int, float, int]:
-        others = [matrix[i, j] for j in range(n) if j != i]
-        return int(matches[i].sum()), float(np.mean(others)), -i
-
-    centre = max(range(n), key=rank)
+    # 2. the identity: the reference matching the most others (the earlier one on a tie, so the set's first photo
+    # decides between two equal groups) and its matches, joined by any reference that passes as them on average
+    centre = max(range(n), key=lambda i: (int(matches[i].sum()), -i))
     group = {centre, *np.flatnonzero(matches[centre]).tolist()}
     group |= {i for i in range(n) if i not in group and float(np.mean([matrix[i, j] for j in group])) >= threshold}
     if len(group) == 1:
@@ -313,9 +310,9 @@ def _consistency(refs: list[Reference], person: bool) -> tuple[dict[str, float],
     scores = {refs[i].upload_id: float(np.mean([matrix[i, j] for j in group if j != i])) for i in range(n)}
     flags = [
         Flag(refs[i].upload_id, refs[i].name, Level.BLOCK, scores[refs[i].upload_id],
-             f"{refs[i].name} looks like someone else: similarity {scores[refs[i].upload_id]:.2f} to the set's "
-             f"person (the same person scores {threshold} or more)",
-             "remove it from the set, or check that it is a photo of the same person")
+             f"{refs[i].name} does not look like the set's person: similarity {scores[refs[i].upload_id]:.2f} "
+             f"(the same person scores {threshold} or more)",
+             "remove it from the set, or replace it with a sharp photo of the same person")
         for i in range(n) if i not in group
     ]
     in_group = [scores[refs[i].upload_id] for i in sorted(group)]
@@ -331,9 +328,9 @@ def _consistency(refs: list[Reference], person: bool) -> tuple[dict[str, float],
     flags.sort(key=lambda flag: [ref.upload_id for ref in refs].index(flag.upload_id))
     level = Level.worst([flag.level for flag in flags])
     low, high = min(in_group), max(in_group)
+    others = n - len(group)
     message = (f"{len(group)} of {n} references look like one person (similarity {low:.2f} to {high:.2f})"
-               + (f"; {n - len(group)} {'looks' if n - len(group) == 1 else 'look'} like someone else"
-                  if n > len(group) else ""))
+               + (f"; {others} {'does' if others == 1 else 'do'} not" if others else ""))
     return scores, Consistency(level.value, message, threshold, pairs), tuple(flags)
 
 
