@@ -178,8 +178,32 @@ def test_deleting_an_upload_takes_it_out_of_its_sets_and_says_so(api, photos, co
         audit = session.scalars(select(AuditEvent).where(AuditEvent.subject == f"upload:{g}")).one()
     assert [row.measures for row in rows] == [None]
     assert audit.details["identity_sets"] == 1
+    # the owner's export has the set with its history, the references' measures but no face embeddings
+    import io
+    import json
+    import zipfile
+
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(api.get("/v1/me/export").content)).read("photogen-export.json"))
+    [exported] = manifest["identity_sets"]
+    assert exported["name"] == "Eileen" and [m["upload_id"] for m in exported["members"]] == [a, g]
+    kept, gone = exported["members"]
+    assert kept["measures"]["measures"]["face_share"] > 0 and "embedding" not in kept["measures"]
+    assert gone["measures"] is None and gone["removed_reason"] == "upload deleted: requested by the owner"
     # once the last reference is deleted the set stays, empty, with its history
     assert api.delete(f"/v1/uploads/{a}").status_code == 200
     empty = api.get(f"/v1/identities/{made['id']}").json()
     assert empty["members"] == [] and empty["coverage"]["level"] == "block"
     assert [h["action"] for h in empty["history"]] == ["added", "added", "removed", "removed"]
+
+
+def test_retention_takes_old_references_out_and_names_itself(api, photos, container_of):
+    from datetime import datetime, timedelta, timezone
+
+    a = upload(api, photos, "astronaut.jpg")
+    made = api.post("/v1/identities", json={"name": "Eileen", "upload_ids": [a]}).json()
+    privacy = container_of(api).privacy
+    privacy.set_retention("local", originals_days=30, outputs_days=None)
+    assert privacy.purge(now=datetime.now(timezone.utc) + timedelta(days=31))["uploads"] == 1
+    removed = api.get(f"/v1/identities/{made['id']}").json()["history"][-1]
+    assert (removed["action"], removed["by"]) == ("removed", "retention")
+    assert removed["reason"] == "upload deleted: retention: originals after 30 days"
