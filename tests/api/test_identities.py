@@ -40,6 +40,15 @@ def api(tmp_path, settings):
         yield client
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def api_on(request, tmp_path, settings):
+    """The same, on SQLite and on PostgreSQL."""
+    database = {} if request.param == "sqlite" else {"database_url": request.getfixturevalue("postgres_url")}
+    values = make_settings(tmp_path / "home", settings.models_dir, worker_enabled=False, **database)
+    with TestClient(create_app(values)) as client:
+        yield client
+
+
 def upload(api, photos, name, headers=None) -> str:
     response = api.post("/v1/uploads", files={"file": (name, photos[name], "image/jpeg")}, headers=headers)
     assert response.status_code == 201, response.text
@@ -158,7 +167,8 @@ def test_rename_add_remove_reorder_and_delete(api, photos):
     assert len(api.get("/v1/uploads").json()) == 3  # the uploads stay
 
 
-def test_deleting_an_upload_takes_it_out_of_its_sets_and_says_so(api, photos, container_of):
+def test_deleting_an_upload_takes_it_out_of_its_sets_and_says_so(api_on, photos, container_of):
+    api = api_on
     a, g = upload(api, photos, "astronaut.jpg"), upload(api, photos, "grace_hopper.jpg")
     made = api.post("/v1/identities", json={"name": "Eileen", "upload_ids": [a, g]}).json()
     assert api.delete(f"/v1/uploads/{g}").status_code == 200

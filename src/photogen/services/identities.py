@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
@@ -91,13 +91,13 @@ class IdentitySetView:
         report.pop("per_reference")
         return {
             "id": self.id, "name": self.name, "kind": self.kind,
-            "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
+            "created_at": _aware(self.created_at).isoformat(), "updated_at": _aware(self.updated_at).isoformat(),
             "members": [{**verdicts[m.upload_id], "filename": m.filename, "position": m.position,
                          "warnings": list(m.warnings), "preflight_level": m.preflight_level,
                          "measures": m.measures.as_dict() if m.measures else None,
-                         "added_at": m.added_at.isoformat()} for m in self.members],
+                         "added_at": _aware(m.added_at).isoformat()} for m in self.members],
             "coverage": report,
-            "history": [{"at": e.at.isoformat(), "action": e.action, "upload_id": e.upload_id,
+            "history": [{"at": _aware(e.at).isoformat(), "action": e.action, "upload_id": e.upload_id,
                          "filename": e.filename, "by": e.by, "reason": e.reason} for e in self.history],
         }
 
@@ -398,15 +398,17 @@ def _require_usable(measured: dict[str, dict[str, Any]], filenames: dict[str, st
 def _check_still_there(session, owner: str, upload_ids: list[str]) -> None:
     if not upload_ids:
         return
-    found = set(session.scalars(select(Upload.id).where(Upload.owner == owner, Upload.id.in_(upload_ids))))
+    # a share lock on PostgreSQL: an upload deleted meanwhile waits for this transaction, then finds its new
+    # membership rows and ends them (SQLite's write lock already orders the two)
+    found = set(session.scalars(select(Upload.id).where(Upload.owner == owner, Upload.id.in_(upload_ids))
+                                .with_for_update(read=True)))
     for upload_id in upload_ids:
         if upload_id not in found:
             raise NotFound(f"no upload {upload_id}", hint="list your uploads with GET /v1/uploads")
 
 
 def _aware(moment: datetime) -> datetime:
-    from datetime import timezone
-
+    """SQLite hands back naive UTC times."""
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
