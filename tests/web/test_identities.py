@@ -8,7 +8,7 @@ import pytest
 from photogen.intake import calibration
 
 pytest.importorskip("playwright")
-from playwright.sync_api import Page, expect  # noqa: E402
+from playwright.sync_api import Page, expect
 
 
 @pytest.fixture

@@ -211,8 +211,10 @@ def coverage(references: list[Reference] | tuple[Reference, ...], kind: str = "p
     verdicts = tuple(_verdict(ref, ref.upload_id in usable_ids, angle, distance, light, similarity, flagged)
                      for ref in references)
     missing = _missing(len(usable), angles, distances, brightness, direction, person)
-    notes = () if person else ("product angles are not measured: make sure the front, the sides, the back and a "
-                               "detail are among the photos", "identity similarity is measured on faces only")
+    notes = () if person else (
+        ("product angles are not measured: make sure the front, the sides, the back and a detail are among the photos"),
+        "identity similarity is measured on faces only",
+    )
     return CoverageReport(kind=kind, total=len(references), usable=len(usable), references=verdicts, angles=angles,
                           distance=distances, brightness=brightness, light_direction=direction,
                           consistency=consistency, flags=flags, missing=missing, notes=notes)
