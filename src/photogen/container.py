@@ -18,6 +18,7 @@ from photogen.queue.port import DatabaseQueue
 from photogen.services.assets import AssetService
 from photogen.services.catalogue import ModelCatalogue
 from photogen.services.events import InProcessEvents, JobEvents, job_labels
+from photogen.services.identities import IdentityService
 from photogen.services.job_counts import outputs_of
 from photogen.services.jobs import JobService
 from photogen.services.keys import KeyService
@@ -51,6 +52,7 @@ class Container:
     limits: OwnerLimits | None = None
     queue: DatabaseQueue | None = None
     assets: AssetService | None = None
+    identities: IdentityService | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def label_job_logs(self) -> None:
@@ -179,7 +181,8 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     recipes = RecipeService(db)
     recipes.seed_builtins()
     return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, privacy, embedded,
-                     webhooks, catalogue=catalogue, limits=limits, queue=queue, assets=AssetService(db, blobs))
+                     webhooks, catalogue=catalogue, limits=limits, queue=queue, assets=AssetService(db, blobs),
+                     identities=IdentityService(db, uploads))
 
 
 def key_service(settings: Settings) -> KeyService:

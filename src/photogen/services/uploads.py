@@ -11,6 +11,7 @@ from photogen.domain.errors import PhotogenError
 from photogen.domain.records import UploadRecord
 from photogen.intake.decode import DEFAULT_MAX_DECODED_BYTES, DecodedImage
 from photogen.services.audit import audit
+from photogen.services.identity_members import remove_deleted_upload
 from photogen.services.previews import PreviewStore, preview_keys
 from photogen.services.records import upload_record
 from photogen.services.tombstones import sweep_tombstones
@@ -117,7 +118,8 @@ class UploadService:
 
     def delete(self, owner: str, upload_id: str, *, actor: str | None = None,
                reason: str = "requested by the owner") -> dict[str, int]:
-        """Delete an upload and everything derived from it: jobs, assets, their blobs; the audit log says so."""
+        """Delete an upload and everything derived from it: jobs, assets, their blobs; it leaves the identity sets
+        holding it, which record that in their history. The audit log says so."""
         with self._db.session(write_lock=True) as session:
             upload = session.get(Upload, upload_id)
             if upload is None or upload.owner != owner:
@@ -139,8 +141,10 @@ class UploadService:
                 session.delete(row)
             for key in [*keys, *previews]:
                 session.merge(BlobTombstone(blob_key=key))
+            sets = remove_deleted_upload(session, owner=owner, upload_id=upload_id, actor=actor or owner,
+                                         reason=reason)
             audit(session, actor=actor or owner, owner=owner, action="upload.deleted", subject=f"upload:{upload_id}",
-                  reason=reason, jobs=len(jobs), assets=len(assets), blobs=len(keys))
+                  reason=reason, jobs=len(jobs), assets=len(assets), blobs=len(keys), identity_sets=sets)
         self.on_jobs_deleted(job_ids)
         sweep_tombstones(self._db, self._blobs)
         self._db.checkpoint()  # the deleted rows' old versions leave the write-ahead log too
