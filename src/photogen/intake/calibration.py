@@ -329,7 +329,7 @@ def _fault_degradations(face: Face | None) -> list[tuple[str, object]]:
     steps += [("300>1024 bicubic", lambda rgb: enlarge(rgb, 300, 1024))]
     if face is not None:
         steps += [("sunglasses", lambda rgb: sunglasses(rgb, face)), ("mask", lambda rgb: mask(rgb, face))]
-        steps += [(f"{what} over {where}", lambda rgb, what=what, where=where: cover(rgb, face, where))
+        steps += [(f"{what} over {where}", lambda rgb, cover=cover, where=where: cover(rgb, face, where))
                   for what, cover in (("hair", hair), ("hand", hand)) for where in ("eyes", "mouth")]  # fmt: skip
         steps += [(f"face {s:+g} stops", lambda rgb, s=s: face_exposure(rgb, face.box, s)) for s in (-2, -3, -4)]
         steps += [(f"smooth skin {f:g}", lambda rgb, f=f: smooth_skin(rgb, face.box, f)) for f in (0.5, 1)]

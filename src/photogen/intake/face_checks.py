@@ -24,8 +24,7 @@ def face_occlusion(template: np.ndarray) -> Check:
     """Eyes and mouth against plain skin of the same face: sunglasses, hair, a hand or a mask over them."""
     covered = []
     for feature in face_regions.feature_covers(template):
-        limit = t.OCCLUSION_EYE_DETAIL if feature.name.endswith("eye") else t.OCCLUSION_MOUTH_DETAIL
-        what = feature.covered_by(t.OCCLUSION_DARK_SHARE, limit)
+        what = feature.covered_by(t.OCCLUSION_DARK_SHARE, t.OCCLUSION_MIN_DETAIL)
         if what is not None:
             covered.append((feature.name, what))
     if not covered:

@@ -157,15 +157,22 @@ def _face_detail_checks(rgb: np.ndarray, gray: np.ndarray, face: Face, skipped: 
         skipped.append("face colour: the photo is black and white")
     else:
         checks.append(face_checks.face_colour(tone))
-    if face_checks.face_detail_visible(face):
-        checks += [face_checks.face_occlusion(template), face_checks.skin_smoothing(gray, face)]
-    else:
+    if not face_checks.face_detail_visible(face):
         skipped.append("face occlusion and skin smoothing: the face is too small or turned too far to judge")
+        return checks
+    checks.append(face_checks.face_occlusion(template))
+    if tone.luma < (t.FACE_EXPOSURE.warn_below or 0.0):
+        skipped.append("skin smoothing: the face is too dark to judge its texture")
+    else:
+        checks.append(face_checks.skin_smoothing(gray, face))
     return checks
 
 
 def _is_monochrome(rgb: np.ndarray) -> bool:
-    sample = rgb[::4, ::4].astype(np.int16)
+    import cv2
+
+    small = cv2.resize(rgb, (max(1, rgb.shape[1] // 8), max(1, rgb.shape[0] // 8)), interpolation=cv2.INTER_AREA)
+    sample = small.astype(np.int16)  # averaged over 8x8 pixels, so colour noise does not count as colour
     spread = sample.max(axis=2) - sample.min(axis=2)
     return float(np.percentile(spread, 95)) < t.MONOCHROME_SPREAD
 
