@@ -139,5 +139,11 @@ def test_analyze_shows_the_fault_checks_with_their_findings(app, tmp_path, astro
     checks = {check["name"]: check for check in report["checks"]}
     assert checks["effective_resolution"]["level"] == "warn" and checks["face_occlusion"]["level"] == "warn"
     table = CliRunner().invoke(app, ["analyze", str(path)]).output
-    for words in ("effective_resolution", "face_occlusion", "the eyes look covered", "enlarged", "overall: warn"):
+    for words in (
+        "effective_resolution",
+        "face_occlusion",
+        "the eyes look covered",
+        "enlarged",
+        "overall: warn",
+    ):
         assert words in table, words

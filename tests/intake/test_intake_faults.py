@@ -138,8 +138,15 @@ def test_an_enlarged_thumbnail_saved_as_jpeg_is_still_found(astronaut, report_fo
 
 @pytest.mark.parametrize("image_format", ["GIF", "WEBP", "PNG"])
 def test_an_animation_uses_its_first_frame_with_a_warning(astronaut, image_format):
-    frames = [astronaut, degrade.exposure(astronaut, -2), degrade.blur(astronaut, 3), astronaut[:, ::-1].copy()]
-    result = intake_photo(degrade.animated_bytes(frames, image_format), claimed_type=f"loop.{image_format.lower()}")
+    frames = [
+        astronaut,
+        degrade.exposure(astronaut, -2),
+        degrade.blur(astronaut, 3),
+        astronaut[:, ::-1].copy(),
+    ]
+    result = intake_photo(
+        degrade.animated_bytes(frames, image_format), claimed_type=f"loop.{image_format.lower()}"
+    )
     assert result.decoded.frame_count == 4
     check = result.report.check("animation")
     assert check.level is WARN and check.value == 4

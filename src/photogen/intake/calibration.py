@@ -2,9 +2,12 @@
 
     python -m photogen.intake.calibration            # table of measured values (needs scikit-image, matplotlib)
     python -m photogen.intake.calibration --identity # also SFace identity similarity against the clean face
+    python -m photogen.intake.calibration --faults   # the fault checks on covered faces, coloured light, filters,
+                                                     # enlarged thumbnails, beside clean variations
 
 The degradations are the ones the tests use, so the thresholds and the tests agree on what "degraded" means.
-Every function takes and returns RGB uint8 arrays (HxWx3) unless it says otherwise.
+Every function takes and returns RGB uint8 arrays (HxWx3) unless it says otherwise; the faults drawn on a face
+take the `Face` YuNet found in the clean photo.
 """
 
 from __future__ import annotations
@@ -113,7 +116,9 @@ def face_exposure(rgb: np.ndarray, face_box: tuple[float, float, float, float], 
 
     x, y, w, h = face_box
     mask = np.zeros(rgb.shape[:2], np.float32)
-    cv2.ellipse(mask, (round(x + w / 2), round(y + h / 2)), (round(0.55 * w), round(0.62 * h)), 0, 0, 360, 1.0, -1)
+    cv2.ellipse(
+        mask, (round(x + w / 2), round(y + h / 2)), (round(0.55 * w), round(0.62 * h)), 0, 0, 360, 1.0, -1
+    )
     mask = cv2.GaussianBlur(mask, (0, 0), 0.06 * w)[..., None]
     linear = (rgb.astype(np.float32) / 255.0) ** GAMMA * 2.0 ** (mask * stops)
     return (np.clip(linear, 0.0, 1.0) ** (1.0 / GAMMA) * 255.0 + 0.5).astype(np.uint8)
@@ -197,13 +202,17 @@ def mask(rgb: np.ndarray, face: Face) -> np.ndarray:
     return _blend(rgb, layer, cv2.GaussianBlur(cover, (0, 0), 0.01 * w))
 
 
-def smooth_skin(rgb: np.ndarray, face_box: tuple[float, float, float, float], strength: float = 1.0) -> np.ndarray:
+def smooth_skin(
+    rgb: np.ndarray, face_box: tuple[float, float, float, float], strength: float = 1.0
+) -> np.ndarray:
     """A beauty filter's skin smoothing: two bilateral passes inside the face, blended in by `strength`."""
     import cv2
 
     x, y, w, h = face_box
     inside = np.zeros(rgb.shape[:2], np.float32)
-    cv2.ellipse(inside, (round(x + w / 2), round(y + h / 2)), (round(0.5 * w), round(0.6 * h)), 0, 0, 360, 1.0, -1)
+    cv2.ellipse(
+        inside, (round(x + w / 2), round(y + h / 2)), (round(0.5 * w), round(0.6 * h)), 0, 0, 360, 1.0, -1
+    )
     inside = cv2.GaussianBlur(inside, (0, 0), 0.05 * w)[..., None] * strength
     diameter = max(5, round(w / 12)) | 1
     smooth = rgb
@@ -217,9 +226,9 @@ def sharpen(rgb: np.ndarray, amount: float, radius: float) -> np.ndarray:
     import cv2
 
     pixels = rgb.astype(np.float32)
-    return np.clip(pixels + amount * (pixels - cv2.GaussianBlur(pixels, (0, 0), radius)) + 0.5, 0, 255).astype(
-        np.uint8
-    )
+    return np.clip(
+        pixels + amount * (pixels - cv2.GaussianBlur(pixels, (0, 0), radius)) + 0.5, 0, 255
+    ).astype(np.uint8)
 
 
 def saturate(rgb: np.ndarray, factor: float) -> np.ndarray:
@@ -245,7 +254,12 @@ def animated_bytes(frames: list[np.ndarray], image_format: str, duration_ms: int
     """An animation (GIF, PNG as APNG, or WEBP) of the given frames, looping."""
     buffer = io.BytesIO()
     images = [Image.fromarray(frame) for frame in frames]
-    options: dict[str, object] = {"save_all": True, "append_images": images[1:], "duration": duration_ms, "loop": 0}
+    options: dict[str, object] = {
+        "save_all": True,
+        "append_images": images[1:],
+        "duration": duration_ms,
+        "loop": 0,
+    }
     if image_format == "WEBP":
         options["lossless"] = True
     images[0].save(buffer, image_format, **options)
@@ -263,13 +277,21 @@ def _band(shape: tuple[int, int], start: tuple[float, float], end: tuple[float, 
     import cv2
 
     band = np.zeros(shape, np.float32)
-    cv2.line(band, (round(start[0]), round(start[1])), (round(end[0]), round(end[1])), 1.0, max(1, round(thickness)))
+    cv2.line(
+        band,
+        (round(start[0]), round(start[1])),
+        (round(end[0]), round(end[1])),
+        1.0,
+        max(1, round(thickness)),
+    )
     return cv2.GaussianBlur(band, (0, 0), feather) if feather > 0 else band
 
 
 def _across(face: Face, region: str) -> tuple[tuple[float, float], tuple[float, float]]:
     """A line through both eyes (or both mouth corners), reaching 0.9 eye distances beyond them."""
-    first, second = (face.landmarks[0], face.landmarks[1]) if region == "eyes" else (face.landmarks[3], face.landmarks[4])
+    first, second = (
+        (face.landmarks[0], face.landmarks[1]) if region == "eyes" else (face.landmarks[3], face.landmarks[4])
+    )
     dx, dy = second[0] - first[0], second[1] - first[1]
     length = max(float(np.hypot(dx, dy)), 1e-6)
     reach = 0.9 * face.eye_distance
@@ -322,7 +344,10 @@ def _fault_degradations(face: Face | None) -> list[tuple[str, object]]:
     casts = {"magenta": (1.3, 0.65, 1.3), "green": (0.75, 1.2, 0.75), "blue": (0.75, 0.9, 1.45),
              "tungsten": (1.25, 1.0, 0.55)}  # fmt: skip
     steps += [(f"{name} light", lambda rgb, g=gains: colour_cast(rgb, g)) for name, gains in casts.items()]
-    steps += [(f"sharpen {a:g}/{r:g}", lambda rgb, a=a, r=r: sharpen(rgb, a, r)) for a, r in ((1, 1), (1.5, 2), (2, 2))]
+    steps += [
+        (f"sharpen {a:g}/{r:g}", lambda rgb, a=a, r=r: sharpen(rgb, a, r))
+        for a, r in ((1, 1), (1.5, 2), (2, 2))
+    ]
     steps += [(f"saturate x{f:g}", lambda rgb, f=f: saturate(rgb, f)) for f in (1.3, 1.6, 2)]
     steps += [(f"150>1024 {how}", lambda rgb, how=how: enlarge(rgb, 150, 1024, how))
               for how in ("bicubic", "bilinear", "lanczos", "nearest")]  # fmt: skip
@@ -331,7 +356,9 @@ def _fault_degradations(face: Face | None) -> list[tuple[str, object]]:
         steps += [("sunglasses", lambda rgb: sunglasses(rgb, face)), ("mask", lambda rgb: mask(rgb, face))]
         steps += [(f"{what} over {where}", lambda rgb, cover=cover, where=where: cover(rgb, face, where))
                   for what, cover in (("hair", hair), ("hand", hand)) for where in ("eyes", "mouth")]  # fmt: skip
-        steps += [(f"face {s:+g} stops", lambda rgb, s=s: face_exposure(rgb, face.box, s)) for s in (-2, -3, -4)]
+        steps += [
+            (f"face {s:+g} stops", lambda rgb, s=s: face_exposure(rgb, face.box, s)) for s in (-2, -3, -4)
+        ]
         steps += [(f"smooth skin {f:g}", lambda rgb, f=f: smooth_skin(rgb, face.box, f)) for f in (0.5, 1)]
         steps += [("beauty filter", lambda rgb: sharpen(smooth_skin(rgb, face.box), 2, 2))]
     return steps
@@ -349,8 +376,11 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--identity", action="store_true", help="add SFace similarity to the clean face")
-    parser.add_argument("--faults", action="store_true",
-                        help="the fault checks (occlusion, face light and colour, filters, enlargement) instead")
+    parser.add_argument(
+        "--faults",
+        action="store_true",
+        help="the fault checks (occlusion, face light and colour, filters, enlargement) instead",
+    )
     args = parser.parse_args(argv)
     if args.faults:
         _print_faults()

@@ -130,7 +130,7 @@ def decode_image(
     min_long_side: int | None = None,
     slots: DecodeSlots | None = None,
 ) -> DecodedImage:
-    """Decode `data`, refusing what is not a readable still photo within the limits.
+    """Decode `data`, refusing what is not a readable photo within the limits (animations: the first frame).
 
     `claimed_type` is a file name, extension or MIME type; bytes of another image type are refused.
     Reduced decoding: given `min_scale` and/or `min_long_side`, a JPEG decodes at the smallest of 1/8, 1/4,

@@ -47,7 +47,9 @@ def effective_resolution(decoded: DecodedImage) -> Check:
         true_w, true_h = round(full_w / factor), round(full_h / factor)
         cause = ("enlarged from a smaller copy (pixels repeat)" if found.evidence == "repeated pixels"
                  else "enlarged from a smaller copy, or blurred")  # fmt: skip
-        message = f"the detail is that of a photo about {true_w}x{true_h} px, shown at {full_w}x{full_h}: {cause}"
+        message = (
+            f"the detail is that of a photo about {true_w}x{true_h} px, shown at {full_w}x{full_h}: {cause}"
+        )
     return measured_check(t.EFFECTIVE_RESOLUTION, factor, message,
                           "upload the original photo, not an enlarged copy of a thumbnail or a download")  # fmt: skip
 

@@ -17,7 +17,9 @@ from photogen.intake.thresholds import Level
 
 def face_detail_visible(face: Face) -> bool:
     """Whether the face is large and frontal enough for the template's eye, mouth and skin regions."""
-    return face.height >= t.FACE_DETAIL_MIN_HEIGHT and abs(face.yaw_degrees) <= (t.FACE_TURN.warn_above or 90.0)
+    return face.height >= t.FACE_DETAIL_MIN_HEIGHT and abs(face.yaw_degrees) <= (
+        t.FACE_TURN.warn_above or 90.0
+    )
 
 
 def face_occlusion(template: np.ndarray) -> Check:

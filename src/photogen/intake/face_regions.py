@@ -22,7 +22,11 @@ TEMPLATE_LANDMARKS = np.array(
 )
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 on the template
 # The features a cover hides, tight around their landmarks.
-FEATURES: dict[str, Box] = {"right eye": (28, 45, 49, 58), "left eye": (63, 45, 84, 58), "mouth": (38, 86, 74, 99)}
+FEATURES: dict[str, Box] = {
+    "right eye": (28, 45, 49, 58),
+    "left eye": (63, 45, 84, 58),
+    "mouth": (38, 86, 74, 99),
+}
 # Plain skin to compare them with, away from what covers them: cheeks beside the nose for the eyes (sunglasses
 # and hair across the eyes stop above them), forehead and upper cheeks for the mouth (a hand or mask stops below).
 SKIN_FOR_EYES: tuple[Box, ...] = ((20, 67, 36, 78), (76, 67, 92, 78))

@@ -132,8 +132,10 @@ def preflight(
                 check = replace(check, level=Level.WARN)
             checks.append(check)
     elif profile.face_checks:
-        skipped.append("face sharpness, backlight, size, cut-off, tilt, turn, occlusion, exposure, colour and "
-                       "skin smoothing: no face found")
+        skipped.append(
+            "face sharpness, backlight, size, cut-off, tilt, turn, occlusion, exposure, colour and "
+            "skin smoothing: no face found"
+        )
     return PreflightReport(
         use=profile.name,
         source=source,
@@ -145,11 +147,15 @@ def preflight(
     )
 
 
-def _face_detail_checks(rgb: np.ndarray, gray: np.ndarray, face: Face, skipped: list[str]) -> list[Check | None]:
+def _face_detail_checks(
+    rgb: np.ndarray, gray: np.ndarray, face: Face, skipped: list[str]
+) -> list[Check | None]:
     """Exposure and colour of the face's skin; occlusion and smoothing where the face is large and frontal."""
     template = face_regions.aligned_face(rgb, face)
     if template is None:
-        skipped.append("face occlusion, exposure, colour and skin smoothing: the landmarks do not place the face")
+        skipped.append(
+            "face occlusion, exposure, colour and skin smoothing: the landmarks do not place the face"
+        )
         return []
     tone = face_regions.skin_tone(template)
     checks: list[Check | None] = [face_checks.face_exposure(tone)]
@@ -171,7 +177,9 @@ def _face_detail_checks(rgb: np.ndarray, gray: np.ndarray, face: Face, skipped: 
 def _is_monochrome(rgb: np.ndarray) -> bool:
     import cv2
 
-    small = cv2.resize(rgb, (max(1, rgb.shape[1] // 8), max(1, rgb.shape[0] // 8)), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        rgb, (max(1, rgb.shape[1] // 8), max(1, rgb.shape[0] // 8)), interpolation=cv2.INTER_AREA
+    )
     sample = small.astype(np.int16)  # averaged over 8x8 pixels, so colour noise does not count as colour
     spread = sample.max(axis=2) - sample.min(axis=2)
     return float(np.percentile(spread, 95)) < t.MONOCHROME_SPREAD
@@ -352,7 +360,9 @@ def _face_cutoff(face: Face, size: tuple[int, int]) -> Check:
     message = (
         f"{outside:.0%} of the head is outside the frame" if outside > 0 else "the whole head is in frame"
     )
-    return measured_check(t.FACE_CUTOFF, outside, message, "use a photo where the whole head is inside the frame")
+    return measured_check(
+        t.FACE_CUTOFF, outside, message, "use a photo where the whole head is inside the frame"
+    )
 
 
 def _face_tilt(face: Face) -> Check:

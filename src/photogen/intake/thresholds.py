@@ -349,7 +349,9 @@ FACE_DETAIL_MIN_HEIGHT = 40
 # Skin photographed in neutral light: CIELAB hue angles and chromas (face colour is judged against these).
 NEUTRAL_SKIN_HUES = (30.0, 80.0)
 NEUTRAL_SKIN_CHROMA = (6.0, 50.0)
-MONOCHROME_SPREAD = 12  # a photo whose 95th-percentile channel spread (max - min) is below this is black and white
+MONOCHROME_SPREAD = (
+    12  # a photo whose 95th-percentile channel spread (max - min) is below this is black and white
+)
 
 # Screen sizes (either orientation): exact matches hint at a screenshot.
 SCREEN_SIZES = frozenset({
