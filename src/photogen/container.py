@@ -118,6 +118,11 @@ def check_queue_settings(settings: Settings) -> None:
                             "database that holds the jobs", code="invalid_settings",
                             hint="set PHOTOGEN_DATABASE_URL=postgresql+psycopg://user@host/db, "
                             "or PHOTOGEN_QUEUE=embedded for one machine")
+    if settings.resolved_events_url() is None:
+        raise PhotogenError("PHOTOGEN_QUEUE=celery with a broker that is not Redis needs a Redis for live events: "
+                            "without it progress and cancels never leave the process that makes them",
+                            code="invalid_settings",
+                            hint="set PHOTOGEN_EVENTS_URL=redis://host:6379/0 on every API node and worker")
 
 
 def build_container(settings: Settings, *, worker: bool | None = None) -> Container:
@@ -240,12 +245,13 @@ def _native_pixels_if_loaded(models: ModelCache, model_id: str) -> int | None:
 
 
 def _webhook_sender(settings: Settings, db: Database):
-    """The durable outbox with its delivery thread (started with the container)."""
+    """The durable outbox; its delivery thread starts with the container, except in the Celery mode, where
+    `photogen beat` sends the delivery task to the workers."""
     from photogen.net.webhooks import WebhookSender
     from photogen.services.webhook_outbox import WebhookOutboxService
 
     sender = WebhookSender(webhook_secret(settings), allow=settings.url_allowlist)
-    return WebhookOutboxService(db, sender, delays=settings.webhook_retry_delays_s)
+    return WebhookOutboxService(db, sender, delays=settings.webhook_retry_delays_s, poll_s=settings.webhook_poll_s)
 
 
 def _output_signer(settings: Settings):
