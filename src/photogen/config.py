@@ -201,6 +201,18 @@ class Settings(BaseSettings):
         description="Celery broker URL for PHOTOGEN_QUEUE=celery, such as redis://host:6379/0 (amqp:// for "
         "RabbitMQ). Live events travel through it too unless PHOTOGEN_EVENTS_URL names another Redis.",
     )
+    broker_queue: str = Field(
+        default="celery", min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$",
+        description="Broker queue that carries photogen's Celery tasks (the announcements of new work "
+        "and beat's periodic tasks); deployments that share one broker each take their own.",
+    )
+    run_slice_s: float = Field(
+        default=60.0, ge=0,
+        description="How long one Celery `photogen.run_queued` task goes on claiming new groups; past it the worker "
+        "acknowledges the message and announces what is still queued in a new one, so beat's periodic tasks queued "
+        "meanwhile get their turn and no message stays unacknowledged for long (RabbitMQ's consumer_timeout, "
+        "Redis' visibility timeout). A group that started always runs to its end.",
+    )
     metrics: bool = Field(
         default=True,
         description="Serve Prometheus metrics at GET /metrics. It asks for an API key whenever the rest of the API "
@@ -239,6 +251,11 @@ class Settings(BaseSettings):
         default_factory=lambda: [1.0, 5.0, 25.0, 125.0],
         description="Waits between webhook delivery attempts after a failure (JSON list in the environment).",
     )
+    webhook_poll_s: float = Field(
+        default=5.0, gt=0,
+        description="How often the webhook outbox is checked for due deliveries, in seconds: the longest wait of the "
+        "delivery thread in `photogen serve`, and the schedule of the outbox task that `photogen beat` sends.",
+    )
     webhook_secret: str | None = Field(
         default=None, description="Secret that signs webhook events; default a random one kept in the home folder."
     )
@@ -257,7 +274,9 @@ class Settings(BaseSettings):
         default=None, ge=1, description="Default retention of generated outputs, in days. None keeps them."
     )
     purge_interval_s: float = Field(
-        default=3600.0, gt=0, description="How often `photogen serve` applies the retention policies."
+        default=3600.0, gt=0,
+        description="How often the retention policies are applied, in seconds: by `photogen serve`, or in the Celery "
+        "mode by the purge task that `photogen beat` sends."
     )
     content_credentials: bool = Field(
         default=False,

@@ -28,6 +28,8 @@ STATUS_BY_CODE = {
     "job_finished": 409,
     "not_replayable": 409,
     "invalid_transition": 409,
+    "identity_set_changed": 409,
+    "no_usable_reference": 422,
     "upload_too_large": 413,
     "file_too_large": 413,
     "image_too_large": 413,

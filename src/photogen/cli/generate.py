@@ -95,7 +95,7 @@ def _recipe_fields(ref: str, given: dict) -> dict:
     try:
         return container.recipes.expand("local", ref, given)
     finally:
-        container.db.dispose()
+        container.close()
 
 
 def _run_generation(settings, source: Path, request, out_dir: Path, *, quiet: bool, given: set[str], references):

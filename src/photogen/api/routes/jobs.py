@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from photogen.api.deps import IdempotencyKey, Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.schemas import GenerationIn, JobOut, SweepIn, VaryIn
-from photogen.api.shaping import job_out, live_progress
+from photogen.api.shaping import job_out, live_progress, submitted_job
 from photogen.api.sources import source_photo
 from photogen.services.jobs import SourcePhoto
 from photogen.services.uploads import NotFound
@@ -55,7 +55,7 @@ def create_generation(
                                          given=body.given_fields())
     job, created = container.jobs.submit(owner, generation, _source(request, owner, body),
                                          idempotency_key=idempotency_key, callback_url=body.callback_url)
-    return _answer(response, created, job, container.jobs.assets(owner, job.id))
+    return submitted_job(response, created, job, container.jobs.assets(owner, job.id))
 
 
 @router.post("/sweeps", status_code=202, response_model=JobOut,
@@ -73,7 +73,7 @@ def create_sweep(
     values = [int(v) if body.sweep.field in ("seed", "steps") else v for v in body.sweep.values]
     job, created = container.jobs.submit_sweep(owner, base, source, body.sweep.field, values,
                                               idempotency_key=idempotency_key, callback_url=body.callback_url)
-    return _answer(response, created, job, container.jobs.assets(owner, job.id))
+    return submitted_job(response, created, job, container.jobs.assets(owner, job.id))
 
 
 @router.post("/jobs/{job_id}/vary", status_code=202, response_model=JobOut,
@@ -84,7 +84,7 @@ def vary_job(
 ) -> JobOut:
     jobs = container_of(request).jobs
     job, created = jobs.vary(owner, job_id, body.changes, idempotency_key=idempotency_key)
-    return _answer(response, created, job, jobs.assets(owner, job.id))
+    return submitted_job(response, created, job, jobs.assets(owner, job.id))
 
 
 @router.post("/jobs/{job_id}/replay", status_code=202, response_model=JobOut,
@@ -95,14 +95,7 @@ def replay_job(
 ) -> JobOut:
     jobs = container_of(request).jobs
     job, created = jobs.replay(owner, job_id, idempotency_key=idempotency_key)
-    return _answer(response, created, job, jobs.assets(owner, job.id))
-
-
-def _answer(response: Response, created: bool, job, assets) -> JobOut:
-    """202 for a new job; 200 with the first job when a retry's Idempotency-Key found it."""
-    if not created:
-        response.status_code = 200
-    return job_out(job, assets)
+    return submitted_job(response, created, job, jobs.assets(owner, job.id))
 
 
 @router.get("/jobs", response_model=list[JobOut], summary="Your jobs, newest first")

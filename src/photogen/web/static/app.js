@@ -6,6 +6,7 @@ import { initChecklist } from "./checklist.js";
 import { initCrop } from "./crop.js";
 import { initGenerate, loadRecipes } from "./generate.js";
 import { initHistory } from "./history.js";
+import { initIdentities } from "./identities.js";
 import { initJobs, loadJobs } from "./jobs.js";
 import { initReview } from "./review.js";
 import { emit, on, state } from "./store.js";
@@ -13,7 +14,7 @@ import { $, clearErrors, showError } from "./ui.js";
 import { initUpload, loadUploads, select } from "./upload.js";
 import { initViewers } from "./viewer.js";
 
-const VIEWS = ["create", "history"];
+const VIEWS = ["create", "history", "identities"];
 
 function initViews() {
   const show = (name) => {
@@ -94,6 +95,7 @@ async function main() {
   initGenerate();
   initReview();
   initHistory();
+  initIdentities();
   initViewers();
 
   const start = location.hash.slice(1);
