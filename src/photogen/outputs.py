@@ -66,7 +66,8 @@ def parameters_text(record: dict[str, Any]) -> str:
     lines = [request["prompt"]]
     if request["negative_prompt"]:
         lines.append(f"Negative prompt: {request['negative_prompt']}")
-    lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in pairs))
+    # edit models have no strength: what a model does not have is left out, not written as None
+    lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in pairs if value is not None))
     return "\n".join(lines)
 
 

@@ -34,7 +34,7 @@ from photogen.store.tables import Asset, Job, Upload, utcnow
 
 log = logging.getLogger("photogen.worker")
 Piece = tuple[str, bytes, Asset]  # blob key, file bytes, row
-JobFinished = Callable[[Job, int], None]
+JobEnded = Callable[[Job, int], None]
 """Told of each job that ended here: its row as it ended, and how many images it stored (crops not counted)."""
 
 
@@ -42,7 +42,7 @@ class AssetStore:
     """The server's side of a job: its assets, and its state from running to an end, each change published."""
 
     def __init__(self, db: Database, blobs: BlobStore, events: JobEvents, *, signer=None,
-                 on_finished: JobFinished | None = None) -> None:
+                 on_finished: JobEnded | None = None) -> None:
         self.db, self.blobs, self.events = db, blobs, events
         self.signer = signer  # signs outputs and upscales with Content Credentials when configured
         self.on_finished = on_finished or (lambda job, outputs: None)

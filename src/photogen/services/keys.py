@@ -10,10 +10,11 @@ and AuthPolicy refuses that (and any open state) on a server that listens beyond
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import uuid
-import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -49,6 +50,22 @@ class CreatedKey:
     key: str  # the only time the key itself is available
 
 
+@dataclass(frozen=True)
+class KeyInfo:
+    """A key as listings show it: its id and shown prefix, never the key itself."""
+
+    id: str
+    owner: str
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def _info(row: ApiKey) -> KeyInfo:
+    return KeyInfo(row.id, row.owner, row.name, row.prefix, row.created_at, row.revoked_at)
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -75,7 +92,7 @@ class KeyService:
             raise Unauthorized("the API key is not valid", hint="create one with `photogen keys create --owner NAME`")
         return row.owner
 
-    def revoke(self, key_id_or_prefix: str) -> ApiKey:
+    def revoke(self, key_id_or_prefix: str) -> KeyInfo:
         with self._db.session() as session:
             rows = session.scalars(
                 select(ApiKey).where((ApiKey.id == key_id_or_prefix) | (ApiKey.prefix == key_id_or_prefix))
@@ -83,11 +100,11 @@ class KeyService:
             if len(rows) != 1:
                 raise KeyNotFound(f"no single API key matches {key_id_or_prefix!r}", hint="see `photogen keys list`")
             rows[0].revoked_at = rows[0].revoked_at or utcnow()
-            return rows[0]
+            return _info(rows[0])
 
-    def list(self) -> list[ApiKey]:
+    def list(self) -> list[KeyInfo]:
         with self._db.session() as session:
-            return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
+            return [_info(row) for row in session.scalars(select(ApiKey).order_by(ApiKey.created_at))]
 
     def any_active(self) -> bool:
         with self._db.session() as session:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -63,6 +64,11 @@ def _server_engine(url: str) -> Engine:
     return engine
 
 
+def redacted_url(url: str) -> str:
+    """The database URL as it may be shown: the password, if any, replaced by ***."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision`, by default the newest migration (idempotent)."""
     from alembic import command
@@ -94,6 +100,24 @@ class Database:
         factory = self._write_sessions if write_lock else self._sessions
         with factory() as session, session.begin():
             yield session
+
+    def lock(self, session: Session, name: str) -> None:
+        """Hold the lock called `name` until `session`'s transaction ends: transactions that take the same name,
+        in any process on this database, run their locked part one after another.
+
+        PostgreSQL: a transaction-level advisory lock (`pg_advisory_xact_lock`) on a 64-bit hash of the name,
+        so no row has to exist to be locked; a hash shared by two names only makes them wait for each other.
+        SQLite has one lock for all writers, which a `write_lock=True` session holds from its start: the
+        session must be one.
+        """
+        if self.is_sqlite:
+            if not session.connection().get_execution_options().get("sqlite_immediate", False):
+                raise RuntimeError("on SQLite, Database.lock needs a session opened with write_lock=True")
+            return
+        if self.engine.dialect.name != "postgresql":
+            raise RuntimeError(f"Database.lock knows SQLite and PostgreSQL, not {self.engine.dialect.name}")
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
     def checkpoint(self) -> None:
         """SQLite: copy the write-ahead log into the database file and empty it.

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from photogen.api.deps import IdempotencyKey, Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.schemas import GenerationIn, JobOut, SweepIn, VaryIn
-from photogen.api.shaping import job_out, live_progress
+from photogen.api.shaping import job_out, live_progress, submitted_job
 from photogen.api.sources import source_photo
 from photogen.services.jobs import SourcePhoto
 from photogen.services.uploads import NotFound
@@ -51,10 +51,11 @@ def create_generation(
     container = container_of(request)
     body = _checked(request, body)
     expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
-    generation = body.generation_request(container.catalogue.default_id, expanded)
+    generation = container.catalogue.fit(body.generation_request(container.catalogue.default_id, expanded),
+                                         given=body.given_fields())
     job, created = container.jobs.submit(owner, generation, _source(request, owner, body),
                                          idempotency_key=idempotency_key, callback_url=body.callback_url)
-    return _answer(response, created, job, container.jobs, owner)
+    return submitted_job(response, created, job, container.jobs, owner)
 
 
 @router.post("/sweeps", status_code=202, response_model=JobOut,
@@ -67,11 +68,12 @@ def create_sweep(
     body = _checked(request, body)
     source = _source(request, owner, body)
     expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
-    base = body.generation_request(container.catalogue.default_id, expanded)
+    base = container.catalogue.fit(body.generation_request(container.catalogue.default_id, expanded),
+                                   given={*body.given_fields(), body.sweep.field})
     values = [int(v) if body.sweep.field in ("seed", "steps") else v for v in body.sweep.values]
     job, created = container.jobs.submit_sweep(owner, base, source, body.sweep.field, values,
                                               idempotency_key=idempotency_key, callback_url=body.callback_url)
-    return _answer(response, created, job, container.jobs, owner)
+    return submitted_job(response, created, job, container.jobs, owner)
 
 
 @router.post("/jobs/{job_id}/vary", status_code=202, response_model=JobOut,
@@ -82,7 +84,7 @@ def vary_job(
 ) -> JobOut:
     jobs = container_of(request).jobs
     job, created = jobs.vary(owner, job_id, body.changes, idempotency_key=idempotency_key)
-    return _answer(response, created, job, jobs, owner)
+    return submitted_job(response, created, job, jobs, owner)
 
 
 @router.post("/jobs/{job_id}/replay", status_code=202, response_model=JobOut,
@@ -93,16 +95,7 @@ def replay_job(
 ) -> JobOut:
     jobs = container_of(request).jobs
     job, created = jobs.replay(owner, job_id, idempotency_key=idempotency_key)
-    return _answer(response, created, job, jobs, owner)
-
-
-def _answer(response: Response, created: bool, job, jobs, owner: str) -> JobOut:
-    """202 for a new job (which has no assets yet); 200 with the first job, as it stands now, when a retry's
-    Idempotency-Key found it."""
-    if created:
-        return job_out(job, [])
-    response.status_code = 200
-    return job_out(*jobs.with_assets(owner, job.id))
+    return submitted_job(response, created, job, jobs, owner)
 
 
 @router.get("/jobs", response_model=list[JobOut], summary="Your jobs, newest first")
