@@ -3,7 +3,7 @@
 - `start_server`: `photogen serve` on a free port on 127.0.0.1, ready once /v1/health answers;
 - `redis_server`: a redis-server on a free port, without persistence (as tests/redis_server.py starts one);
 - `fresh_database`: a new PostgreSQL database on the local server, dropped afterwards;
-- `start_worker`: a `photogen worker` (Celery, solo pool), ready once Celery says so.
+- `start_worker`: a `photogen worker` (Celery, concurrency 1), ready once Celery says so.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def start_server(home: Path, port: int, settings: dict[str, str], *args: str) ->
 
 
 def start_worker(home: Path, settings: dict[str, str], *args: str) -> subprocess.Popen:
-    """`photogen worker` (one process, solo pool); see `wait_ready`."""
+    """`photogen worker` (one process, one job group at a time); see `wait_ready`."""
     env = photogen_env(home, settings)
     with open(home / "worker.log", "wb") as log:
         return subprocess.Popen([sys.executable, "-m", "photogen", "worker", "--concurrency", "1", *args],
