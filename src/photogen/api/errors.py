@@ -50,8 +50,15 @@ STATUS_BY_CODE = {
     "rate_limited": 429,
     "quota_exceeded": 429,
     "unknown_sampler": 422,
+    # how a job ended, answered by the paths that wait for their job (photogen.api.results.check_succeeded)
     "job_canceled": 409,
-    "job_still_running": 504,  # a synchronous compatibility path waited as long as it may; the job goes on
+    "upload_deleted": 409,
+    "job_deleted": 409,
+    "generation_failed": 500,
+    "model_load_failed": 500,
+    "worker_stopped": 503,
+    "job_timeout": 504,
+    "job_still_running": 504,  # a waiting path waited as long as it may; the job goes on
 }
 DEFAULT_STATUS = 400
 

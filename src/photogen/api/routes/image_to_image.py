@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from photogen.api.compat_schemas import ImageResult, ImageToImageIn, ImageToImageOut
 from photogen.api.deps import IdempotencyKey, Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
+from photogen.api.schemas import ErrorResponse
 from photogen.api.results import asset_url, check_succeeded, ended_job, origin, output_images, preferred_wait
 from photogen.api.shaping import job_out, live_progress
 from photogen.api.sources import source_photo
@@ -29,7 +30,8 @@ router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
                 "aspect_ratio} among it); fields it does not know are ignored and recorded on the job "
                 "(`job.via.ignored_fields`). Waits up to PHOTOGEN_SYNC_WAIT_S, or `Prefer: wait=N`; a job still "
                 "running then is answered 202 with the job and `Location: /v1/jobs/{id}`.",
-    responses={202: {"model": ImageToImageOut, "description": "The job runs past the wait: follow its Location."}},
+    responses={202: {"model": ImageToImageOut, "description": "The job runs past the wait: follow its Location."},
+               500: {"model": ErrorResponse, "description": "The job failed (its error code says why)."}},
 )
 async def image_to_image(
     request: Request, owner: Owner, body: ImageToImageIn, response: Response,

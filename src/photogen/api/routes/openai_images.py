@@ -38,6 +38,7 @@ router = APIRouter(prefix="/v1", responses={
     status: {"model": OpenAIErrorResponse, "description": description} for status, description in {
         400: "The request is invalid (OpenAI's error shape).", 401: "Missing or invalid API key.",
         413: "The images are too large.", 429: "A per-key limit was reached; see Retry-After.",
+        500: "The job failed (its error code says why).",
         504: "The job still runs after PHOTOGEN_SYNC_WAIT_MAX_S; it goes on (its id is in the message).",
     }.items()
 })

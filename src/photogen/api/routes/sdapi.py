@@ -38,8 +38,10 @@ from photogen.outputs import parameters_text
 
 router = APIRouter(prefix="/sdapi/v1", tags=["AUTOMATIC1111"], responses={
     status: {"model": SdapiErrorResponse, "description": description} for status, description in {
-        401: "Missing or invalid API key.", 404: "No such resource for this owner.", 413: "The image is too large.",
+        400: "The request is invalid (an init image that is not a photo, ...).", 401: "Missing or invalid API key.",
+        404: "No such resource for this owner.", 413: "The image is too large.",
         422: "The values are invalid or cannot be processed.", 429: "A per-key limit was reached; see Retry-After.",
+        500: "The job failed (its error code says why).",
         504: "The job still runs after PHOTOGEN_SYNC_WAIT_MAX_S; it goes on (its id is in the detail).",
     }.items()
 })
