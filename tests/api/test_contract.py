@@ -23,7 +23,10 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_input_makes_the_server_fail(case):
     response = case.call()
-    assert response.status_code < 500, f"{case.method} {case.path} -> {response.status_code}: {response.text[:300]}"
+    if response.status_code == 504:  # a path that waits for its job, answered as it may be (no worker runs here)
+        assert "job_still_running" in response.text and case.path in ("/v1/images/edits", "/sdapi/v1/img2img")
+    else:
+        assert response.status_code < 500, f"{case.method} {case.path} -> {response.status_code}: {response.text[:300]}"
     content_type = (response.headers.get("content-type") or [""])[0]  # schemathesis keeps header lists
     if response.status_code >= 400 and content_type.startswith("application/json"):
         assert error_keys(case.path, response.json()) == EXPECTED_ERROR_KEYS[api_of(case.path)], response.text[:300]
