@@ -112,9 +112,10 @@ class Settings(BaseSettings):
     )
     max_json_body_bytes: int = Field(
         default=1024 * 1024, ge=1,
-        description="Largest JSON request body of endpoints that take no image, in bytes. Upload and "
-        "generation bodies, and bodies that are not JSON, may be max_upload_bytes as base64 (4/3 of it plus "
-        "64 KiB); a larger body is answered 413 as soon as it passes its limit, without being read whole.",
+        description="Largest JSON request body of endpoints that take no image, in bytes. Bodies that carry a "
+        "photo (uploads, generations, sweeps, /v1/image-to-image, /sdapi/v1/img2img) and bodies that are not JSON "
+        "may be max_upload_bytes as base64 (4/3 of it plus 64 KiB), an OpenAI edit form nine times that; a larger "
+        "body is answered 413 as soon as it passes its limit, without being read whole.",
     )
     url_fetch_timeout_s: float = Field(default=15.0, gt=0, description="Time limit for fetching an upload URL.")
     url_allowlist: list[str] = Field(
