@@ -24,6 +24,7 @@ from photogen.services.keys import KeyService
 from photogen.services.limits import OwnerLimits
 from photogen.services.privacy import PrivacyService
 from photogen.services.recipes import RecipeService
+from photogen.services.submission import GenerationSubmissions
 from photogen.services.tombstones import sweep_tombstones
 from photogen.services.uploads import UploadService
 from photogen.services.work import WorkLimit
@@ -52,6 +53,7 @@ class Container:
     queue: DatabaseQueue | None = None
     assets: AssetService | None = None
     identities: IdentityService | None = None
+    submissions: GenerationSubmissions | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def label_job_logs(self) -> None:
@@ -185,9 +187,10 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
         )
     recipes = RecipeService(db)
     recipes.seed_builtins()
+    submissions = GenerationSubmissions(catalogue, recipes, jobs, uploads, limits, url_allowlist=settings.url_allowlist)
     return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, privacy, embedded,
                      webhooks, catalogue=catalogue, limits=limits, queue=queue, assets=AssetService(db, blobs),
-                     identities=IdentityService(db, uploads))
+                     identities=IdentityService(db, uploads), submissions=submissions)
 
 
 def key_service(settings: Settings) -> KeyService:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request, Response
 
 from photogen.api.deps import container_of
-from photogen.api.schemas import AssetOut, JobOut, UploadOut
+from photogen.api.schemas import AssetOut, JobOriginOut, JobOut, UploadOut
 from photogen.domain.jobs import request_view
 from photogen.domain.records import AssetRecord, JobRecord, UploadRecord
 
@@ -40,8 +40,13 @@ def job_out(job: JobRecord, assets: list[AssetRecord]) -> JobOut:
         attempts=job.attempts, cancel_requested=job.cancel_requested, callback_url=job.callback_url, crop=job.crop,
         error={"code": job.error_code, "message": job.error_message or ""} if job.error_code else None,
         assets=[asset_out(a) for a in assets], created_at=job.created_at, started_at=job.started_at,
-        finished_at=job.finished_at,
+        finished_at=job.finished_at, via=_via(spec),
     )
+
+
+def _via(spec) -> JobOriginOut | None:
+    via = getattr(spec, "via", None)
+    return None if via is None else JobOriginOut(path=via.path, ignored_fields=list(via.ignored_fields), user=via.user)
 
 
 def submitted_job(response: Response, created: bool, job: JobRecord, jobs: JobService, owner: str) -> JobOut:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from photogen.domain.errors import InvalidRequest, PhotogenError
 from photogen.domain.jobs import (
     GenerationSpec,
+    JobOrigin,
     JobSpec,
     JobState,
     SweepSpec,
@@ -129,10 +130,12 @@ class JobService:
         parent_id: str | None = None,
         relation: str | None = None,
         changes: dict[str, Any] | None = None,
+        via: JobOrigin | None = None,
     ) -> tuple[JobRecord, bool]:
         """Queue a generation from an upload id or a photo not yet stored; returns (job, created).
 
-        With `relation` "replay" or "vary" (and `changes`) it derives from job `parent_id`.
+        With `relation` "replay" or "vary" (and `changes`) it derives from job `parent_id`; `via` records the
+        compatibility path a request came through and what of it was ignored.
         A repeated idempotency key with the same request returns the first job, before anything is stored.
         """
         source = self._source(owner, source)
@@ -147,7 +150,7 @@ class JobService:
         self.admit(owner, request.model_dump(mode="json"))
         upload = self._store_checked(owner, source, request)
         request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
-        spec = generation_spec(request, parent_id=parent_id, relation=relation, changes=changes)
+        spec = generation_spec(request, parent_id=parent_id, relation=relation, changes=changes, via=via)
         with self._refused_drops_upload(owner, source, upload.id):
             queued = self._queue(
                 owner, upload.id, spec, batch_key_for(request, upload),

@@ -29,15 +29,11 @@ def _source(request: Request, owner: str, body: GenerationIn) -> str | SourcePho
     return source_photo(request, owner, image=body.image, image_url=body.image_url, upload_id=body.upload_id)
 
 
-def _checked(request: Request, body: GenerationIn) -> GenerationIn:
-    """The body with its model as a catalogue id, refused before anything else when the model is outside the
-    catalogue or the callback URL may not be reached."""
-    container = container_of(request)
-    if body.callback_url:
-        from photogen.net.guard import check_url
-
-        check_url(body.callback_url, allow=container.settings.url_allowlist)
-    return body.model_copy(update={"model": container.catalogue.resolve(body.model)})
+def _request(request: Request, owner: str, body: GenerationIn, also_given: tuple[str, ...] = ()):
+    """The body's generation request for a catalogue model, a recipe filling what the body left out, made to fit
+    the model (refused before anything is stored)."""
+    return container_of(request).submissions.request(owner, body.generation_fields(), body.given_fields(),
+                                                     model=body.model, recipe=body.recipe, also_given=also_given)
 
 
 @router.post("/generations", status_code=202, response_model=JobOut, summary="Start an image-to-image job")
@@ -49,12 +45,9 @@ def create_generation(
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
     container = container_of(request)
-    body = _checked(request, body)
-    expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
-    generation = container.catalogue.fit(body.generation_request(container.catalogue.default_id, expanded),
-                                         given=body.given_fields())
-    job, created = container.jobs.submit(owner, generation, _source(request, owner, body),
-                                         idempotency_key=idempotency_key, callback_url=body.callback_url)
+    generation = _request(request, owner, body)
+    job, created = container.submissions.submit(owner, generation, _source(request, owner, body),
+                                                idempotency_key=idempotency_key, callback_url=body.callback_url)
     return submitted_job(response, created, job, container.jobs, owner)
 
 
@@ -65,14 +58,11 @@ def create_sweep(
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
     container = container_of(request)
-    body = _checked(request, body)
+    base = _request(request, owner, body, also_given=(body.sweep.field,))
     source = _source(request, owner, body)
-    expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
-    base = container.catalogue.fit(body.generation_request(container.catalogue.default_id, expanded),
-                                   given={*body.given_fields(), body.sweep.field})
     values = [int(v) if body.sweep.field in ("seed", "steps") else v for v in body.sweep.values]
-    job, created = container.jobs.submit_sweep(owner, base, source, body.sweep.field, values,
-                                              idempotency_key=idempotency_key, callback_url=body.callback_url)
+    job, created = container.submissions.submit_sweep(owner, base, source, body.sweep.field, values,
+                                                      idempotency_key=idempotency_key, callback_url=body.callback_url)
     return submitted_job(response, created, job, container.jobs, owner)
 
 
