@@ -8,7 +8,7 @@ from typing import Literal
 # An optimisation switch: "auto" applies it where it was measured to help (CUDA), "on" and "off" force it.
 Switch = Literal["auto", "on", "off"]
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,9 +47,29 @@ class Settings(BaseSettings):
     models: dict[str, str] = Field(
         default_factory=dict,
         description="The server's model catalogue: a JSON mapping of ids to a hub id, a diffusers folder or a "
-        ".safetensors file, e.g. {\"sd15\": \"/models/sd15.safetensors\"}. API requests may name only these ids, "
-        "'tiny' and the default model; the CLI takes any path or hub id.",
+        ".safetensors file, e.g. {\"sd15\": \"/models/sd15.safetensors\"}; an SD 1.x or SDXL model with an "
+        "IP-Adapter is {\"model\": ..., \"ip_adapter\": \"/models/IP-Adapter/models/ip-adapter_sd15.safetensors\"} "
+        "(or the spec MODEL+ip-adapter=WEIGHTS). API requests may name only these ids, 'tiny' and the default "
+        "model; the CLI takes any path or hub id.",
     )
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _model_entries(cls, value: object) -> object:
+        """{"model": M, "ip_adapter": W} entries become the spec M+ip-adapter=W (photogen.engines.ip_adapter)."""
+        if not isinstance(value, dict):
+            return value
+        specs = {}
+        for model_id, entry in value.items():
+            if isinstance(entry, dict):
+                unknown = set(entry) - {"model", "ip_adapter"}
+                if "model" not in entry or unknown:
+                    raise ValueError(f"entry {model_id!r}: an object entry is {{\"model\": ..., \"ip_adapter\": ...}}"
+                                     + (f"; unknown keys {sorted(unknown)}" if unknown else ""))
+                entry = entry["model"] + (f"+ip-adapter={entry['ip_adapter']}" if entry.get("ip_adapter") else "")
+            specs[model_id] = entry
+        return specs
+
     max_loaded_models: int = Field(
         default=2, ge=1, description="Most models the server keeps loaded; the least recently used is dropped first."
     )

@@ -40,6 +40,11 @@ def kontext(models):
 
 
 @pytest.fixture(scope="session")
+def qwen_edit(models):
+    return models.get("tiny-qwen-image-edit-plus")
+
+
+@pytest.fixture(scope="session")
 def photos(astronaut_array):
     """A portrait source and two different references (public-domain photos from scikit-image)."""
     from skimage import data

@@ -187,6 +187,8 @@ class ModelCapabilities(BaseModel):
     size_multiple: int | None = Field(default=None, description="Output width and height are multiples of this.")
     max_references: int = Field(default=0, description="Most reference images a request may add beside its source.")
     reference_strength: bool = Field(default=False, description="Whether requests may set reference_strength (IP-Adapter).")
+    default_reference_strength: float | None = Field(
+        default=None, description="reference_strength used when a request with references sets none.")
     guidance: Literal["cfg", "embedded", "none"] | None = Field(
         default=None, description="How guidance works: cfg (a guided pair per image), embedded (distilled guidance, "
         "an input of the model), none (step-distilled: guidance is ignored).")
@@ -195,6 +197,7 @@ class ModelCapabilities(BaseModel):
         "(\"make the coat red\").")
     default_guidance: float | None = Field(default=None, description="Guidance used when a request sets none (None: 7).")
     default_steps: int | None = Field(default=None, description="Steps used when a request sets none (None: 30).")
+    min_steps: int = Field(default=1, description="Fewest steps a request may ask for.")
 
 
 class CommercialUseOut(BaseModel):
@@ -211,8 +214,8 @@ class ModelOut(BaseModel):
     default: bool = Field(description="Used when a request names no model.")
     source: Literal["tiny", "hub", "folder", "single_file"] = Field(description="Where the operator's model comes from (never its path).")
     available: bool = Field(description="Whether its files are on the server (a hub model: already downloaded); unavailable models fail to load.")
-    family: str | None = Field(description="Model family: sd1, sd2, sdxl, flux2-klein or flux-kontext; None when its "
-                               "configs cannot be read.")
+    family: str | None = Field(description="Model family: sd1, sd2, sdxl, flux2-klein, flux-kontext or "
+                               "qwen-image-edit-plus; None when its configs cannot be read.")
     licence: str | None = Field(description="Licence from the model card, where it has one.")
     random_weights: bool = Field(description="Random weights (the tiny test model): outputs mean nothing.")
     capabilities: ModelCapabilities = Field(description="What requests for this model may use.")

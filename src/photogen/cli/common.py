@@ -90,7 +90,12 @@ def quiet_libraries() -> None:
 
 
 def model_spec(model: str) -> str:
-    """Paths are recorded absolute so a replay works from any folder."""
+    """Paths are recorded absolute so a replay works from any folder (an IP-Adapter's too)."""
+    from photogen.engines.ip_adapter import join_spec, split_spec
+
+    model, adapter = split_spec(model)
+    if adapter is not None:
+        return join_spec(model_spec(model), model_spec(adapter))
     path = Path(model).expanduser()
     return str(path.resolve()) if model != "tiny" and path.exists() else model
 

@@ -93,3 +93,19 @@ def commercial_terms(licence: str | None) -> CommercialTerms:
         return _KNOWN[key]
     return CommercialTerms(licence, "unknown",
                            summary=f"photogen does not know the licence {licence!r}: read it before any commercial use.")
+
+
+def with_adapter(base: CommercialTerms, adapter: str, adapter_licence: str | None) -> CommercialTerms:
+    """The terms of a base model run with an adapter (an IP-Adapter): the base model's licence governs the outputs;
+    the adapter's own licence is named, and one that allows less (non-commercial) makes the outputs so too."""
+    own = commercial_terms(adapter_licence)
+    if adapter_licence is None:
+        note = (f"the {adapter} weights state no licence beside them (h94/IP-Adapter publishes its weights under "
+                "Apache-2.0, which allows commercial use)")
+    else:
+        note = f"the {adapter} weights are under the {own.licence}"
+    note += f"; the base model's licence ({base.licence}) governs the outputs"
+    use = "non_commercial" if own.use == "non_commercial" else base.use
+    summary = base.summary if use == base.use else own.summary
+    return CommercialTerms(base.licence, use, "; ".join(part for part in (base.conditions, note) if part),
+                           f"{summary} With {adapter}: the base model's licence governs.")

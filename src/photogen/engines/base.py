@@ -43,10 +43,12 @@ class Capabilities:
     native_pixels: int  # the pixel count the model was trained at (outputs are sized to it)
     max_references: int = 0  # reference images a request may add beside its source
     reference_strength: bool = False  # a reference-strength control (IP-Adapter)
+    default_reference_strength: float | None = None  # used when a request with references sets none
     guidance: GuidanceKind = "cfg"  # cfg: guided pairs; embedded: distilled guidance input; none: ignored
     prompt_kind: Literal["description", "instruction"] = "description"  # instruction: "make the coat red"
     default_guidance: float | None = None  # the model's own, used when a request sets none (None: 7.0)
     default_steps: int | None = None  # likewise (None: 30)
+    min_steps: int = 1  # fewer steps break the model's sampler (Qwen-Image's terminal shift needs two)
 
     def denoising_steps(self, request: GenerationRequest) -> int:
         """The steps a request runs, which is what its progress counts to: img2img runs the last

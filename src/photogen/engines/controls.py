@@ -5,7 +5,7 @@ Two entry points, both pure:
 - `check_controls(request, capabilities, model)` refuses (UnsupportedControl, 422 on the API) a request
   whose values use a control the model lacks: an image strength on an instruction-edit model, a negative
   prompt without CFG, more references than the model takes, a scheduler it does not offer, a reference
-  strength without an adapter, a size off the model's grid. The worker runs it again on the loaded model.
+  strength without an adapter, fewer steps than its sampler needs, a size off the model's grid. The worker runs it again on the loaded model.
 - `fit_request(request, given, capabilities, model)` is what the API and the CLI do with a new request:
   controls the caller set (`given`) are checked as they are; controls the caller left to defaults or to a
   recipe are set to what the model takes (no image strength on an edit model, its own guidance and steps).
@@ -59,6 +59,11 @@ def check_controls(request: GenerationRequest, capabilities: Capabilities, model
             "reference_strength", model, f"reference_strength: model {model!r} has no reference-strength control",
             hint="leave reference_strength out for this model (it applies to IP-Adapter models)",
         )
+    if request.steps < caps.min_steps:
+        raise UnsupportedControl(
+            "steps", model, f"steps: model {model!r} needs at least {caps.min_steps} steps, not {request.steps}",
+            hint=f"use {caps.min_steps} or more (the model's default is {caps.default_steps or 30})",
+        )
     for name in ("width", "height"):
         value = getattr(request, name)
         if value is not None and value % caps.size_multiple:
@@ -83,6 +88,9 @@ def fit_request(request: GenerationRequest, given: Collection[str], capabilities
         changes["guidance"] = caps.default_guidance
     if caps.default_steps is not None and "steps" not in given:
         changes["steps"] = caps.default_steps
+    if (caps.reference_strength and request.references and request.reference_strength is None
+            and caps.default_reference_strength is not None):
+        changes["reference_strength"] = caps.default_reference_strength
     if changes:
         request = GenerationRequest.parse({**request.model_dump(), **changes})
     check_controls(request, caps, model)

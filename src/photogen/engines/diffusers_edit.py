@@ -1,4 +1,5 @@
-"""What the diffusers backends for instruction-edit families share (FLUX.2 [klein], FLUX.1 Kontext, ...).
+"""What the diffusers backends for instruction-edit families share (FLUX.2 [klein], FLUX.1 Kontext,
+Qwen-Image-Edit-Plus).
 
 Each family's generator writes its own denoising loop, step for step as its stock pipeline writes it and
 built from the pipeline's own pieces, so that one request gives the stock pipeline's pixels for the same
@@ -143,7 +144,8 @@ class EditGenerator:
             interrupt()
 
         pipe = self._pipe
-        blocks: list[Any] = [*pipe.transformer.transformer_blocks, *pipe.transformer.single_transformer_blocks]
+        transformer = pipe.transformer
+        blocks: list[Any] = [*transformer.transformer_blocks, *getattr(transformer, "single_transformer_blocks", ())]
         for coder in (pipe.vae.encoder, pipe.vae.decoder):
             blocks += [*getattr(coder, "down_blocks", ()), coder.mid_block, *getattr(coder, "up_blocks", ())]
         handles = [block.register_forward_pre_hook(check) for block in blocks if block is not None]

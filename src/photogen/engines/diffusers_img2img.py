@@ -78,7 +78,7 @@ class Conditioning:
     embeds: torch.Tensor  # (len(guided) + n, tokens, width)
     guided: torch.Tensor  # (len(guided),) int64
     scales: torch.Tensor  # (len(guided), 1, 1, 1) float32: each guided image's guidance scale
-    added: dict[str, torch.Tensor] | None = None  # SDXL: text_embeds, time_ids in the same row order
+    added: dict[str, Any] | None = None  # SDXL: text_embeds, time_ids; IP-Adapter: image_embeds; same row order
     timestep_cond: torch.Tensor | None = None  # guidance-distilled UNets: (n, dim)
 
 
@@ -142,8 +142,8 @@ class DiffusersImg2ImgGenerator:
             # 2. prepare image: (n, 3, H, W) in [-1, 1]
             image = pipe.image_processor.preprocess(rows.images)
 
-            # 3. encode prompts: the UNet's text conditioning for every row
-            cond = self._encode_prompts(rows, image.shape[-2:], device)
+            # 3. encode prompts: the UNet's text conditioning for every row (and an adapter's, where there is one)
+            cond = self._condition(batch, rows, image.shape[-2:], device)
 
             # 4. set timesteps: the last `denoising_steps` of `steps`
             timesteps = self._set_timesteps(scheduler, first.steps, first.denoising_steps, device)
@@ -207,6 +207,11 @@ class DiffusersImg2ImgGenerator:
                 handle.remove()
 
     # -- 3. prompts ---------------------------------------------------------------------------
+
+    def _condition(self, batch: Sequence[PreparedRequest], rows: BatchRows, size: Sequence[int],
+                   device: torch.device) -> Conditioning:
+        """What the UNet sees besides the latents; an adapter's generator adds its own inputs here."""
+        return self._encode_prompts(rows, size, device)
 
     def _encode_prompts(self, rows: BatchRows, size: Sequence[int], device: torch.device) -> Conditioning:
         pipe = self._pipe

@@ -1,4 +1,5 @@
-"""Turn a model name into a loaded generator: a tiny model, a hub id, a diffusers folder or a single file."""
+"""Turn a model name into a loaded generator: a tiny model, a hub id, a diffusers folder or a single file, each
+optionally with an IP-Adapter (`MODEL+ip-adapter=WEIGHTS`, see photogen.engines.ip_adapter)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import contextlib
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from photogen.config import Settings
 from photogen.domain.errors import ModelNotFound, PhotogenError, UnsupportedModel
-from photogen.domain.licences import CommercialTerms, commercial_terms
-from photogen.engines.base import Capabilities, Generator, ModelInfo, img2img_capabilities
+from photogen.domain.licences import CommercialTerms, commercial_terms, with_adapter
+from photogen.engines.base import Capabilities, Generator, ModelFamily, ModelInfo, img2img_capabilities
 from photogen.engines.families import family_for_checkpoint, family_for_folder, family_named
+from photogen.engines.ip_adapter import ADAPTER_MARK, IPAdapterFiles, adapter_capabilities, split_spec
 from photogen.engines.tiny import (
     TINY_MARKER,
     TINY_NAMES,
@@ -47,19 +49,26 @@ class ModelFacts:
     native_side: int | None = None
     random_weights: bool = False
     capabilities: Capabilities | None = None  # what requests for it may use; None when its configs cannot be read
+    ip_adapter: str | None = None  # the kind of IP-Adapter it runs with ("IP-Adapter", "IP-Adapter Plus", ...)
+    ip_adapter_licence: str | None = None  # the adapter's licence, where a model card beside it says
 
     @property
     def commercial_use(self) -> CommercialTerms:
-        return commercial_terms(self.licence)
+        terms = commercial_terms(self.licence)
+        return terms if self.ip_adapter is None else with_adapter(terms, self.ip_adapter, self.ip_adapter_licence)
 
 
 def is_hub_id(spec: str) -> bool:
     """Whether `spec` reads as a hub id (owner/name) rather than a local path that exists."""
+    spec = split_spec(spec)[0]
     return bool(_HUB_ID.match(spec)) and not spec.endswith(".safetensors") and not Path(spec).expanduser().exists()
 
 
 def cache_key(spec: str) -> str:
     """Names that mean the same model share one cache entry (paths are made absolute)."""
+    spec, adapter = split_spec(spec)
+    if adapter is not None:
+        return f"{cache_key(spec)}{ADAPTER_MARK}{Path(adapter).expanduser().resolve()}"
     if spec in TINY_NAMES or _HUB_ID.match(spec) and not Path(spec).exists():
         return spec
     return str(Path(spec).expanduser().resolve())
@@ -114,34 +123,45 @@ def quiet_progress():
 
 def load_generator(spec: str, settings: Settings) -> Generator:
     """Load the model `spec` names, on the configured device and precision."""
+    spec, adapter = split_spec(spec)
+    files = IPAdapterFiles.find(adapter) if adapter is not None else None  # before the model: a quick refusal
     location = locate(spec, settings)
     with quiet_progress():
-        return _load_located(location, settings)
+        return _load_located(location, settings, files)
 
 
-def _load_located(location: ModelLocation, settings: Settings) -> Generator:
+def _load_located(location: ModelLocation, settings: Settings, adapter: IPAdapterFiles | None = None) -> Generator:
     device, dtype = settings.resolved_device(), settings.resolved_dtype()
+    extra = {} if adapter is None else {"ip_adapter": adapter}
     if location.source == "single_file":
         from photogen.engines.single_file import read_header
 
         header = read_header(location.path)  # names and shapes only; refuses damaged files
         family = family_for_checkpoint(header.shapes)
-        info = _info(location, family.name)
+        info = _info(location, _takes_adapter(family, adapter), adapter)
         cache_dir = settings.home / "cache" / "single-file-configs"
         return family.load_single_file(
-            location.path, info, device=device, dtype=dtype, cache_dir=cache_dir, options=settings
+            location.path, info, device=device, dtype=dtype, cache_dir=cache_dir, options=settings, **extra
         )
     model_index = json.loads((location.path / "model_index.json").read_text())
     family = family_for_folder(model_index, location.path)
-    info = _info(location, family.name)
-    return family.load_folder(location.path, info, device=device, dtype=dtype, options=settings)
+    info = _info(location, _takes_adapter(family, adapter), adapter)
+    return family.load_folder(location.path, info, device=device, dtype=dtype, options=settings, **extra)
 
 
-def _info(location: ModelLocation, family: str) -> ModelInfo:
+def _takes_adapter(family: ModelFamily, adapter: IPAdapterFiles | None) -> str:
+    """The family's name, once it is known to take the adapter asked for."""
+    if adapter is not None and not getattr(family, "takes_ip_adapter", False):
+        raise UnsupportedModel(f"an IP-Adapter works with Stable Diffusion models, not with a {family.name} model",
+                               hint="drop the +ip-adapter= part; edit models take references by themselves")
+    return family.name
+
+
+def _info(location: ModelLocation, family: str, adapter: IPAdapterFiles | None = None) -> ModelInfo:
     marker = location.path / TINY_MARKER if location.path.is_dir() else None
     if marker is not None and marker.is_file():
         described = json.loads(marker.read_text())
-        return ModelInfo(
+        info = ModelInfo(
             id=location.id,
             family=family,
             source=location.source,
@@ -150,15 +170,20 @@ def _info(location: ModelLocation, family: str) -> ModelInfo:
             random_weights=bool(described.get("random_weights")),
             commercial_use=commercial_terms(described.get("licence")),
         )
-    licence = _licence(location.path)
-    return ModelInfo(
-        id=location.id,
-        family=family,
-        source=location.source,
-        revision=location.revision,
-        licence=licence,
-        commercial_use=commercial_terms(licence),
-    )
+    else:
+        licence = _licence(location.path)
+        info = ModelInfo(
+            id=location.id,
+            family=family,
+            source=location.source,
+            revision=location.revision,
+            licence=licence,
+            commercial_use=commercial_terms(licence),
+        )
+    if adapter is None:
+        return info
+    return replace(info, id=f"{info.id}{ADAPTER_MARK}{adapter.weights.name}",
+                   commercial_use=with_adapter(info.commercial_use, adapter.kind, adapter.licence))
 
 
 def _licence(path: Path) -> str | None:
@@ -202,6 +227,9 @@ def inspect_model(spec: str, settings: Settings) -> ModelFacts:
     """Family, licence, native size and capabilities of the model `spec` names, from its configs alone: no
     weights are loaded and nothing is downloaded (a hub model not yet in the local cache is reported
     unavailable). A tiny model not built yet is described from the configs it will be built from."""
+    spec, adapter = split_spec(spec)
+    if adapter is not None:
+        return _with_adapter_facts(inspect_model(spec, settings), adapter)
     if spec in TINY_NAMES:
         folder = settings.models_dir / spec
         if (folder / TINY_MARKER).is_file():
@@ -229,6 +257,19 @@ def inspect_model(spec: str, settings: Settings) -> ModelFacts:
             return ModelFacts("hub", False)
         return _folder_facts(ModelLocation(spec, "hub", folder))
     return ModelFacts("single_file" if path.suffix.lower() == ".safetensors" else "folder", False)
+
+
+def _with_adapter_facts(facts: ModelFacts, adapter: str) -> ModelFacts:
+    """A model's facts once an IP-Adapter is added: references and their strength, where the family takes it
+    and its files are there (else the model is unavailable: it would fail to load)."""
+    try:
+        files = IPAdapterFiles.find(adapter)
+    except PhotogenError:
+        return replace(facts, available=False, ip_adapter="IP-Adapter")
+    takes = facts.family is not None and getattr(family_named(facts.family), "takes_ip_adapter", False)
+    capabilities = adapter_capabilities(facts.capabilities) if takes and facts.capabilities else None
+    return replace(facts, available=facts.available and takes, capabilities=capabilities, ip_adapter=files.kind,
+                   ip_adapter_licence=files.licence)
 
 
 def _folder_facts(location: ModelLocation) -> ModelFacts:

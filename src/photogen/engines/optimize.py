@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from photogen.engines.ip_adapter import image_embed_shape
 from photogen.intake.crop import native_size
 
 log = logging.getLogger("photogen.engine")
@@ -86,7 +87,10 @@ def apply_optimizations(pipeline: Any, settings_like: Any, device: str,
                                "denoiser": kind}
 
     # 1. fused QKV projections: one matmul instead of three in every attention block
-    if wanted(options.fuse_qkv, device):
+    if wanted(options.fuse_qkv, device) and image_embed_shape(pipeline) is not None:
+        # fusing sets one processor on every attention and would drop the adapter's
+        applied["fuse_qkv"] = "skipped: the IP-Adapter's attention processors take the separate projections"
+    elif wanted(options.fuse_qkv, device):
         try:
             if kind == "unet":
                 pipeline.fuse_qkv_projections()
@@ -248,6 +252,10 @@ def _dummy_unet_inputs(pipeline: Any, rows: int, height: int, width: int, device
             "text_embeds": torch.randn(rows, pooled, device=device, dtype=dtype),
             "time_ids": torch.ones(rows, ids, device=device, dtype=dtype),
         }
+    adapter = image_embed_shape(pipeline)
+    if adapter is not None:  # an IP-Adapter: one reference photo's embeddings, the shape requests without one use too
+        inputs["added_cond_kwargs"] = {**(inputs["added_cond_kwargs"] or {}),
+                                       "image_embeds": [torch.randn(rows, 1, *adapter, device=device, dtype=dtype)]}
     if unet.config.time_cond_proj_dim is not None:
         inputs["timestep_cond"] = torch.randn(
             rows, unet.config.time_cond_proj_dim, device=device, dtype=dtype
@@ -273,7 +281,7 @@ class UNetRunner:
         sample: torch.Tensor,
         timestep: torch.Tensor,
         encoder_hidden_states: torch.Tensor,
-        added_cond_kwargs: dict[str, torch.Tensor] | None = None,
+        added_cond_kwargs: dict[str, Any] | None = None,
         timestep_cond: torch.Tensor | None = None,
         *,
         stance: str = COMPILED_STANCE,
@@ -291,7 +299,9 @@ class UNetRunner:
         rows = sample.shape[0]
         bucket = next((b for b in self.buckets if b >= rows), rows)
         pad = _padder(bucket - rows)
-        added = None if added_cond_kwargs is None else {k: pad(v) for k, v in added_cond_kwargs.items()}
+        added = None if added_cond_kwargs is None else {
+            k: [pad(t) for t in v] if isinstance(v, list) else pad(v) for k, v in added_cond_kwargs.items()
+        }
         with torch.compiler.set_stance(stance):
             if self.cuda_graphs:
                 torch.compiler.cudagraph_mark_step_begin()

@@ -1,7 +1,7 @@
 """The tiny models: each family in miniature, built from configs with fixed seeds.
 
-`tiny` is Stable Diffusion 1.x img2img; `tiny-flux2-klein` and `tiny-flux-kontext` are the instruction-edit
-families, built from the config folders shipped in model_configs/ (tiny-<name>/) with tokenizers made
+`tiny` is Stable Diffusion 1.x img2img; `tiny-flux2-klein`, `tiny-flux-kontext` and `tiny-qwen-image-edit-plus`
+are the instruction-edit families, built from the config folders shipped in model_configs/ (tiny-<name>/) with tokenizers made
 offline (tiny_tokenizers). Their weights are random, so their pictures mean nothing: they exist to run
 the whole workflow and the real pipeline code offline and in seconds. Each is saved once as an ordinary
 diffusers folder and then loaded through the same loader as any other model.
@@ -29,7 +29,8 @@ TINY_DESCRIPTION = {
     "note": "Random weights with a fixed seed: outputs are not meaningful pictures.",
 }
 # The tiny edit models: name -> family; the configs are model_configs/<name>/.
-TINY_EDIT_FAMILIES = {"tiny-flux2-klein": "flux2-klein", "tiny-flux-kontext": "flux-kontext"}
+TINY_EDIT_FAMILIES = {"tiny-flux2-klein": "flux2-klein", "tiny-flux-kontext": "flux-kontext",
+                      "tiny-qwen-image-edit-plus": "qwen-image-edit-plus"}
 TINY_NAMES = ("tiny", *TINY_EDIT_FAMILIES)
 
 
@@ -48,23 +49,26 @@ def tiny_config_folder(name: str) -> Path:
 
 
 TINY_BUILD_FILE = "photogen_tiny.json"  # in a config folder: the seed and per-component weight scales
+_QK_NORMS = ("norm_q", "norm_k", "norm_added_q", "norm_added_k")  # diffusers' names of attention q/k norms
 
 
 def build_from_configs(folder: Path):
     """A pipeline built from a diffusers config folder (model_index.json and each component's config) with
-    random weights, and tokenizers from photogen.engines.tiny_tokenizers.
+    random weights, and tokenizers (and processors) from photogen.engines.tiny_tokenizers.
 
     The folder's photogen_tiny.json gives the seed and a scale for each component's matrices: a random
     transformer at the default initialisation barely mixes its image tokens, so the references would hardly
-    change its output; scaled up, they visibly do (the tests check that references reach the model)."""
+    change its output; scaled up, they visibly do (the tests check that references reach the model). Where a
+    transformer normalises its queries and keys, matrix scales cancel out in the attention; `qk_norm_scale`
+    scales those norms' weights instead, so that its attention picks tokens rather than averaging them."""
     import diffusers
     import torch
     import transformers
 
-    from photogen.engines.tiny_tokenizers import tiny_tokenizer
+    from photogen.engines.tiny_tokenizers import tiny_processor, tiny_tokenizer
 
     build = json.loads((folder / TINY_BUILD_FILE).read_text()) if (folder / TINY_BUILD_FILE).is_file() else {}
-    seed, scales = build.get("seed", 0), build.get("weight_scale", {})
+    seed, scales, qk_scales = build.get("seed", 0), build.get("weight_scale", {}), build.get("qk_norm_scale", {})
     index = json.loads((folder / "model_index.json").read_text())
     components: dict = {}
     settings = {}
@@ -79,6 +83,8 @@ def build_from_configs(folder: Path):
             components[name] = None
         elif name.startswith("tokenizer"):
             components[name] = tiny_tokenizer(class_name)
+        elif name == "processor":
+            components[name] = tiny_processor(class_name, folder / name)
         elif name == "scheduler":
             config = json.loads((folder / name / "scheduler_config.json").read_text())
             components[name] = getattr(diffusers, class_name).from_config(config)
@@ -90,11 +96,12 @@ def build_from_configs(folder: Path):
                 module = cls(cls.config_class(**config))
             else:
                 module = getattr(diffusers, class_name).from_config(config)
-            if name in scales:
-                with torch.no_grad():
-                    for parameter in module.parameters():
-                        if parameter.ndim == 2:
-                            parameter.mul_(scales[name])
+            with torch.no_grad():
+                for parameter_name, parameter in module.named_parameters():
+                    if name in scales and parameter.ndim == 2:
+                        parameter.mul_(scales[name])
+                    if name in qk_scales and parameter_name.rpartition(".")[0].rpartition(".")[2] in _QK_NORMS:
+                        parameter.mul_(qk_scales[name])
             components[name] = module.eval()
     return getattr(diffusers, index["_class_name"])(**components, **settings)
 
@@ -192,11 +199,22 @@ def ensure_tiny_model(models_dir: Path, name: str = "tiny") -> Path:
         staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=models_dir))
         pipeline = build_tiny_pipeline() if name == "tiny" else build_from_configs(tiny_config_folder(name))
         pipeline.save_pretrained(staging, safe_serialization=True)
+        if name != "tiny":
+            _name_stock_classes(staging, tiny_config_folder(name))
         (staging / TINY_MARKER).write_text(json.dumps(tiny_description(name), indent=2))
         if folder.exists():
             _remove_tree(folder)
         os.replace(staging, folder)
     return folder
+
+
+def _name_stock_classes(saved: Path, configs: Path) -> None:
+    """model_index.json names each component's class as the config folder does: a component photogen reads
+    with its own class (Qwen-Image-Edit's processor) is saved in the stock layout, under the stock name."""
+    index = json.loads((saved / "model_index.json").read_text())
+    stock = json.loads((configs / "model_index.json").read_text())
+    index.update({name: value for name, value in stock.items() if isinstance(value, list)})
+    (saved / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
 def _remove_tree(path: Path) -> None:

@@ -2,13 +2,16 @@
 
 Real checkpoints carry their own tokenizer files; these exist so that the tiny random-weight models
 run the real pipeline code, which tokenizes through the same tokenizer classes (Qwen's byte-level BPE
-with a chat template for FLUX.2, T5's unigram for FLUX.1). Both are deterministic: the same tokens
-for the same text on every machine.
+with a chat template for FLUX.2 and Qwen-Image-Edit, T5's unigram for FLUX.1). Both are deterministic: the
+same tokens for the same text on every machine.
 """
 
 from __future__ import annotations
 
-QWEN_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>")
+# Qwen's special tokens, the vision markers of its VL models included (Qwen-Image-Edit's text encoder reads
+# "<|vision_start|><|image_pad|><|vision_end|>" for each image)
+QWEN_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>", "<|vision_start|>",
+                 "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
 # Qwen3's chat template as FLUX.2 [klein] calls it (one user turn, generation prompt, thinking off).
 QWEN_CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
@@ -31,7 +34,7 @@ def _byte_characters() -> list[str]:
 
 def tiny_qwen_tokenizer():
     """A byte-level BPE in Qwen2's tokenizer class with Qwen3's chat template: 256 bytes, 6 merges and the
-    special tokens (267 tokens; the tiny text encoder's vocabulary is sized to match)."""
+    special tokens (271 tokens; the tiny text encoders' vocabularies are sized to match)."""
     from transformers import Qwen2Tokenizer
 
     vocab = {token: index for index, token in enumerate(_byte_characters())}
@@ -53,6 +56,20 @@ def tiny_t5_tokenizer():
     pieces += [(letter, -3.0 - index / 100) for index, letter in enumerate("abcdefghijklmnopqrstuvwxyz")]
     pieces += [(word, -2.5) for word in _T5_WORDS]
     return T5Tokenizer(vocab=pieces, extra_ids=0)
+
+
+def tiny_processor(class_name: str, config_folder):
+    """The tiny processor for a pipeline's processor class name: Qwen-Image-Edit's Qwen2VLProcessor, read as
+    photogen reads it (photogen.engines.qwen_vl_processor), with the tiny Qwen tokenizer and the image
+    processor settings of `config_folder`/preprocessor_config.json."""
+    import json
+
+    from photogen.engines.qwen_vl_processor import QwenVLImageProcessor, image_processor_from_dict
+
+    if class_name not in ("Qwen2VLProcessor", "Qwen2_5_VLProcessor"):
+        raise ValueError(f"no tiny processor for {class_name}")
+    settings = json.loads((config_folder / "preprocessor_config.json").read_text())
+    return QwenVLImageProcessor(image_processor_from_dict(settings), tiny_qwen_tokenizer())
 
 
 def tiny_tokenizer(class_name: str):

@@ -54,6 +54,8 @@ def output_record(
     weights = extra.get("optimizations", {}).get("memory", {}).get("quantize", "off")
     if weights != "off":  # 8-bit weights change the pixels: the record says so (full precision says nothing)
         info["weights"] = weights
+    if "ip_adapter" in extra:  # the adapter that read the references: its file name, kind and licence
+        info["ip_adapter"] = extra["ip_adapter"]
     return {
         "schema": SCHEMA,
         "request": request.model_dump(mode="json"),

@@ -1,6 +1,7 @@
 """The server's model catalogue: the only models API requests may name, and how the server loads them.
 
-The operator configures it (`PHOTOGEN_MODELS`, ids to hub ids, folders or .safetensors files); `tiny`
+The operator configures it (`PHOTOGEN_MODELS`, ids to hub ids, folders or .safetensors files, each SD model
+optionally with an IP-Adapter); `tiny`
 and the default model are always in it. Requests carry catalogue ids, never paths: the worker turns
 an id into its spec here, so nothing a client sends reaches the filesystem or the hub, and load
 errors reach clients without the server's paths.
@@ -20,6 +21,7 @@ from photogen.domain.licences import CommercialTerms
 from photogen.domain.params import GenerationRequest
 from photogen.engines.base import Capabilities, Generator
 from photogen.engines.controls import check_controls, fit_request
+from photogen.engines.ip_adapter import split_spec
 from photogen.engines.loader import inspect_model, is_hub_id, load_generator
 
 log = logging.getLogger("photogen.models")
@@ -135,12 +137,17 @@ class ModelCatalogue:
 
 
 def _default_id(spec: str, specs: dict[str, str]) -> str:
-    """The id the default model is offered under: its own name, or its file name when it is a path."""
+    """The id the default model is offered under: its own name, or its file name when it is a path (with
+    "+ip-adapter" for a model with an IP-Adapter; never the adapter's path)."""
     if spec in specs:
         return spec
     for model_id, configured in specs.items():
         if configured == spec:
             return model_id
+    base, adapter = split_spec(spec)
+    if adapter is not None:
+        name = f"{_default_id(base, {})}+ip-adapter"
+        return name if name not in specs else "default"
     if spec == "tiny" or is_hub_id(spec):
         return spec
     name = Path(spec).expanduser().name or "default"

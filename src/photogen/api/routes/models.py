@@ -34,6 +34,7 @@ def _capabilities(model: ModelDescription) -> ModelCapabilities:
     return ModelCapabilities(
         image_strength=caps.image_strength, negative_prompt=caps.negative_prompt, schedulers=list(caps.schedulers),
         native_size=native, size_multiple=caps.size_multiple, max_references=caps.max_references,
-        reference_strength=caps.reference_strength, guidance=caps.guidance, prompt_kind=caps.prompt_kind,
-        default_guidance=caps.default_guidance, default_steps=caps.default_steps,
+        reference_strength=caps.reference_strength, default_reference_strength=caps.default_reference_strength,
+        guidance=caps.guidance, prompt_kind=caps.prompt_kind,
+        default_guidance=caps.default_guidance, default_steps=caps.default_steps, min_steps=caps.min_steps,
     )

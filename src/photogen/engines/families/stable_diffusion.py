@@ -1,4 +1,8 @@
-"""Stable Diffusion 1.x, 2.x (SD-Turbo included) and SDXL, all run by the diffusers img2img backend."""
+"""Stable Diffusion 1.x, 2.x (SD-Turbo included) and SDXL, all run by the diffusers img2img backend.
+
+Each takes an IP-Adapter (photogen.engines.ip_adapter): loaded with the model, it lets requests add reference
+photos and a reference strength; the loader passes it as `ip_adapter`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from photogen.engines.base import Capabilities, ModelInfo, img2img_capabilities
+from photogen.engines.ip_adapter import IPAdapterFiles, adapter_capabilities
 from photogen.engines.placement import place_pipeline, torch_dtype
 
 
@@ -33,6 +38,7 @@ class StableDiffusionFamily:
     name: str  # "sd1", "sd2" or "sdxl"
     xl: bool
     text_width: int | None  # the first text encoder's width, which tells SD 1.x (768) from 2.x (1024)
+    takes_ip_adapter: bool = True
 
     def _pipeline_class(self):
         import diffusers
@@ -60,7 +66,8 @@ class StableDiffusionFamily:
 
         return detect_family(shapes.keys(), shapes) == self.name
 
-    def load_folder(self, folder: Path, info: ModelInfo, *, device: str, dtype: str, options: Any = None):
+    def load_folder(self, folder: Path, info: ModelInfo, *, device: str, dtype: str, options: Any = None,
+                    ip_adapter: IPAdapterFiles | None = None):
         pipeline = self._pipeline_class().from_pretrained(
             folder,
             dtype=torch_dtype(dtype),
@@ -68,24 +75,33 @@ class StableDiffusionFamily:
             safety_checker=None,
             requires_safety_checker=False,
         )
-        return self._ready(pipeline, info, device, options)
+        return self._ready(pipeline, info, device, options, ip_adapter)
 
     def load_single_file(
-        self, path: Path, info: ModelInfo, *, device: str, dtype: str, cache_dir: Path, options: Any = None
+        self, path: Path, info: ModelInfo, *, device: str, dtype: str, cache_dir: Path, options: Any = None,
+        ip_adapter: IPAdapterFiles | None = None,
     ):
         from photogen.engines.single_file import load_single_file
 
         pipeline = load_single_file(path, torch_dtype=torch_dtype(dtype), cache_dir=cache_dir)
-        return self._ready(pipeline, info, device, options)
+        return self._ready(pipeline, info, device, options, ip_adapter)
 
-    def _ready(self, pipeline: Any, info: ModelInfo, device: str, options: Any = None):
+    def _ready(self, pipeline: Any, info: ModelInfo, device: str, options: Any = None,
+               ip_adapter: IPAdapterFiles | None = None):
         from photogen.engines.diffusers_img2img import DiffusersImg2ImgGenerator
 
-        optimizations = place_pipeline(pipeline, device, options)
         capabilities = sd_capabilities(dict(pipeline.unet.config), dict(pipeline.vae.config))
+        if ip_adapter is not None:  # before placing: the optimisations must see the adapter's processors
+            from photogen.engines.ip_adapter_img2img import IPAdapterImg2ImgGenerator, load_ip_adapter
+
+            load_ip_adapter(pipeline, ip_adapter)
+            capabilities = adapter_capabilities(capabilities)
+            info = replace(info, extra={**info.extra, "ip_adapter": ip_adapter.describe()})
+        optimizations = place_pipeline(pipeline, device, options)
         info = replace(info, family=self.name, native_pixels=capabilities.native_pixels,
                        extra={**info.extra, "optimizations": optimizations})
-        return DiffusersImg2ImgGenerator(pipeline, info, device, capabilities)
+        generator = IPAdapterImg2ImgGenerator if ip_adapter is not None else DiffusersImg2ImgGenerator
+        return generator(pipeline, info, device, capabilities)
 
 
 FAMILIES = [
