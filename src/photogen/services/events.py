@@ -121,8 +121,12 @@ class JobEvents(Protocol):
 
     labels: JobLabels | None
 
-    def publish(self, job_id: str, kind: str, **data: Any) -> None:
-        """Append one event (kind "state" or "progress") to the job's events, with the next seq."""
+    def publish(self, job_id: str, kind: str, *, only_first: bool = False, **data: Any) -> None:
+        """Append one event (kind "state" or "progress") to the job's events, with the next seq.
+
+        With `only_first`, only when nothing was published for the job yet: a submission announces "queued"
+        after its row is committed, and by then a worker in another process may have claimed the job and
+        published "running"; a "queued" after that would tell streams the wrong story."""
 
     def since(self, job_id: str, seq: int) -> list[dict[str, Any]]:
         """The kept events after `seq`, in order (seq 0: all kept)."""
@@ -164,16 +168,19 @@ class InProcessEvents:
         self._cancel: set[str] = set()
         self._waiters = EventWaiters()
 
-    def publish(self, job_id: str, kind: str, **data: Any) -> None:
+    def publish(self, job_id: str, kind: str, *, only_first: bool = False, **data: Any) -> None:
         with self._lock:
             events = self._events[job_id]
-            seq = events[-1]["seq"] + 1 if events else 1
-            events.append({"seq": seq, "event": kind, **data})
-            if is_terminal(kind, data):
-                self._finished_at[job_id] = time.monotonic()
-                self._cancel.discard(job_id)
+            published = not (only_first and events)
+            if published:
+                seq = events[-1]["seq"] + 1 if events else 1
+                events.append({"seq": seq, "event": kind, **data})
+                if is_terminal(kind, data):
+                    self._finished_at[job_id] = time.monotonic()
+                    self._cancel.discard(job_id)
             self._forget_old()
-        self._waiters.wake(job_id)
+        if published:
+            self._waiters.wake(job_id)
         if kind == "state":
             log_state(self.labels, job_id, data)
 

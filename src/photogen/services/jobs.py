@@ -256,7 +256,8 @@ class JobService:
             if existing is None:
                 raise
             return existing, False
-        self._events.publish(job.id, "state", state=job.state)
+        # A worker may claim the job as soon as it is committed, and publish "running" before this line runs.
+        self._events.publish(job.id, "state", only_first=True, state=job.state)
         self.on_submit()
         return job, True
 

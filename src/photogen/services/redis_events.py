@@ -37,8 +37,10 @@ REDIS_TIMEOUT_S = 5.0
 log = logging.getLogger("photogen.events")
 
 # Atomic: the next seq, the event (JSON from Python, seq spliced in first) appended with it, the list trimmed, the expiry set, the channel told. Two
-# processes publishing for one job can never store their events out of seq order.
+# processes publishing for one job can never store their events out of seq order. With ARGV[6] '1' (only_first),
+# nothing happens once the job has a seq.
 PUBLISH = """
+if ARGV[6] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('RPUSH', KEYS[2], '{"seq": ' .. seq .. ', ' .. string.sub(ARGV[1], 2))
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
@@ -92,13 +94,14 @@ class RedisEvents:
     # a lost event is logged, streams fall back to the job's row, and cancels still arrive through the row's
     # flag, which running jobs read every second.
 
-    def publish(self, job_id: str, kind: str, **data: Any) -> None:
+    def publish(self, job_id: str, kind: str, *, only_first: bool = False, **data: Any) -> None:
         finished = is_terminal(kind, data)
         ttl = max(1, round(self.keep_finished_s)) if finished else LIVE_TTL_S
         keys = [self._key(job_id, "seq"), self._key(job_id, "events"), self._key(job_id, "cancel"), self._channel]
         event = json.dumps({"event": kind, **data})
         try:
-            self._publish(keys=keys, args=[event, self.max_events, ttl, "1" if finished else "0", json.dumps(job_id)])
+            self._publish(keys=keys, args=[event, self.max_events, ttl, "1" if finished else "0", json.dumps(job_id),
+                                           "1" if only_first else "0"])
         except redis.RedisError as error:
             log.warning("job %s: %s event not published to Redis (%s)", job_id, kind, type(error).__name__)
         if kind == "state":
