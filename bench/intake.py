@@ -74,31 +74,34 @@ def naive_decode_then_preflight(data: bytes) -> object:
 
 
 def photogen_stages(data: bytes) -> dict[str, float]:
-    """photogen's intake split into its steps (milliseconds), for the breakdown row."""
+    """photogen's intake split into its steps (CPU milliseconds of this thread), for the breakdown row."""
     from photogen.intake.decode import decode_image
     from photogen.intake.derivatives import encode_derivative, thumbnail
     from photogen.intake.preflight import preflight
     from photogen.intake.thresholds import ANALYSIS_MIN_DECODE_SIDE
 
-    marks = [time.perf_counter()]
+    marks = [time.thread_time()]
     decoded = decode_image(data, min_long_side=ANALYSIS_MIN_DECODE_SIDE)
-    marks.append(time.perf_counter())
+    marks.append(time.thread_time())
     preflight(decoded)
-    marks.append(time.perf_counter())
+    marks.append(time.thread_time())
     encode_derivative(thumbnail(decoded.image), "JPEG", quality=85)
-    marks.append(time.perf_counter())
+    marks.append(time.thread_time())
     names = ("decode+orient+exif", "preflight", "thumbnail")
     return {name: (marks[i + 1] - marks[i]) * 1000 for i, name in enumerate(names)}
 
 
-def timed(function, data: bytes, runs: int) -> list[float]:
+def timed(function, data: bytes, runs: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU milliseconds per run. CPU time (this thread's) is what the run costs one core; on a
+    machine shared with other work it stays put while the wall clock grows with the wait for the core."""
     function(data)  # warm: the face model loads once per process
-    times = []
+    wall, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         function(data)
-        times.append((time.perf_counter() - start) * 1000)
-    return times
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.thread_time() - start_cpu) * 1000)
+    return wall, cpu
 
 
 def main() -> None:
@@ -134,23 +137,23 @@ def main() -> None:
     }
     rows = []
     for name, function in paths.items():
-        times = timed(function, data, args.runs)
+        times, cpu = timed(function, data, args.runs)
         rows.append({"path": name, "median_ms": statistics.median(times), "p90_ms": sorted(times)[int(0.9 * (len(times) - 1))],
-                     "min_ms": min(times)})  # fmt: skip
+                     "min_ms": min(times), "cpu_median_ms": statistics.median(cpu)})  # fmt: skip
     stages = [photogen_stages(data) for _ in range(args.runs)]
     breakdown = {name: statistics.median(stage[name] for stage in stages) for name in stages[0]}
 
     # 4. report
     naive = rows[0]["median_ms"]
-    print(f"\n{'path':60s} {'median ms':>10s} {'p90 ms':>8s} {'vs naive':>9s}")
+    print(f"\n{'path':60s} {'median ms':>10s} {'p90 ms':>8s} {'cpu ms':>8s} {'vs naive':>9s}")
     for row in rows:
-        print(
-            f"{row['path']:60s} {row['median_ms']:10.1f} {row['p90_ms']:8.1f} {row['median_ms'] / naive:8.2f}x"
-        )
-    print("photogen breakdown (median ms): " + ", ".join(f"{k} {v:.1f}" for k, v in breakdown.items()))
-    ours = rows[-1]["median_ms"]
+        print(f"{row['path']:60s} {row['median_ms']:10.1f} {row['p90_ms']:8.1f} {row['cpu_median_ms']:8.1f} "
+              f"{row['median_ms'] / naive:8.2f}x")  # fmt: skip
+    print("photogen breakdown (median CPU ms): " + ", ".join(f"{k} {v:.1f}" for k, v in breakdown.items()))
+    ours, ours_cpu = rows[-1]["median_ms"], rows[-1]["cpu_median_ms"]
     verdict = "meets" if ours <= TARGET_MS else "MISSES"
-    print(f"target: intake <= {TARGET_MS:.0f} ms on one core -> {ours:.1f} ms, {verdict} the target")
+    print(f"target: intake <= {TARGET_MS:.0f} ms on one core -> {ours:.1f} ms ({ours_cpu:.1f} ms of CPU), "
+          f"{verdict} the target")  # fmt: skip
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -163,7 +166,7 @@ def main() -> None:
                   "decoded_size": list(result.decoded.image.size)},
         "runs": args.runs,
         "rows": rows,
-        "photogen_breakdown_ms": breakdown,
+        "photogen_breakdown_cpu_ms": breakdown,
         "target_ms": TARGET_MS,
         "meets_target": ours <= TARGET_MS,
     }  # fmt: skip

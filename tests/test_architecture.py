@@ -141,6 +141,64 @@ def test_cli_command_modules_import_only_the_common_module_of_the_cli():
         assert ours <= {"photogen.cli.common"}, f"{name} imports {ours}"
 
 
+# api/ and cli/ talk to services, runner and the container (ARCHITECTURE.md, "Layers"): rows, sessions and the
+# database engine stay below them. Nothing in either package needs an exception: api/deps.py, the one place the
+# API touches wiring, needs only `photogen.container.Container` (the composition root, which alone builds the
+# database and hands services their ports); the CLI's key commands get their service from
+# `photogen.container.key_service` and the server's banner its database URL from `database_label`.
+STORAGE_MODULES = ("photogen.store", "sqlalchemy", "alembic")
+STORAGE_ATTRIBUTES = {"db", "session", "blobs"}  # container.db, db.session(), container.blobs: the same, by attribute
+
+
+def storage_uses(source: str) -> set[str]:
+    """What of the storage layer this source reaches directly: imported modules under STORAGE_MODULES
+    (anywhere: module level, inside functions, under TYPE_CHECKING) and STORAGE_ATTRIBUTES read on anything."""
+    def storage(name: str) -> bool:
+        return any(name == module or name.startswith(module + ".") for module in STORAGE_MODULES)
+
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if storage(alias.name))
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            if storage(node.module):  # from photogen.store.tables import Job
+                found.add(node.module)
+            else:  # from photogen import store
+                found.update(f"{node.module}.{a.name}" for a in node.names if storage(f"{node.module}.{a.name}"))
+        elif isinstance(node, ast.Attribute) and node.attr in STORAGE_ATTRIBUTES:
+            found.add(f".{node.attr}")
+    return found
+
+
+def test_the_storage_rule_sees_every_way_in():
+    source = """
+import sqlalchemy.orm
+from photogen.store.tables import Job
+from photogen import store
+def route(container):
+    from alembic import command
+    with container.db.session() as session:
+        return container.blobs.get(key)
+"""
+    assert storage_uses(source) == {"sqlalchemy.orm", "photogen.store.tables", "photogen.store", "alembic",
+                                    ".db", ".session", ".blobs"}
+    assert storage_uses("from photogen.services.assets import AssetService\nimport photogen.container") == set()
+    assert storage_uses("from photogen.storefront import x") == set()  # a prefix of a name is not the module
+
+
+def test_api_and_cli_reach_storage_only_through_services():
+    packages = [PACKAGE / "api", PACKAGE / "cli"]
+    paths = [path for package in packages for path in package.rglob("*.py")]
+    assert any(path.name == "deps.py" for path in paths) and any(path.parent.name == "routes" for path in paths), \
+        "the api or cli modules moved: update this test"
+    offenders = {}
+    for path in paths:
+        uses = storage_uses(path.read_text())
+        if uses:
+            offenders[module_name(path)] = sorted(uses)
+    assert not offenders, f"api/cli modules reaching the store directly (go through a service): {offenders}"
+
+
 def is_route(node: ast.AsyncFunctionDef) -> bool:
     return any(
         isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr in ("get", "post", "put", "delete", "patch")

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from photogen.domain.errors import InvalidRequest, PhotogenError, UnsupportedModel
-from photogen.engines.base import InterruptCheck, ModelInfo, PreparedRequest, StepCallback
+from photogen.engines.base import InterruptCheck, ModelInfo, PreparedRequest, StepCallback, img2img_capabilities
 from photogen.engines.upscalers import (
     LanczosUpscaler,
     RealEsrganUpscaler,
@@ -42,6 +42,7 @@ class ToneShiftGenerator:
     independently refined tiles show, made large so that any seam it leaves would be plain to see."""
 
     info = ModelInfo(id="tone-shift", family="test", source="test")
+    capabilities = img2img_capabilities(64 * 64)
 
     def __init__(self) -> None:
         self.sizes: list[tuple[int, int]] = []

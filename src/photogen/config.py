@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     offline: bool = Field(
         default=False, description="Never download: hub ids must already be in the local cache."
     )
+    hub_cache: Path | None = Field(
+        default=None,
+        description="Folder of the Hugging Face hub cache that hub ids are downloaded to and read from (its "
+        "models--owner--name layout); None uses the hub client's own (HF_HUB_CACHE, else ~/.cache/huggingface/hub).",
+    )
     max_pixels: int = Field(
         default=50_000_000, ge=1, description="Uploads with more pixels than this are refused before decoding."
     )
@@ -170,6 +175,19 @@ class Settings(BaseSettings):
         description="Decode and encode large images in tiles to bound memory; 'auto' tiles only images with a "
         "side above twice the model's native side (upscale passes), 'on' tiles above the VAE's own tile size.",
     )
+    cpu_offload: bool = Field(
+        default=False,
+        description="Model CPU offload for GPUs with less memory than a model: each component (text encoder, "
+        "denoiser, VAE) moves to the GPU only while it runs; slower. CUDA only (recorded as skipped elsewhere); "
+        "torch.compile is off with it.",
+    )
+    quantize: Literal["off", "int8", "fp8"] = Field(
+        default="off",
+        description="Store the denoiser's and text encoders' linear weights in 8 bits with torchao "
+        "(pip install 'photogen[quant]'): int8 weight-only (GPU or CPU), or fp8 weight-only where the GPU supports "
+        "it (compute capability 8.9+: Ada, Hopper and newer). Where it cannot apply it is skipped and the reason "
+        "recorded with each output.",
+    )
     worker_enabled: bool = Field(default=True, description="Run the in-process worker inside `photogen serve`.")
     # -- distributed mode: Celery carries "work is available", the database keeps job state ----------------------
     queue: Literal["embedded", "celery"] = Field(
@@ -182,6 +200,18 @@ class Settings(BaseSettings):
         default=None,
         description="Celery broker URL for PHOTOGEN_QUEUE=celery, such as redis://host:6379/0 (amqp:// for "
         "RabbitMQ). Live events travel through it too unless PHOTOGEN_EVENTS_URL names another Redis.",
+    )
+    broker_queue: str = Field(
+        default="celery", min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$",
+        description="Broker queue that carries photogen's Celery tasks (the announcements of new work "
+        "and beat's periodic tasks); deployments that share one broker each take their own.",
+    )
+    run_slice_s: float = Field(
+        default=60.0, ge=0,
+        description="How long one Celery `photogen.run_queued` task goes on claiming new groups; past it the worker "
+        "acknowledges the message and announces what is still queued in a new one, so beat's periodic tasks queued "
+        "meanwhile get their turn and no message stays unacknowledged for long (RabbitMQ's consumer_timeout, "
+        "Redis' visibility timeout). A group that started always runs to its end.",
     )
     metrics: bool = Field(
         default=True,
@@ -221,6 +251,11 @@ class Settings(BaseSettings):
         default_factory=lambda: [1.0, 5.0, 25.0, 125.0],
         description="Waits between webhook delivery attempts after a failure (JSON list in the environment).",
     )
+    webhook_poll_s: float = Field(
+        default=5.0, gt=0,
+        description="How often the webhook outbox is checked for due deliveries, in seconds: the longest wait of the "
+        "delivery thread in `photogen serve`, and the schedule of the outbox task that `photogen beat` sends.",
+    )
     webhook_secret: str | None = Field(
         default=None, description="Secret that signs webhook events; default a random one kept in the home folder."
     )
@@ -239,7 +274,9 @@ class Settings(BaseSettings):
         default=None, ge=1, description="Default retention of generated outputs, in days. None keeps them."
     )
     purge_interval_s: float = Field(
-        default=3600.0, gt=0, description="How often `photogen serve` applies the retention policies."
+        default=3600.0, gt=0,
+        description="How often the retention policies are applied, in seconds: by `photogen serve`, or in the Celery "
+        "mode by the purge task that `photogen beat` sends."
     )
     content_credentials: bool = Field(
         default=False,

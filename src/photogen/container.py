@@ -15,9 +15,10 @@ from photogen.intake.memory import DECODE_SLOTS, map_large_allocations_apart
 from photogen.observability.metrics import RUN_METRICS
 from photogen.queue.embedded import EmbeddedWorker
 from photogen.queue.port import DatabaseQueue
+from photogen.services.assets import AssetService
 from photogen.services.catalogue import ModelCatalogue
-from photogen.services.events import InProcessEvents, JobEvents
-from photogen.services.job_counts import outputs_of
+from photogen.services.events import InProcessEvents, JobEvents, job_labels
+from photogen.services.identities import IdentityService
 from photogen.services.jobs import JobService
 from photogen.services.keys import KeyService
 from photogen.services.limits import OwnerLimits
@@ -27,7 +28,7 @@ from photogen.services.tombstones import sweep_tombstones
 from photogen.services.uploads import UploadService
 from photogen.services.work import WorkLimit
 from photogen.store.blobs import BlobStore, blob_store_for, sweep_leftovers
-from photogen.store.database import Database, migrate
+from photogen.store.database import Database, migrate, redacted_url
 
 WEBHOOK_SHUTDOWN_WAIT_S = 5.0
 
@@ -49,7 +50,14 @@ class Container:
     catalogue: ModelCatalogue | None = None
     limits: OwnerLimits | None = None
     queue: DatabaseQueue | None = None
+    assets: AssetService | None = None
+    identities: IdentityService | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def label_job_logs(self) -> None:
+        """Job state log lines name the job's kind and owner (read from its row), unless labels are set already."""
+        if self.events.labels is None:
+            self.events.labels = job_labels(self.db)
 
     def start(self) -> None:
         sweep_tombstones(self.db, self.blobs)
@@ -109,6 +117,11 @@ def check_queue_settings(settings: Settings) -> None:
                             "database that holds the jobs", code="invalid_settings",
                             hint="set PHOTOGEN_DATABASE_URL=postgresql+psycopg://user@host/db, "
                             "or PHOTOGEN_QUEUE=embedded for one machine")
+    if settings.resolved_events_url() is None:
+        raise PhotogenError("PHOTOGEN_QUEUE=celery with a broker that is not Redis needs a Redis for live events: "
+                            "without it progress and cancels never leave the process that makes them",
+                            code="invalid_settings",
+                            hint="set PHOTOGEN_EVENTS_URL=redis://host:6379/0 on every API node and worker")
 
 
 def build_container(settings: Settings, *, worker: bool | None = None) -> Container:
@@ -133,18 +146,19 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
                              outputs_days=settings.retention_outputs_days, max_decoded_bytes=settings.max_decoded_bytes)
     work_limit = WorkLimit(settings.max_work_per_request,
                            native_pixels=lambda spec: _native_pixels_if_loaded(models, spec))
-    jobs = JobService(db, uploads, events, work_limit)
+    limits = OwnerLimits(db, max_active_jobs=settings.max_active_jobs_per_owner,
+                         uploads_per_minute=settings.uploads_per_minute,
+                         max_stored_bytes=settings.max_stored_bytes_per_owner,
+                         storage_retry_s=int(settings.purge_interval_s))
+    jobs = JobService(db, uploads, events, work_limit, limits=limits)
 
     def stop_deleted_jobs(job_ids: list[str]) -> None:  # a deleted upload's running job stops within a step
         for job_id in job_ids:
             events.request_cancel(job_id)
 
     uploads.on_jobs_deleted = stop_deleted_jobs
-    limits = OwnerLimits(db, max_active_jobs=settings.max_active_jobs_per_owner,
-                         uploads_per_minute=settings.uploads_per_minute,
-                         max_stored_bytes=settings.max_stored_bytes_per_owner,
-                         storage_retry_s=int(settings.purge_interval_s))
     jobs.admit = _job_admission(catalogue, limits)
+    jobs.check_controls = catalogue.check_controls
     webhooks = _webhook_sender(settings, db)
     queue = DatabaseQueue(db, events, max_attempts=settings.job_max_attempts, lease_s=settings.lease_s,
                           heartbeat_s=settings.heartbeat_s)
@@ -162,7 +176,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             max_batch_images=settings.max_batch_images,
             max_pixels=settings.max_pixels,
             max_decoded_bytes=settings.max_decoded_bytes,
-            on_finished=_on_finished(webhooks, db),
+            on_finished=_on_finished(webhooks),
             batch_window_s=settings.batch_window_ms / 1000.0,
             job_timeout_s=settings.job_timeout_s,
             work_limit=work_limit,
@@ -172,7 +186,21 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     recipes = RecipeService(db)
     recipes.seed_builtins()
     return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, privacy, embedded,
-                     webhooks, catalogue=catalogue, limits=limits, queue=queue)
+                     webhooks, catalogue=catalogue, limits=limits, queue=queue, assets=AssetService(db, blobs),
+                     identities=IdentityService(db, uploads))
+
+
+def key_service(settings: Settings) -> KeyService:
+    """API keys alone, for the key commands: the database at its newest schema, without the rest of a container."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url())
+    migrate(db.engine)
+    return KeyService(db)
+
+
+def database_label(settings: Settings) -> str:
+    """The database URL as it may be printed: without its password."""
+    return redacted_url(settings.resolved_database_url())
 
 
 def events_for(settings: Settings) -> JobEvents:
@@ -199,13 +227,13 @@ def events_for(settings: Settings) -> JobEvents:
 
 
 def _job_admission(catalogue: ModelCatalogue, limits: OwnerLimits):
-    """What every new job passes before it is stored: a catalogue model and the owner's limits."""
+    """What every new job passes before anything is stored for it: a catalogue model and the owner's limits.
+    The active-jobs count is checked again, under a lock, where JobService inserts the job."""
 
     def admit(owner: str, request: dict[str, Any]) -> None:
         if request.get("model") is not None:
             catalogue.check(request["model"])
-        limits.check_job(owner)
-        limits.check_storage(owner)
+        limits.admit_job(owner)
 
     return admit
 
@@ -216,12 +244,13 @@ def _native_pixels_if_loaded(models: ModelCache, model_id: str) -> int | None:
 
 
 def _webhook_sender(settings: Settings, db: Database):
-    """The durable outbox with its delivery thread (started with the container)."""
+    """The durable outbox; its delivery thread starts with the container, except in the Celery mode, where
+    `photogen beat` sends the delivery task to the workers."""
     from photogen.net.webhooks import WebhookSender
     from photogen.services.webhook_outbox import WebhookOutboxService
 
     sender = WebhookSender(webhook_secret(settings), allow=settings.url_allowlist)
-    return WebhookOutboxService(db, sender, delays=settings.webhook_retry_delays_s)
+    return WebhookOutboxService(db, sender, delays=settings.webhook_retry_delays_s, poll_s=settings.webhook_poll_s)
 
 
 def _output_signer(settings: Settings):
@@ -232,12 +261,11 @@ def _output_signer(settings: Settings):
     return OutputSigner(signing_identity(settings.signing_cert, settings.signing_key, settings.home))
 
 
-def _on_finished(webhooks, db: Database):
-    def notify(job) -> None:
+def _on_finished(webhooks):
+    def notify(job, outputs: int) -> None:
         try:
             RUN_METRICS.observe_job_end(job.state, created_at=job.created_at, started_at=job.started_at,
-                                        finished_at=job.finished_at, error_code=job.error_code,
-                                        outputs=outputs_of(db, job.id) if job.state == "succeeded" else 0)
+                                        finished_at=job.finished_at, error_code=job.error_code, outputs=outputs)
         except Exception:  # a metric is never worth a job's end; the log has it
             logging.getLogger("photogen.metrics").exception("could not observe the end of job %s", job.id)
         if webhooks is None:

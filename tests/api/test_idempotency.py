@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from photogen.api.app import create_app
-from tests.api.conftest import FAST, make_settings
+from tests.api.conftest import FAST, make_settings, wait_for
 
 
 def _counts(client) -> tuple[int, int]:
@@ -87,3 +87,21 @@ def test_a_retried_image_url_generation_neither_fetches_nor_stores_again(tmp_pat
         assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
         assert _PhotoServer.gets == ["/photo.jpg"]
         assert _counts(client) == stored
+
+
+def test_a_retried_upscale_answers_like_a_retried_generation(api, astronaut_b64):
+    """200 with the first job (and what it made by then) for the same key and request; 409 for another request."""
+    generated = wait_for(api, api.post("/v1/generations", json={"prompt": "a", "image": astronaut_b64, **FAST}).json()["id"])
+    output = next(a for a in generated["assets"] if a["kind"] == "output")
+    url, key = f"/v1/assets/{output['id']}/upscale", {"Idempotency-Key": "upscale-1"}
+    first = api.post(url, json={"factor": 2, "method": "lanczos"}, headers=key)
+    assert first.status_code == 202, first.text
+    again = api.post(url, json={"factor": 2, "method": "lanczos"}, headers=key)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    done = wait_for(api, first.json()["id"])
+    assert done["state"] == "succeeded" and [a["kind"] for a in done["assets"]] == ["upscale"]
+    later = api.post(url, json={"factor": 2, "method": "lanczos"}, headers=key)
+    assert later.status_code == 200 and later.json()["assets"] == done["assets"]
+    other = api.post(url, json={"factor": 4, "method": "lanczos"}, headers=key)
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
+    assert len([j for j in api.get("/v1/jobs").json() if j["kind"] == "upscale"]) == 1

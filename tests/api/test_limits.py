@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from fastapi.testclient import TestClient
 
 from photogen.api.app import create_app
+from photogen.container import build_container
+from photogen.domain.params import GenerationRequest
 from photogen.services.limits import LimitExceeded, OwnerLimits
 from tests.api.conftest import FAST, make_settings, wait_for
 
@@ -100,3 +105,65 @@ def test_stored_bytes_count_uploads_and_outputs(tmp_path, settings, tiny, astron
         assert len(client.get("/v1/uploads").json()) == 1 and len(client.get("/v1/jobs").json()) == 1
         assert client.delete(f"/v1/uploads/{upload_id}").status_code == 200
         assert _upload(client, astronaut_bytes).status_code == 201
+
+
+HOLD_S = 2.0  # how long a submitter that has counted waits for the others to count too
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request) -> str | None:
+    return None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+
+
+def test_concurrent_submissions_cannot_pass_the_active_jobs_limit_together(tmp_path, settings, tiny, astronaut_bytes,
+                                                                           database_url):
+    """Each submitter's count is held open until every submitter has counted, or until HOLD_S shows that the
+    others are waiting for it: counted apart from their inserts, all four would see 0 and all four be queued."""
+    limited = make_settings(tmp_path / "home", settings.models_dir, max_active_jobs_per_owner=2,
+                            **({"database_url": database_url} if database_url else {}))
+    container = build_container(limited, worker=False)
+    try:
+        upload = container.uploads.create("local", astronaut_bytes, "a.jpg", "image/jpeg")
+        container.jobs.admit = lambda owner, request: None  # only the check made where the job is inserted
+        submitters, counted, lock = 4, [], threading.Lock()
+        everyone_counted = threading.Event()
+        count = container.limits.active_jobs
+
+        def held_count(owner, session):
+            active = count(owner, session)
+            with lock:
+                counted.append(active)
+                if len(counted) == submitters:
+                    everyone_counted.set()
+            if not everyone_counted.wait(HOLD_S):
+                everyone_counted.set()  # the others wait for this one: counting is serialized, hold no one else
+            return active
+
+        container.limits.active_jobs = held_count
+        start = threading.Barrier(submitters)
+
+        def submit(seed: int) -> str:
+            start.wait()
+            try:
+                container.jobs.submit("local", GenerationRequest(prompt="x", **{**FAST, "seed": seed}), upload.id)
+            except LimitExceeded as exc:
+                return exc.code
+            return "queued"
+
+        with ThreadPoolExecutor(submitters) as pool:
+            answers = sorted(pool.map(submit, range(submitters)))
+        assert answers == ["queued", "queued", "rate_limited", "rate_limited"], (answers, counted)
+        assert sorted(counted) == [0, 1, 2, 2]  # each count saw the inserts before it
+        assert len(container.jobs.list("local", state="queued")) == 2
+    finally:
+        container.close()
+
+
+def test_a_photo_sent_with_a_job_refused_at_insert_is_not_kept(tmp_path, settings, tiny, astronaut_b64):
+    with _client(tmp_path, settings, max_active_jobs_per_owner=1, worker_enabled=False) as client:
+        client.app.state.container.jobs.admit = lambda owner, request: None  # refused where the job is inserted
+        body = {"prompt": "x", "image": astronaut_b64, **FAST}
+        assert client.post("/v1/generations", json=body).status_code == 202
+        _refused(client.post("/v1/generations", json={**body, "seed": 7}), "rate_limited", 60)
+        assert len(client.get("/v1/uploads").json()) == 1  # the second request's copy of the photo went with it
+        assert len(client.get("/v1/jobs").json()) == 1

@@ -128,3 +128,22 @@ def test_flat_grey_upload_is_handled(app, tmp_path):
     assert report["faces"] == [] and result.exit_code == (1 if report["level"] == "block" else 0)
     levels = {check["name"]: check["level"] for check in report["checks"]}
     assert levels["sharpness"] == "block" and levels["contrast"] == "block"
+
+
+def test_analyze_shows_the_fault_checks_with_their_findings(app, tmp_path, astronaut, detector):
+    face = detector.detect(astronaut)[0]
+    path = tmp_path / "holiday.png"
+    path.write_bytes(degrade.png_bytes(degrade.sunglasses(degrade.enlarge(astronaut, 150, 512), face)))
+    result = CliRunner().invoke(app, ["analyze", str(path), "--json"])
+    report = json.loads(result.output)
+    checks = {check["name"]: check for check in report["checks"]}
+    assert checks["effective_resolution"]["level"] == "warn" and checks["face_occlusion"]["level"] == "warn"
+    table = CliRunner().invoke(app, ["analyze", str(path)]).output
+    for words in (
+        "effective_resolution",
+        "face_occlusion",
+        "the eyes look covered",
+        "enlarged",
+        "overall: warn",
+    ):
+        assert words in table, words

@@ -140,8 +140,8 @@ CORPUS: list[tuple[str, Callable[[], bytes], str, str]] = [
     ("PNG text-chunk bomb", png_text_bomb, "text.png", "image_bomb"),
     ("CMYK JPEG", cmyk_jpeg, "print.jpg", "decoded"),
     ("16-bit PNG", png_16_bit, "deep.png", "decoded"),
-    ("animated GIF", animated_gif, "loop.gif", "image_animated"),
-    ("animated PNG", animated_png, "loop.png", "image_animated"),
+    ("animated GIF (32 px)", animated_gif, "loop.gif", "blocked"),  # first frame, too small to use
+    ("animated PNG (32 px)", animated_png, "loop.png", "blocked"),
     ("EXIF-rotated JPEG with GPS", rotated_jpeg_with_gps, "phone.jpg", "decoded"),
     ("HEIC without pillow-heif", heic_without_plugin, "photo.heic", "image_format_unsupported"),
     ("BMP", bmp_file, "old.bmp", "image_format_unsupported"),
@@ -173,6 +173,14 @@ def test_each_hostile_file_gets_its_documented_outcome(corpus, name, _build, fil
     assert refused.value.code == outcome
     assert refused.value.message and refused.value.hint
     assert "Traceback" not in str(refused.value) and "/" not in refused.value.message  # no paths leak
+
+
+def test_an_animation_decodes_its_first_frame_and_warns(corpus):
+    result = intake_photo(corpus["animated GIF (32 px)"], claimed_type="loop.gif")
+    assert result.decoded.frame_count == 3 and result.decoded.format == "GIF"
+    assert np.asarray(result.decoded.image)[16, 16].tolist() == [255, 0, 0]  # the first frame is red
+    animation = result.report.check("animation")
+    assert animation.level.value == "warn" and "3 frames" in animation.message
 
 
 def test_the_1x1_image_blocks_on_resolution_only(corpus):

@@ -298,7 +298,8 @@ def test_the_upload_workflow_end_to_end(page: Page, watched, fresh, api, screens
 
     # 13. Download: the PNG with its parameters embedded, and the record as JSON; the licence beside it.
     expect(results.nth(0).locator(".licence")).to_have_text(
-        "Model tiny (random weights, not a trained model) · licence: Apache-2.0 (built by photogen from configs; random weights)")
+        "Model tiny (random weights, not a trained model) · licence: Apache-2.0 (built by photogen from configs; random weights)"
+        " · Commercial use allowed: outputs may be used in paid and client work.")
     with page.expect_download() as info:
         results.nth(0).get_by_role("button", name="Download image 1 as PNG").click()
     download = info.value

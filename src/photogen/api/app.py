@@ -11,7 +11,6 @@ from photogen.api.body_limit import BodyLimit
 from photogen.api.errors import install_error_handlers
 from photogen.config import Settings
 from photogen.container import Container, build_container
-from photogen.services.events import job_labels
 from photogen.services.keys import AuthPolicy
 
 
@@ -48,8 +47,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         redoc_url=None,
     )
     app.state.container = built
-    if built.events.labels is None:
-        built.events.labels = job_labels(built.db)  # kind and owner in the job log lines
+    built.label_job_logs()
     app.state.auth = auth
     install_error_handlers(app)
     # Middleware added last runs first: Host and Origin are checked before any body is read.

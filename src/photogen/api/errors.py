@@ -28,6 +28,8 @@ STATUS_BY_CODE = {
     "job_finished": 409,
     "not_replayable": 409,
     "invalid_transition": 409,
+    "identity_set_changed": 409,
+    "no_usable_reference": 422,
     "upload_too_large": 413,
     "file_too_large": 413,
     "image_too_large": 413,
@@ -39,6 +41,8 @@ STATUS_BY_CODE = {
     "unsupported_model": 422,
     "source_not_found": 422,
     "model_not_allowed": 422,
+    "unsupported_control": 422,  # a control the request's model lacks, named with the model
+    "reference_not_found": 422,
     "rate_limited": 429,
     "quota_exceeded": 429,
 }

@@ -173,10 +173,31 @@ class HealthOut(BaseModel):
 
 
 class ModelCapabilities(BaseModel):
-    image_strength: bool = Field(description="Whether requests may set image_strength (image-to-image from the source).")
-    negative_prompt: bool = Field(description="Whether requests may set negative_prompt.")
+    image_strength: bool = Field(description="Whether requests may set image_strength (image-to-image from the source); "
+                                 "instruction-edit models have none and read the source as a reference.")
+    negative_prompt: bool = Field(description="Whether requests may set negative_prompt (classifier-free or true CFG).")
     schedulers: list[str] = Field(description="Values the request's scheduler may take.")
     native_size: list[int] | None = Field(description="Width and height the model was trained at, where its configs say.")
+    size_multiple: int | None = Field(default=None, description="Output width and height are multiples of this.")
+    max_references: int = Field(default=0, description="Most reference images a request may add beside its source.")
+    reference_strength: bool = Field(default=False, description="Whether requests may set reference_strength (IP-Adapter).")
+    guidance: Literal["cfg", "embedded", "none"] | None = Field(
+        default=None, description="How guidance works: cfg (a guided pair per image), embedded (distilled guidance, "
+        "an input of the model), none (step-distilled: guidance is ignored).")
+    prompt_kind: Literal["description", "instruction"] | None = Field(
+        default=None, description="description: the prompt describes the output; instruction: it says what to change "
+        "(\"make the coat red\").")
+    default_guidance: float | None = Field(default=None, description="Guidance used when a request sets none (None: 7).")
+    default_steps: int | None = Field(default=None, description="Steps used when a request sets none (None: 30).")
+
+
+class CommercialUseOut(BaseModel):
+    licence: str = Field(description="The licence's name, e.g. Apache License 2.0 (or 'not stated').")
+    use: Literal["allowed", "conditions", "non_commercial", "unknown"] = Field(
+        description="Whether outputs may go into paid or client work: allowed; allowed on conditions (see "
+        "conditions); non-commercial only; or unknown (read the model card first).")
+    conditions: str = Field(description="The conditions, or what else is worth knowing, in plain words.")
+    summary: str = Field(description="One plain sentence, as shown beside downloads.")
 
 
 class ModelOut(BaseModel):
@@ -184,10 +205,13 @@ class ModelOut(BaseModel):
     default: bool = Field(description="Used when a request names no model.")
     source: Literal["tiny", "hub", "folder", "single_file"] = Field(description="Where the operator's model comes from (never its path).")
     available: bool = Field(description="Whether its files are on the server (a hub model: already downloaded); unavailable models fail to load.")
-    family: str | None = Field(description="Model family: sd1, sd2 or sdxl; None when its configs cannot be read.")
+    family: str | None = Field(description="Model family: sd1, sd2, sdxl, flux2-klein or flux-kontext; None when its "
+                               "configs cannot be read.")
     licence: str | None = Field(description="Licence from the model card, where it has one.")
     random_weights: bool = Field(description="Random weights (the tiny test model): outputs mean nothing.")
     capabilities: ModelCapabilities = Field(description="What requests for this model may use.")
+    commercial_use: CommercialUseOut = Field(description="The licence's commercial terms in plain words (a summary; "
+                                             "the licence text decides).")
 
 
 class PresetOut(BaseModel):
@@ -271,3 +295,136 @@ class PrintAdviceIn(BaseModel):
     height_px: int = Field(ge=1, le=100000, description="Image height in pixels.")
     print: PrintSpec = Field(description="Target print size.")
     factor: Literal[2, 4] | None = Field(default=None, description="The upscale factor you plan to use.")
+
+
+# -- identity sets -------------------------------------------------------------------------------
+
+UploadIdItem = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class IdentitySetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200, description="What to call the person or product, e.g. 'Eileen'.")
+    kind: Literal["person", "product"] = Field(default="person", description="person: faces are measured (angles, identity similarity); product: the salient subject is.")
+    upload_ids: list[UploadIdItem] = Field(min_length=1, max_length=50, description="Your uploads of this person or product, in order; at least one must be usable.")
+
+
+class IdentitySetPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200, description="A new name.")
+    add: list[UploadIdItem] | None = Field(default=None, max_length=50, description="Uploads to add at the end.")
+    remove: list[UploadIdItem] | None = Field(default=None, max_length=50, description="References to take out (kept in the set's history).")
+    upload_ids: list[UploadIdItem] | None = Field(default=None, min_length=1, max_length=50, description="The whole new list of references, in order (instead of add and remove).")
+
+
+class ReferenceMeasuresOut(BaseModel):
+    subject: Literal["face", "product"] = Field(description="What was measured: the largest face, or the product (the salient subject).")
+    frame_size: list[int] = Field(description="Width and height of the pixels measured (the upload's analysis preview).")
+    face_count: int = Field(description="Prominent faces found; with more than one, the largest is the reference.")
+    yaw_degrees: float | None = Field(description="Head turn from the landmarks: 0 faces the camera, positive when the nose points to the photo's right.")
+    roll_degrees: float | None = Field(description="Head tilt: the eye line's angle from horizontal.")
+    face_share: float | None = Field(description="Face box height over frame height (camera distance: larger is closer).")
+    subject_share: float | None = Field(description="A product's box area over the frame's area.")
+    brightness: float | None = Field(description="Mean luma (0-255) of the face's inner region, or of the product.")
+    light_direction_stops: float | None = Field(description="How many stops brighter the right half is than the left (positive: light from the photo's right).")
+
+
+class IdentityReferenceOut(BaseModel):
+    upload_id: str = Field(description="The upload.")
+    filename: str = Field(description="Its file name, as uploaded.")
+    position: int = Field(description="Its place in the set's order, from 0.")
+    usable: bool = Field(description="Whether it counts as a reference: preflight not blocked and, for a person, a face found.")
+    reasons: list[str] = Field(description="Why it is not usable.")
+    warnings: list[str] = Field(description="Preflight warnings and notes that do not stop it being used.")
+    preflight_level: str | None = Field(description="Its preflight report's overall level: ok, warn or block.")
+    angle: str | None = Field(description="straight_on, three_quarter_left or three_quarter_right (the side of the photo the nose points to).")
+    distance: str | None = Field(description="close_up, head_and_shoulders or wide (products: detail, whole, in_context).")
+    light: str | None = Field(description="even, from_left or from_right.")
+    similarity: float | None = Field(description="Mean identity similarity (cosine, SFace) to the set's person; 0.363 or more passes as the same person.")
+    level: Literal["ok", "warn", "block"] = Field(description="block: not usable or somebody else; warn: matches weakly.")
+    note: str = Field(description="What the report says about it, in words.")
+    measures: ReferenceMeasuresOut | None = Field(description="The measured values behind angle, distance and light.")
+    added_at: UtcDatetime = Field(description="When it joined the set (UTC).")
+
+
+class CoverageSpreadOut(BaseModel):
+    measure: str = Field(description="What was measured.")
+    unit: str = Field(description="Its unit.")
+    min: float | None = Field(description="Lowest value over the usable references.")
+    max: float | None = Field(description="Highest value.")
+    spread: float | None = Field(description="max - min.")
+    counts: dict[str, int] = Field(description="Usable references per band.")
+
+
+class CoverageLightingOut(BaseModel):
+    brightness: CoverageSpreadOut = Field(description="Face (or product) brightness.")
+    direction: CoverageSpreadOut = Field(description="Which side the light comes from: even, from_left, from_right.")
+
+
+class CoverageReferencesOut(BaseModel):
+    total: int = Field(description="References in the set.")
+    usable: int = Field(description="Of those, usable.")
+
+
+class CoverageFlagOut(BaseModel):
+    upload_id: str = Field(description="The reference flagged.")
+    name: str = Field(description="Its file name.")
+    level: Literal["warn", "block"] = Field(description="block: does not pass as the set's person (somebody else, or a face past recognising); warn: matches less well than the rest.")
+    similarity: float | None = Field(description="Its mean identity similarity to the set's person.")
+    message: str = Field(description="What was found, with the score.")
+    fix: str = Field(description="What to do about it.")
+
+
+class CoveragePairOut(BaseModel):
+    a: str = Field(description="One upload id.")
+    b: str = Field(description="The other.")
+    similarity: float = Field(description="Their identity similarity (cosine).")
+
+
+class CoverageConsistencyOut(BaseModel):
+    level: Literal["ok", "warn", "block", "not_measured"] = Field(description="block: somebody else in the set, or no two alike; not_measured: fewer than two faces.")
+    message: str = Field(description="The finding in words.")
+    threshold: float = Field(description="Similarity at and above which two faces pass as one person (OpenCV's SFace threshold).")
+    pairs: list[CoveragePairOut] = Field(description="Every pair of usable references with its similarity.")
+
+
+class CoverageOut(BaseModel):
+    kind: Literal["person", "product"] = Field(description="What the set is of.")
+    level: Literal["ok", "warn", "block"] = Field(description="block: nothing usable, or somebody else in the set; warn: gaps or weak matches.")
+    references: CoverageReferencesOut = Field(description="How many references, how many usable.")
+    angles: dict[str, int] | None = Field(description="Usable references per head angle: straight_on, three_quarter_left, three_quarter_right (None for products).")
+    distance: CoverageSpreadOut = Field(description="Spread of camera distance.")
+    lighting: CoverageLightingOut = Field(description="Spread of light.")
+    consistency: CoverageConsistencyOut = Field(description="How alike the references' faces are.")
+    flags: list[CoverageFlagOut] = Field(description="References to look at, by name, with their scores.")
+    missing: list[str] = Field(description="What the set lacks, in plain words.")
+    notes: list[str] = Field(description="What was not measured, and why.")
+
+
+class IdentityHistoryOut(BaseModel):
+    at: UtcDatetime = Field(description="When (UTC).")
+    action: Literal["added", "removed"] = Field(description="What happened to the reference.")
+    upload_id: str = Field(description="The upload.")
+    filename: str | None = Field(description="Its file name; null once the upload is deleted.")
+    by: str = Field(description="Who did it (the owner, or retention).")
+    reason: str = Field(description="Why it was removed, e.g. 'upload deleted: requested by the owner'.")
+
+
+class IdentitySetSummaryOut(BaseModel):
+    id: str = Field(description="Identity set id.")
+    name: str = Field(description="Its name.")
+    kind: Literal["person", "product"] = Field(description="What it is of.")
+    references: int = Field(description="References it holds.")
+    usable: int = Field(description="Of those, usable.")
+    created_at: UtcDatetime = Field(description="When it was made (UTC).")
+    updated_at: UtcDatetime = Field(description="When it last changed (UTC).")
+
+
+class IdentitySetOut(IdentitySetSummaryOut):
+    members: list[IdentityReferenceOut] = Field(description="Its references, in order.")
+    coverage: CoverageOut = Field(description="The coverage report, computed from the references' stored measures.")
+    history: list[IdentityHistoryOut] = Field(description="Every reference added and removed, oldest first.")
+
+
+class IdentitySetDeletedOut(BaseModel):
+    deleted: dict[str, int] = Field(description="How many current references and history records went with it (the uploads stay).")

@@ -1,49 +1,64 @@
-"""Rows shaped for the wire."""
+"""Service records shaped for the wire."""
 
 from __future__ import annotations
 
-from fastapi import Request
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from fastapi import Request, Response
 
 from photogen.api.deps import container_of
 from photogen.api.schemas import AssetOut, JobOut, UploadOut
 from photogen.domain.jobs import request_view
-from photogen.store.tables import Asset, Job, Upload
+from photogen.domain.records import AssetRecord, JobRecord, UploadRecord
+
+if TYPE_CHECKING:
+    from photogen.services.jobs import JobService
 
 
-def upload_out(row: Upload) -> UploadOut:
-    return UploadOut.model_validate(row, from_attributes=True)
+def upload_out(upload: UploadRecord) -> UploadOut:
+    return UploadOut.model_validate(upload, from_attributes=True)
 
 
-def asset_out(row: Asset) -> AssetOut:
+def asset_out(asset: AssetRecord) -> AssetOut:
     return AssetOut(
-        id=row.id, kind=row.kind, job_id=row.job_id, upload_id=row.upload_id, index=row.index, seed=row.seed,
-        width=row.width, height=row.height, sha256=row.sha256, url=f"/v1/assets/{row.id}/content",
-        scores=row.scores, parent_asset_id=row.parent_asset_id,
-        created_at=row.created_at,
+        id=asset.id, kind=asset.kind, job_id=asset.job_id, upload_id=asset.upload_id, index=asset.index,
+        seed=asset.seed, width=asset.width, height=asset.height, sha256=asset.sha256,
+        url=f"/v1/assets/{asset.id}/content", scores=asset.scores, parent_asset_id=asset.parent_asset_id,
+        created_at=asset.created_at,
     )
 
 
-def job_out(row: Job, assets: list[Asset]) -> JobOut:
-    spec = row.spec
+def job_out(job: JobRecord, assets: list[AssetRecord]) -> JobOut:
+    spec = job.spec
     n = spec.num_images
-    step, total = row.progress_step, row.progress_total
+    step, total = job.progress_step, job.progress_total
     return JobOut(
-        id=row.id, state=row.state, kind=row.kind, recipe=row.recipe, parent_id=row.parent_id,
-        relation=row.relation, comparison=row.comparison, upload_id=row.upload_id, request=request_view(spec),
+        id=job.id, state=job.state, kind=job.kind, recipe=job.recipe, parent_id=job.parent_id,
+        relation=job.relation, comparison=job.comparison, upload_id=job.upload_id, request=request_view(spec),
         progress={"step": step, "total": total, "images": [{"index": i, "step": step, "total": total} for i in range(n)]},
-        attempts=row.attempts, cancel_requested=row.cancel_requested, callback_url=row.callback_url, crop=row.crop,
-        error={"code": row.error_code, "message": row.error_message or ""} if row.error_code else None,
-        assets=[asset_out(a) for a in assets], created_at=row.created_at, started_at=row.started_at,
-        finished_at=row.finished_at,
+        attempts=job.attempts, cancel_requested=job.cancel_requested, callback_url=job.callback_url, crop=job.crop,
+        error={"code": job.error_code, "message": job.error_message or ""} if job.error_code else None,
+        assets=[asset_out(a) for a in assets], created_at=job.created_at, started_at=job.started_at,
+        finished_at=job.finished_at,
     )
 
 
-def live_progress(request: Request, job: Job) -> Job:
+def submitted_job(response: Response, created: bool, job: JobRecord, jobs: JobService, owner: str) -> JobOut:
+    """What every submission answers: 202 for a new job (which has no assets yet, so none are read); 200 with the
+    first job, as it stands now, and what it made so far when a retry's Idempotency-Key found it."""
+    if created:
+        return job_out(job, [])
+    response.status_code = 200
+    return job_out(*jobs.with_assets(owner, job.id))
+
+
+def live_progress(request: Request, job: JobRecord) -> JobRecord:
     """Fold in this process's newer progress than the row holds (rows are written every half second)."""
     if job.state != "running":
         return job
     events = container_of(request).events.since(job.id, 0)
     steps = [e["step"] for e in events if e["event"] == "progress"]
     if steps and steps[-1] > job.progress_step:
-        job.progress_step = steps[-1]
+        return replace(job, progress_step=steps[-1])
     return job

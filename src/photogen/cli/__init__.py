@@ -13,6 +13,7 @@ import typer
 # Each submodule by its own name, so the package never imports itself.
 import photogen.cli.admin as admin
 import photogen.cli.generate as generate
+import photogen.cli.identities as identities
 import photogen.cli.intake as intake
 import photogen.cli.keys as keys
 import photogen.cli.recipes as recipes
@@ -45,6 +46,7 @@ for command in (
     app.command()(command)
 app.add_typer(recipes.recipes_app, name="recipes")
 app.add_typer(keys.keys_app, name="keys")
+app.add_typer(identities.identities_app, name="identities")
 
 
 def main() -> None:

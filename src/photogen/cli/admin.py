@@ -19,7 +19,7 @@ def purge(
         counts = container.privacy.purge(dry_run=dry_run, actor="photogen purge")
         outputs = _purge_cli_outputs(container.settings, dry_run)
     finally:
-        container.db.dispose()
+        container.close()
     verb = "would remove" if dry_run else "removed"
     typer.echo(f"{verb}: {counts['uploads']} upload(s), {counts['jobs']} job(s), {counts['assets']} asset(s), "
                f"{counts['blobs']} blob(s) from the store; {outputs} CLI output(s) with their sidecars")
@@ -52,6 +52,6 @@ def export(
     try:
         path = container.privacy.export(owner)
     finally:
-        container.db.dispose()
+        container.close()
     shutil.move(path, out)
     typer.echo(f"exported {owner}'s data to {out}")

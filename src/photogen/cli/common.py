@@ -74,7 +74,7 @@ def describe_setting_error(error: dict) -> tuple[str, str | None, str, str]:
 
 
 def open_container() -> Container:
-    """The services for a one-off command, without a worker; the caller disposes of its database."""
+    """The services for a one-off command, without a worker; the caller closes it."""
     from photogen.container import build_container
 
     return build_container(load_settings(), worker=False)

@@ -24,8 +24,8 @@ def generate(
         Optional[float], typer.Option(help="1.0 keeps the source, 0.0 ignores it; denoising strength is 1 - this. [default: 0.35, or the recipe's]")
     ] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of image 0 (image k uses seed + k).")] = None,
-    steps: Annotated[int, typer.Option(help="Scheduler steps; int(steps x (1 - image strength)) run.")] = 30,
-    guidance: Annotated[Optional[float], typer.Option(help="Classifier-free guidance scale. [default: 7, or the recipe's]")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Scheduler steps; int(steps x (1 - image strength)) run (edit models run all). [default: 30, or the model's]")] = None,
+    guidance: Annotated[Optional[float], typer.Option(help="Guidance scale. [default: 7, or the recipe's, or the model's]")] = None,
     aspect: Annotated[Optional[str], typer.Option(help="Crop to this ratio first, e.g. 4:5.")] = None,
     preset: Annotated[
         Optional[str], typer.Option(help="Crop for a use, placed on the face or subject: headshot, instagram-square, product-hero, poster:50x70cm, custom:3:2, ...")
@@ -35,7 +35,8 @@ def generate(
     height: Annotated[Optional[int], typer.Option(help="Explicit output height (with --width).")] = None,
     num_images: Annotated[int, typer.Option("--num-images", "-n", help="How many images.")] = 1,
     scheduler: Annotated[str, typer.Option(help="default, euler, euler_a, dpmpp_2m, ddim, pndm, lms.")] = "default",
-    model: Annotated[Optional[str], typer.Option(help="tiny, a hub id, a diffusers folder or a .safetensors file.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="tiny (or tiny-flux2-klein, tiny-flux-kontext), a hub id, a diffusers folder or a .safetensors file.")] = None,
+    reference: Annotated[Optional[list[Path]], typer.Option("--reference", "-r", help="A reference image for models that take them (repeat for several, in order).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Folder for the outputs.")] = None,
     recipe: Annotated[Optional[str], typer.Option(help="Start from a recipe (name or name@version); your options win.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -43,6 +44,7 @@ def generate(
     """Make images from SOURCE and a prompt; each PNG carries its parameters, with a JSON sidecar."""
     from photogen.domain.errors import PhotogenError
     from photogen.domain.params import GenerationRequest
+    from photogen.services.generation import Source
 
     settings = load_settings()
     given = {
@@ -62,14 +64,30 @@ def generate(
     }
     given = {key: value for key, value in given.items() if value is not None}
     try:
+        references = [Source.from_path(path, settings) for path in reference or ()]
+        set_by_user = set(given)
         if recipe:
             given = _recipe_fields(recipe, given)
+        if references:
+            given["references"] = [ref.decoded.sha256 for ref in references]
         request = GenerationRequest.parse({**given, "model": model_spec(model or settings.default_model)})
+        request = _fit_before_loading(request, set_by_user | ({"references"} if references else set()), settings)
         out_dir = ready_folder(out or settings.outputs_dir)  # before the model loads, not after the work
-        result = _run_generation(settings, source, request, out_dir, quiet=as_json)
+        result = _run_generation(settings, source, request, out_dir, quiet=as_json, given=set_by_user,
+                                 references=references)
     except PhotogenError as exc:
         raise fail(exc.code, exc.message, exc.hint) from None
     _report(result, as_json)
+
+
+def _fit_before_loading(request, given: set[str], settings):
+    """The request fitted to its model from the model's configs, so a control it lacks is refused before the
+    model loads (a model whose configs cannot be read yet is fitted once loaded)."""
+    from photogen.engines.controls import fit_request
+    from photogen.engines.loader import inspect_model
+
+    capabilities = inspect_model(request.model, settings).capabilities
+    return request if capabilities is None else fit_request(request, given, capabilities, request.model)
 
 
 def _recipe_fields(ref: str, given: dict) -> dict:
@@ -77,14 +95,15 @@ def _recipe_fields(ref: str, given: dict) -> dict:
     try:
         return container.recipes.expand("local", ref, given)
     finally:
-        container.db.dispose()
+        container.close()
 
 
-def _run_generation(settings, source: Path, request, out_dir: Path, *, quiet: bool):
+def _run_generation(settings, source: Path, request, out_dir: Path, *, quiet: bool, given: set[str], references):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from photogen.engines.cache import ModelCache
+    from photogen.engines.controls import fit_request
     from photogen.engines.loader import load_generator
     from photogen.services.generation import GenerationService, Source
 
@@ -96,11 +115,16 @@ def _run_generation(settings, source: Path, request, out_dir: Path, *, quiet: bo
         generator = models.get(request.model)
     if generator.info.random_weights:
         console.print(f"[yellow]note:[/] model {generator.info.label}; pass --model for real results")
+    # what you set is checked against the model; what you left out follows the model (its guidance, steps, ...)
+    request = fit_request(request, given | ({"references"} if references else set()), generator.capabilities,
+                          request.model)
     service = GenerationService(settings, models)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    total = generator.capabilities.denoising_steps(request)
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(f"denoising {request.num_images} image(s)", total=request.denoising_steps)
-        return service.generate(src, request, out_dir, on_step=lambda done, total: progress.update(task, completed=done))
+        task = progress.add_task(f"denoising {request.num_images} image(s)", total=total)
+        return service.generate(src, request, out_dir, references=references,
+                                on_step=lambda done, total: progress.update(task, completed=done))
 
 
 def _report(result, as_json: bool) -> None:

@@ -12,14 +12,9 @@ keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 
 
 def _key_service():
-    from photogen.services.keys import KeyService
-    from photogen.store.database import Database, migrate
+    from photogen.container import key_service
 
-    settings = load_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.resolved_database_url())
-    migrate(db.engine)
-    return KeyService(db)
+    return key_service(load_settings())
 
 
 @keys_app.command("create")

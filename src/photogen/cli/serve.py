@@ -24,7 +24,7 @@ def serve(
     import uvicorn
 
     from photogen.api.app import create_app
-    from photogen.container import build_container
+    from photogen.container import build_container, database_label
     from photogen.domain.errors import PhotogenError
 
     changes: dict = {}
@@ -49,7 +49,7 @@ def serve(
         container.close()
         raise fail(exc.code, exc.message, exc.hint) from None
     auth = application.state.auth.status()
-    typer.echo(f"photogen {settings.home}: database {_redact(settings.resolved_database_url())}, "
+    typer.echo(f"photogen {settings.home}: database {database_label(settings)}, "
                f"blobs {settings.resolved_blob_url()}, default model {settings.default_model}, "
                f"worker {'on' if container.worker is not None else 'off'}, queue {settings.queue}", err=True)
     typer.echo(f"API keys {'required' if auth.required else 'not required'}: {auth.reason}", err=True)
@@ -63,7 +63,3 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)

@@ -42,6 +42,17 @@ class UnsupportedModel(PhotogenError):
     code = "unsupported_model"
 
 
+class UnsupportedControl(PhotogenError):
+    """A request uses a control (image strength, negative prompt, a scheduler, references, ...) its model lacks."""
+
+    code = "unsupported_control"
+
+    def __init__(self, control: str, model: str, message: str, *, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.control = control
+        self.model = model
+
+
 class IncompatibleBatch(PhotogenError):
     code = "incompatible_batch"
 

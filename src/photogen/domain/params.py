@@ -12,6 +12,8 @@ from photogen.domain.errors import InvalidRequest
 
 SchedulerName = Literal["default", "euler", "euler_a", "dpmpp_2m", "ddim", "pndm", "lms"]
 MAX_SEED = 2**32 - 1
+MAX_REFERENCES = 8  # the most reference images any request may carry; each model says how many it takes
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # ASCII digits only and nothing after the second number: "4:5\n" and "４:５" are refused, not read loosely.
 _RATIO = re.compile(r" *([0-9]+(?:\.[0-9]+)?) *[:x/] *([0-9]+(?:\.[0-9]+)?) *", re.ASCII)
 
@@ -29,9 +31,12 @@ def parse_aspect_ratio(text: str) -> tuple[float, float]:
     return w, h
 
 
-def denoising_steps(steps: int, image_strength: float) -> int:
+def denoising_steps(steps: int, image_strength: float | None) -> int:
     """How many denoising steps run: int(steps x (1 - image_strength)), read with a 1e-6
-    allowance so that 30 x 0.7 counts as 21 even where float arithmetic gives 20.999..."""
+    allowance so that 30 x 0.7 counts as 21 even where float arithmetic gives 20.999...
+    Without an image strength (edit models start from noise) every step runs."""
+    if image_strength is None:
+        return steps
     return math.floor(steps * (1.0 - image_strength) + 1e-6)
 
 
@@ -42,12 +47,13 @@ class GenerationRequest(BaseModel):
 
     prompt: str = Field(max_length=2000, json_schema_extra={"minLength": 1}, description="What the output should show.")
     negative_prompt: str = Field(default="", max_length=2000, description="What the output should avoid.")
-    image_strength: float = Field(
+    image_strength: float | None = Field(
         default=0.35,
         ge=0.0,
         le=1.0,
         description="How tightly the output stays attached to the source: 1.0 keeps the source, "
-        "0.0 ignores it. The denoising strength is 1 - image_strength.",
+        "0.0 ignores it. The denoising strength is 1 - image_strength. None for models without one "
+        "(instruction-edit models, which read the source as a reference and run every step).",
     )
     seed: int | None = Field(
         default=None, ge=0, le=MAX_SEED, description="Seed of image 0; image k uses seed + k. None picks one."
@@ -76,12 +82,33 @@ class GenerationRequest(BaseModel):
         default=None, max_length=120, description="The recipe the request came from, as name@version (recorded)."
     )
     model: str = Field(default="tiny", min_length=1, description="'tiny', a hub id, a diffusers folder or a .safetensors file.")
+    references: tuple[str, ...] = Field(
+        default=(),
+        max_length=MAX_REFERENCES,
+        description="Reference images besides the source, in order, each by the SHA-256 (hex) of its original "
+        "bytes; the model's max_references says how many it takes.",
+    )
+    reference_strength: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="How strongly the reference images steer the output (IP-Adapter models); None: the model's "
+        "default.",
+    )
 
     @field_validator("prompt")
     @classmethod
     def _check_prompt(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("a prompt is required: say what the output should show")
+        return value
+
+    @field_validator("references")
+    @classmethod
+    def _check_references(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for digest in value:
+            if not _SHA256.match(digest):
+                raise ValueError(f"{digest[:80]!r} is not a SHA-256 in lower-case hex (64 characters)")
         return value
 
     @field_validator("aspect_ratio")
@@ -115,6 +142,8 @@ class GenerationRequest(BaseModel):
             raise ValueError("give both width and height, or neither")
         if self.width is not None and self.aspect_ratio is not None:
             raise ValueError("give an aspect ratio or an explicit width and height, not both")
+        if self.reference_strength is not None and not self.references:
+            raise ValueError("reference_strength steers reference images; give references, or leave it out")
         if denoising_steps(self.steps, self.image_strength) < 1:
             most = 1.0 - 1.0 / self.steps
             raise ValueError(
@@ -124,8 +153,8 @@ class GenerationRequest(BaseModel):
         return self
 
     @property
-    def denoising_strength(self) -> float:
-        return round(1.0 - self.image_strength, 6)
+    def denoising_strength(self) -> float | None:
+        return None if self.image_strength is None else round(1.0 - self.image_strength, 6)
 
     @property
     def denoising_steps(self) -> int:

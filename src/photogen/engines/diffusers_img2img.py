@@ -23,7 +23,15 @@ from typing import Any
 import torch
 from PIL import Image
 
-from photogen.engines.base import InterruptCheck, ModelInfo, PreparedRequest, StepCallback, check_compatible
+from photogen.engines.base import (
+    Capabilities,
+    InterruptCheck,
+    ModelInfo,
+    PreparedRequest,
+    StepCallback,
+    check_compatible,
+    img2img_capabilities,
+)
 from photogen.engines.optimize import UNetRunner
 from photogen.engines.schedulers import build_scheduler
 from photogen.intake.crop import native_size
@@ -81,8 +89,9 @@ class DiffusersImg2ImgGenerator:
     made again alone. One lock guards the pipeline: its scheduler is per-call state.
     """
 
-    def __init__(self, pipeline: Any, info: ModelInfo, device: str) -> None:
+    def __init__(self, pipeline: Any, info: ModelInfo, device: str, capabilities: Capabilities | None = None) -> None:
         self._pipe = pipeline
+        self.capabilities = capabilities or img2img_capabilities(info.native_pixels)
         self.device = device
         self._xl = hasattr(pipeline, "text_encoder_2")
         self._base_scheduler = {"_class_name": type(pipeline.scheduler).__name__, **pipeline.scheduler.config}
@@ -101,7 +110,7 @@ class DiffusersImg2ImgGenerator:
         return dict(self._base_scheduler)
 
     def native_size(self, ratio: tuple[float, float]) -> tuple[int, int]:
-        return native_size(ratio, self.info.native_pixels, multiple=8)
+        return native_size(ratio, self.info.native_pixels, multiple=self.capabilities.size_multiple)
 
     def weights_bytes(self) -> int:
         """Bytes of the pipeline's parameters and buffers as loaded (tied weights count once)."""

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from PIL import Image
 
 from photogen.domain.errors import PhotogenError
-from photogen.engines.base import Generator, InterruptCheck, ModelInfo, PreparedRequest, StepCallback
+from photogen.engines.base import Capabilities, Generator, InterruptCheck, ModelInfo, PreparedRequest, StepCallback
 
 
 class JobTimedOut(PhotogenError):
@@ -59,6 +59,10 @@ class InterruptibleGenerator:
     @property
     def info(self) -> ModelInfo:
         return self._generator.info
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._generator.capabilities
 
     def native_size(self, ratio: tuple[float, float]) -> tuple[int, int]:
         return self._generator.native_size(ratio)

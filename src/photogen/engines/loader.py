@@ -1,4 +1,4 @@
-"""Turn a model name into a loaded generator: `tiny`, a hub id, a diffusers folder or a single file."""
+"""Turn a model name into a loaded generator: a tiny model, a hub id, a diffusers folder or a single file."""
 
 from __future__ import annotations
 
@@ -11,9 +11,17 @@ from pathlib import Path
 
 from photogen.config import Settings
 from photogen.domain.errors import ModelNotFound, PhotogenError, UnsupportedModel
-from photogen.engines.base import Generator, ModelInfo
-from photogen.engines.families import family_for_checkpoint, family_for_folder
-from photogen.engines.tiny import TINY_DESCRIPTION, TINY_MARKER, ensure_tiny_model
+from photogen.domain.licences import CommercialTerms, commercial_terms
+from photogen.engines.base import Capabilities, Generator, ModelInfo, img2img_capabilities
+from photogen.engines.families import family_for_checkpoint, family_for_folder, family_named
+from photogen.engines.tiny import (
+    TINY_MARKER,
+    TINY_NAMES,
+    TINY_NATIVE_SIDE,
+    ensure_tiny_model,
+    tiny_config_folder,
+    tiny_description,
+)
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -38,6 +46,11 @@ class ModelFacts:
     licence: str | None = None
     native_side: int | None = None
     random_weights: bool = False
+    capabilities: Capabilities | None = None  # what requests for it may use; None when its configs cannot be read
+
+    @property
+    def commercial_use(self) -> CommercialTerms:
+        return commercial_terms(self.licence)
 
 
 def is_hub_id(spec: str) -> bool:
@@ -47,15 +60,15 @@ def is_hub_id(spec: str) -> bool:
 
 def cache_key(spec: str) -> str:
     """Names that mean the same model share one cache entry (paths are made absolute)."""
-    if spec == "tiny" or _HUB_ID.match(spec) and not Path(spec).exists():
+    if spec in TINY_NAMES or _HUB_ID.match(spec) and not Path(spec).exists():
         return spec
     return str(Path(spec).expanduser().resolve())
 
 
 def locate(spec: str, settings: Settings) -> ModelLocation:
-    if spec == "tiny":
+    if spec in TINY_NAMES:
         with quiet_progress():
-            return ModelLocation("tiny", "tiny", ensure_tiny_model(settings.models_dir))
+            return ModelLocation(spec, "tiny", ensure_tiny_model(settings.models_dir, spec))
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "model_index.json").is_file():
@@ -75,7 +88,8 @@ def locate(spec: str, settings: Settings) -> ModelLocation:
         folder = _download(spec, settings)
         return ModelLocation(spec, "hub", folder, revision=folder.name)
     raise ModelNotFound(
-        f"no model {spec!r}: not 'tiny', not an existing folder or .safetensors file, not a hub id",
+        f"no model {spec!r}: not a tiny model ({', '.join(TINY_NAMES)}), not an existing folder or .safetensors "
+        "file, not a hub id",
         hint="check the path, or name a hub model as owner/name",
     )
 
@@ -134,22 +148,30 @@ def _info(location: ModelLocation, family: str) -> ModelInfo:
             revision=f"tiny-v{described['version']}",
             licence=described.get("licence"),
             random_weights=bool(described.get("random_weights")),
+            commercial_use=commercial_terms(described.get("licence")),
         )
+    licence = _licence(location.path)
     return ModelInfo(
         id=location.id,
         family=family,
         source=location.source,
         revision=location.revision,
-        licence=_licence(location.path),
+        licence=licence,
+        commercial_use=commercial_terms(licence),
     )
 
 
 def _licence(path: Path) -> str | None:
-    """The `license:` line of a model card's front matter, where the folder has one."""
+    """The licence of a model card's front matter, where the folder has one: its `license:` tag, or its
+    `license_name:` when the tag is `other` (as FLUX.1 [dev] and other custom licences are tagged)."""
     card = path / "README.md" if path.is_dir() else None
     if card is None or not card.is_file():
         return None
-    match = re.search(r"^license:\s*(\S+)", card.read_text(errors="replace"), re.MULTILINE)
+    text = card.read_text(errors="replace")
+    match = re.search(r"^license:\s*(\S+)", text, re.MULTILINE)
+    named = re.search(r"^license_name:\s*(\S+)", text, re.MULTILINE)
+    if match and match.group(1).lower() == "other" and named:
+        return named.group(1)
     return match.group(1) if match else None
 
 
@@ -166,7 +188,8 @@ def _download(repo_id: str, settings: Settings) -> Path:
     from diffusers import DiffusionPipeline
 
     try:
-        return Path(DiffusionPipeline.download(repo_id, local_files_only=settings.offline))
+        return Path(DiffusionPipeline.download(repo_id, local_files_only=settings.offline,
+                                               cache_dir=settings.hub_cache))
     except Exception as exc:  # hub client errors have many types: network, auth, not found
         where = "in the local cache" if settings.offline else "on the hub or in the local cache"
         raise ModelNotFound(
@@ -176,14 +199,21 @@ def _download(repo_id: str, settings: Settings) -> Path:
 
 
 def inspect_model(spec: str, settings: Settings) -> ModelFacts:
-    """Family, licence and native size of the model `spec` names, from its configs alone: no weights are
-    loaded and nothing is downloaded (a hub model not yet in the local cache is reported unavailable)."""
-    if spec == "tiny":
-        folder = settings.models_dir / "tiny"
-        if not (folder / TINY_MARKER).is_file():
-            return ModelFacts("tiny", True, family=TINY_DESCRIPTION["family"], licence=TINY_DESCRIPTION["licence"],
-                              random_weights=True)
-        return _folder_facts(ModelLocation("tiny", "tiny", folder))
+    """Family, licence, native size and capabilities of the model `spec` names, from its configs alone: no
+    weights are loaded and nothing is downloaded (a hub model not yet in the local cache is reported
+    unavailable). A tiny model not built yet is described from the configs it will be built from."""
+    if spec in TINY_NAMES:
+        folder = settings.models_dir / spec
+        if (folder / TINY_MARKER).is_file():
+            return _folder_facts(ModelLocation(spec, "tiny", folder))
+        described = tiny_description(spec)
+        if spec == "tiny":
+            side, capabilities = TINY_NATIVE_SIDE, img2img_capabilities(TINY_NATIVE_SIDE**2)
+        else:
+            capabilities = family_named(described["family"]).capabilities_of(tiny_config_folder(spec))
+            side = round(capabilities.native_pixels**0.5)
+        return ModelFacts("tiny", True, family=described["family"], licence=described["licence"],
+                          native_side=side, random_weights=True, capabilities=capabilities)
     path = Path(spec).expanduser()
     if path.is_dir():
         return _folder_facts(ModelLocation(path.name, "folder", path))
@@ -194,7 +224,7 @@ def inspect_model(spec: str, settings: Settings) -> ModelFacts:
 
         try:
             with quiet_progress():
-                folder = Path(snapshot_download(spec, local_files_only=True))
+                folder = Path(snapshot_download(spec, local_files_only=True, cache_dir=settings.hub_cache))
         except (OSError, ValueError):  # not in the local cache, or not a valid id
             return ModelFacts("hub", False)
         return _folder_facts(ModelLocation(spec, "hub", folder))
@@ -204,15 +234,14 @@ def inspect_model(spec: str, settings: Settings) -> ModelFacts:
 def _folder_facts(location: ModelLocation) -> ModelFacts:
     try:
         model_index = json.loads((location.path / "model_index.json").read_text())
-        family = family_for_folder(model_index, location.path).name
-        unet = json.loads((location.path / "unet" / "config.json").read_text())
-        vae = json.loads((location.path / "vae" / "config.json").read_text())
-    except (OSError, ValueError, PhotogenError):
+        family = family_for_folder(model_index, location.path)
+        capabilities = family.capabilities_of(location.path)
+    except (OSError, ValueError, KeyError, PhotogenError):
         return ModelFacts(location.source, False)
-    info = _info(location, family)
-    side = unet["sample_size"] * 2 ** (len(vae["block_out_channels"]) - 1)
-    return ModelFacts(location.source, True, family=family, licence=info.licence, native_side=side,
-                      random_weights=info.random_weights)
+    info = _info(location, family.name)
+    side = round(capabilities.native_pixels**0.5)
+    return ModelFacts(location.source, True, family=family.name, licence=info.licence, native_side=side,
+                      random_weights=info.random_weights, capabilities=capabilities)
 
 
 def _single_file_facts(path: Path, settings: Settings) -> ModelFacts:
@@ -225,4 +254,4 @@ def _single_file_facts(path: Path, settings: Settings) -> ModelFacts:
         return ModelFacts("single_file", False)
     facts = _folder_facts(ModelLocation(path.name, "single_file", configs))
     return ModelFacts("single_file", facts.available, family=family,
-                      native_side=facts.native_side)
+                      native_side=facts.native_side, capabilities=facts.capabilities)

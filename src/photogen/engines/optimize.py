@@ -1,10 +1,14 @@
-"""Speed-ups for a loaded Stable Diffusion pipeline, and the UNet call that uses the compiled one.
+"""Speed-ups for a loaded pipeline, per denoiser (a UNet or a transformer), and the UNet call that uses the
+compiled one.
 
 `apply_optimizations` changes the pipeline's modules in place (attention kernel, fused QKV,
-channels-last, VAE tiling, torch.compile warmed per batch-size bucket) and returns what it
-applied, as plain JSON-ready values, for `ModelInfo.extra["optimizations"]`. `UNetRunner` is how
-the engine calls the UNet afterwards: padded to a warmed bucket so the compiled code is reused,
-and never compiling while a user waits. `measure_memory` reports peak GPU memory per batch size.
+channels-last, VAE tiling, torch.compile) and returns what it applied, as plain JSON-ready values, for
+`ModelInfo.extra["optimizations"]`. A UNet is compiled whole and warmed per batch-size bucket;
+`UNetRunner` is how the engine calls it afterwards: padded to a warmed bucket so the compiled code is
+reused, and never compiling while a user waits. A transformer (FLUX) has its repeated blocks compiled
+(regional compilation), which compiles in seconds and serves every sequence length; it has no
+convolutions, so channels-last applies to its VAE only. `measure_memory` reports peak GPU memory per
+batch size.
 
 Each switch is "auto" (on where it pays: CUDA), "on" or "off". Anything that cannot apply on
 this device, torch or model is skipped with the reason recorded; a compiler failure leaves the
@@ -57,22 +61,37 @@ class EngineOptions:
         return cls(**values)
 
 
-def _wanted(switch: str, device: str) -> bool:
+def wanted(switch: str, device: str) -> bool:
+    """Whether a switch applies on `device`: "on", or "auto" on CUDA."""
     if switch not in ("auto", "on", "off"):
         raise ValueError(f"an optimisation switch is 'auto', 'on' or 'off', not {switch!r}")
     return switch == "on" or (switch == "auto" and device.startswith("cuda"))
 
 
-def apply_optimizations(pipeline: Any, settings_like: Any, device: str) -> dict[str, Any]:
-    """Apply the configured speed-ups to `pipeline` (already on `device`); return what was applied."""
+def denoiser_of(pipeline: Any) -> tuple[str, Any]:
+    """The pipeline's denoiser and its kind: ("unet", the UNet) or ("transformer", the transformer)."""
+    unet = getattr(pipeline, "unet", None)
+    return ("unet", unet) if unet is not None else ("transformer", pipeline.transformer)
+
+
+def apply_optimizations(pipeline: Any, settings_like: Any, device: str,
+                        native_side: int | None = None) -> dict[str, Any]:
+    """Apply the configured speed-ups to `pipeline` (already on `device`); return what was applied.
+
+    `native_side` is the model's native square side in pixels (a UNet's pipeline knows it by itself)."""
     options = EngineOptions.from_settings(settings_like)
-    unet, vae = pipeline.unet, pipeline.vae
-    applied: dict[str, Any] = {"device": device, "dtype": str(unet.dtype).removeprefix("torch.")}
+    kind, denoiser = denoiser_of(pipeline)
+    vae = pipeline.vae
+    applied: dict[str, Any] = {"device": device, "dtype": str(denoiser.dtype).removeprefix("torch."),
+                               "denoiser": kind}
 
     # 1. fused QKV projections: one matmul instead of three in every attention block
-    if _wanted(options.fuse_qkv, device):
+    if wanted(options.fuse_qkv, device):
         try:
-            pipeline.fuse_qkv_projections()
+            if kind == "unet":
+                pipeline.fuse_qkv_projections()
+            else:
+                denoiser.fuse_qkv_projections()
             applied["fuse_qkv"] = "on"
         except (AttributeError, ValueError, NotImplementedError) as exc:
             applied["fuse_qkv"] = f"skipped: {exc}"
@@ -80,21 +99,23 @@ def apply_optimizations(pipeline: Any, settings_like: Any, device: str) -> dict[
         applied["fuse_qkv"] = "off"
 
     # 2. attention: PyTorch's scaled_dot_product_attention, diffusers' default on torch 2
-    applied["attention"] = _attention_kernels(unet)
+    applied["attention"] = _attention_kernels(denoiser)
 
-    # 3. channels-last: convolutions read NHWC, the layout tensor cores want
-    if _wanted(options.channels_last, device):
-        unet.to(memory_format=torch.channels_last)
+    # 3. channels-last: convolutions read NHWC, the layout tensor cores want (a transformer has none)
+    if wanted(options.channels_last, device):
+        if kind == "unet":
+            denoiser.to(memory_format=torch.channels_last)
         vae.to(memory_format=torch.channels_last)
-        applied["channels_last"] = "on"
+        applied["channels_last"] = "on" if kind == "unet" else "vae only (a transformer has no convolutions)"
     else:
         applied["channels_last"] = "off"
 
     # 4. VAE tiling for large images
-    applied["vae_tiling"] = _set_vae_tiling(pipeline, options.vae_tiling)
+    side = native_side if native_side is not None else unet_native_side(pipeline)
+    applied["vae_tiling"] = _set_vae_tiling(pipeline, options.vae_tiling, side)
 
-    # 5. torch.compile of the UNet, compiled and warmed now for each (batch bucket, size)
-    if not _wanted(options.compile, device):
+    # 5. torch.compile: a UNet compiled and warmed now for each (batch bucket, size); a transformer's blocks
+    if not wanted(options.compile, device):
         applied["compile"] = "off"
     elif not hasattr(torch.compiler, "set_stance"):
         applied["compile"] = (
@@ -102,26 +123,30 @@ def apply_optimizations(pipeline: Any, settings_like: Any, device: str) -> dict[
         )
     else:
         try:
-            applied["compile"] = _compile_and_warm(pipeline, options, device)
+            if kind == "unet":
+                applied["compile"] = _compile_and_warm(pipeline, options, device)
+            else:
+                applied["compile"] = _compile_blocks(denoiser, options)
         except Exception as exc:  # a compiler failure must not cost the model: it runs eagerly instead
-            unet._compiled_call_impl = None  # what nn.Module.compile set; there is no public undo
+            for module in denoiser.modules():
+                module._compiled_call_impl = None  # what nn.Module.compile set; there is no public undo
             first_line = next(iter(str(exc).splitlines()), "")
             applied["compile"] = f"failed: {type(exc).__name__}: {first_line[:200]}"
-            log.warning("torch.compile of the UNet failed; running it uncompiled", exc_info=True)
+            log.warning("torch.compile of the %s failed; running it uncompiled", kind, exc_info=True)
     return applied
 
 
-def _attention_kernels(unet: Any) -> str:
-    names = sorted({type(p).__name__ for p in unet.attn_processors.values()})
+def _attention_kernels(denoiser: Any) -> str:
+    names = sorted({type(p).__name__ for p in denoiser.attn_processors.values()})
     sdpa = {"AttnProcessor2_0", "FusedAttnProcessor2_0"}
     return "sdpa" if set(names) <= sdpa else ", ".join(names)
 
 
-def native_side(pipeline: Any) -> int:
+def unet_native_side(pipeline: Any) -> int:
     return pipeline.unet.config.sample_size * pipeline.vae_scale_factor
 
 
-def _set_vae_tiling(pipeline: Any, switch: str) -> str:
+def _set_vae_tiling(pipeline: Any, switch: str, native_side: int) -> str:
     vae = pipeline.vae
     if switch == "off":
         return "off"
@@ -129,7 +154,7 @@ def _set_vae_tiling(pipeline: Any, switch: str) -> str:
         return "skipped: this VAE has no tiling"
     if switch == "auto":
         # tiles of twice the native side: outputs at the native size are never tiled (so never differ)
-        side = 2 * native_side(pipeline)
+        side = 2 * native_side
         down = 2 ** (len(vae.config.block_out_channels) - 1)
         vae.tile_sample_min_size, vae.tile_latent_min_size = side, side // down
     elif switch != "on":
@@ -147,10 +172,25 @@ def unet_batch_sizes(image_counts: Sequence[int], max_images: int) -> list[int]:
     return [2 * n for n in counts]
 
 
+def _compile_blocks(transformer: Any, options: EngineOptions) -> dict[str, Any]:
+    """Regional compilation: each repeated transformer block compiled once, with dynamic sequence lengths
+    (text, noise and reference tokens vary by request). Compiles on first use."""
+    backend = options.compile_backend
+    mode = options.compile_mode if backend == "inductor" else None
+    if mode in ("reduce-overhead", "max-autotune"):  # CUDA graphs want static shapes; blocks see many
+        mode = "max-autotune-no-cudagraphs" if mode == "max-autotune" else "default"
+    transformer.compile_repeated_blocks(mode=mode, backend=backend, fullgraph=True, dynamic=True)
+    return {
+        "mode": mode,
+        "backend": backend if isinstance(backend, str) else getattr(backend, "__name__", "custom"),
+        "regional": sorted(transformer._repeated_blocks),
+    }
+
+
 def _compile_and_warm(pipeline: Any, options: EngineOptions, device: str) -> dict[str, Any]:
     unet = pipeline.unet
     batches = unet_batch_sizes(options.compile_batch_sizes, options.max_batch_images)
-    native_pixels = native_side(pipeline) ** 2
+    native_pixels = unet_native_side(pipeline) ** 2
     sizes = sorted(
         {native_size(_ratio(r), native_pixels, multiple=8)[::-1] for r in options.compile_aspect_ratios}
     )
@@ -301,8 +341,9 @@ def measure_memory(generator: Any, batch_sizes: Sequence[int]) -> dict[int, dict
     resident = torch.cuda.memory_allocated()
     report: dict[int, dict[str, float]] = {}
     for images in batch_sizes:
+        strength = 0.5 if generator.capabilities.image_strength else None
         batch = [
-            PreparedRequest(GenerationRequest(prompt="a photo", seed=k, steps=2, image_strength=0.5), image)
+            PreparedRequest(GenerationRequest(prompt="a photo", seed=k, steps=2, image_strength=strength), image)
             for k in range(images)
         ]
         torch.cuda.empty_cache()

@@ -71,12 +71,14 @@ def plan_crop(
     ratio: tuple[float, float] | None,
     native_pixels: int,
     explicit_size: tuple[int, int] | None = None,
+    multiple: int = 8,
 ) -> CropPlan:
-    """Crop to the output size's ratio: `explicit_size`, or about `native_pixels` at `ratio` (the source's own when None)."""
+    """Crop to the output size's ratio: `explicit_size`, or about `native_pixels` at `ratio` (the source's own when
+    None) with sides in multiples of `multiple` (the model's size grid)."""
     if ratio is None:
         ratio = (float(source_size[0]), float(source_size[1]))
-    output = explicit_size or native_size(ratio, native_pixels)
-    # Cut at the output's own ratio (sides rounded to multiples of 8) so nothing is stretched.
+    output = explicit_size or native_size(ratio, native_pixels, multiple)
+    # Cut at the output's own ratio (sides rounded to the model's multiple) so nothing is stretched.
     return CropPlan(box=centred_box(source_size, (float(output[0]), float(output[1]))), output_size=output)
 
 
@@ -111,12 +113,13 @@ def plan_preset_crop(
     subject: tuple[int, int, int, int] | None = None,
     native_pixels: int | None = None,
     explicit_size: tuple[int, int] | None = None,
+    multiple: int = 8,
 ) -> PresetCrop:
     """Place `preset`'s box on a photo of `source_size` (full size, upright).
 
     `faces` (largest first) and `subject` (left, top, right, bottom) are in the same pixels. The plan's output
-    size is `explicit_size`, else about `native_pixels` at the preset's ratio (for the model), else the preset's
-    own size (or the box's size for presets without one).
+    size is `explicit_size`, else about `native_pixels` at the preset's ratio with sides in multiples of
+    `multiple` (for the model), else the preset's own size (or the box's size for presets without one).
 
     The box has the preset's ratio, so the box suggested to a person (no `native_pixels`) is the box a model
     run uses; a model size rounded to multiples of 8 differs from that ratio by about 1%, which the resize
@@ -127,7 +130,7 @@ def plan_preset_crop(
     if explicit_size is not None:
         output: tuple[int, int] | None = explicit_size
     elif native_pixels is not None:
-        output = native_size(preset.ratio, native_pixels)
+        output = native_size(preset.ratio, native_pixels, multiple)
     else:
         output = preset.size
     aspect = preset.ratio[0] / preset.ratio[1]

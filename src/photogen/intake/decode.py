@@ -4,8 +4,11 @@ Rules (documented in docs/intake.md):
 - Accepted: JPEG (baseline, progressive, MPO camera files: the primary image), PNG (8/16-bit, palette,
   alpha), WebP, and HEIC/HEIF where pillow-heif is installed. AVIF where Pillow reads it.
 - Refused with an `ImageUnreadable` whose `code` says why: empty, too many bytes, not an image, bytes that
-  do not match the claimed type, unsupported format, animation, more pixels than the limit, decompression
-  bomb, cut short or damaged data.
+  do not match the claimed type, unsupported format, more pixels than the limit, decompression bomb, cut
+  short or damaged data.
+- Animations (GIF, APNG, animated WebP) decode their first frame; `frame_count` says how many there are and
+  the preflight report warns (`animation`). GIF is accepted for that reason; an MPO's extra frames are
+  previews of the same photo and do not count.
 - Alpha is composited on white; 16-bit samples are scaled to 8 bits (divided by 257, rounded); CMYK and any
   embedded ICC profile are converted to sRGB through the profile (a plain conversion where there is none).
 - JPEGs decode at a reduced size (libjpeg's 1/2, 1/4, 1/8 scaling) when the caller asks for `min_scale`;
@@ -39,7 +42,8 @@ DEFAULT_MAX_DECODED_BYTES = 256 * 1024 * 1024
 _TRIM_AFTER_BYTES = 32 * 1024 * 1024
 
 # Format as Pillow names it -> the format photogen reports. MPO is a JPEG with extra preview frames.
-_ACCEPTED = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "HEIF": "HEIF", "AVIF": "AVIF"}
+_ACCEPTED = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "HEIF": "HEIF", "AVIF": "AVIF",
+             "GIF": "GIF"}  # fmt: skip
 
 # What a file name extension or MIME type claims -> the format the bytes must then be.
 _CLAIMS = {
@@ -94,7 +98,7 @@ class DecodedImage:
     """A decoded upload. `image` may be smaller than the photo (see `scale`); boxes refer to `size`."""
 
     image: Image.Image  # RGB, sRGB, upright; `scale` times the full size
-    format: str  # "JPEG", "PNG", "WEBP", "HEIF", "AVIF"
+    format: str  # "JPEG", "PNG", "WEBP", "HEIF", "AVIF", "GIF"
     sha256: str  # of the original bytes, which are kept untouched elsewhere
     original_size: tuple[int, int]  # full size as stored in the file, before orientation
     size: tuple[int, int] = (0, 0)  # full size, upright: the coordinates crop boxes and faces use
@@ -104,6 +108,7 @@ class DecodedImage:
     metadata: PhotoMetadata = field(default_factory=PhotoMetadata)
     byte_count: int = 0
     jpeg_quality: int | None = None  # estimated from the file's quantisation table; None for other formats
+    frame_count: int = 1  # frames in an animation (the first is the one decoded); 1 for a still photo
 
     def __post_init__(self) -> None:
         if self.size == (0, 0):  # built by hand with the short form: the image is the full size
@@ -125,7 +130,7 @@ def decode_image(
     min_long_side: int | None = None,
     slots: DecodeSlots | None = None,
 ) -> DecodedImage:
-    """Decode `data`, refusing what is not a readable still photo within the limits.
+    """Decode `data`, refusing what is not a readable photo within the limits (animations: the first frame).
 
     `claimed_type` is a file name, extension or MIME type; bytes of another image type are refused.
     Reduced decoding: given `min_scale` and/or `min_long_side`, a JPEG decodes at the smallest of 1/8, 1/4,
@@ -187,6 +192,7 @@ def decode_image(
         metadata=metadata,
         byte_count=len(data),
         jpeg_quality=pixels.quality,
+        frame_count=pixels.frames,
     )
 
 
@@ -208,6 +214,7 @@ class _Pixels:
     conversions: tuple[str, ...]
     metadata: PhotoMetadata
     quality: int | None
+    frames: int
 
 
 def _decode_pixels(data: bytes, claimed_type: str | None, limits: _Limits) -> _Pixels:
@@ -216,7 +223,7 @@ def _decode_pixels(data: bytes, claimed_type: str | None, limits: _Limits) -> _P
     Everything full-size lives only inside this call, so it is freed when the call returns.
     """
     with Image.open(io.BytesIO(data)) as opened:
-        image_format = _check_header(opened, claimed_type, limits.max_pixels)
+        image_format, frames = _check_header(opened, claimed_type, limits.max_pixels)
         stored_size = opened.size
         if image_format != "JPEG":  # before the metadata, which for a PNG may load the pixels
             limits.cost = decoded_bytes(opened)
@@ -224,7 +231,7 @@ def _decode_pixels(data: bytes, claimed_type: str | None, limits: _Limits) -> _P
         metadata = read_metadata(opened)
         icc = opened.info.get("icc_profile")
         quality = jpeg_quality(getattr(opened, "quantization", None)) if image_format == "JPEG" else None
-        opened.seek(0)
+        opened.seek(0)  # the first frame of an animation
         scale = _wanted_scale(stored_size, limits.min_scale, limits.min_long_side)
         if scale < 1.0 and image_format == "JPEG":
             opened.draft(
@@ -241,7 +248,7 @@ def _decode_pixels(data: bytes, claimed_type: str | None, limits: _Limits) -> _P
             image = _reduced(opened, int(1.0 / scale))
         rgb, conversions = _to_srgb(image, icc)
         del image
-    return _Pixels(rgb, image_format, stored_size, source_mode, conversions, metadata, quality)
+    return _Pixels(rgb, image_format, stored_size, source_mode, conversions, metadata, quality, frames)
 
 
 def decoded_bytes(opened: Image.Image) -> int:
@@ -303,8 +310,8 @@ def jpeg_quality(quantization: dict[int, list[int]] | None) -> int | None:
     return int(_QUALITIES[int(distance.argmin())])
 
 
-def _check_header(opened: Image.Image, claimed_type: str | None, max_pixels: int) -> str:
-    """Format, type claim, animation and pixel count, all from the header; returns photogen's format name."""
+def _check_header(opened: Image.Image, claimed_type: str | None, max_pixels: int) -> tuple[str, int]:
+    """Format, type claim and pixel count from the header; returns photogen's format name and the frame count."""
     found = opened.format or "unknown"
     image_format = _ACCEPTED.get(found)
     claimed = _claimed_format(claimed_type)
@@ -322,19 +329,15 @@ def _check_header(opened: Image.Image, claimed_type: str | None, max_pixels: int
             code="image_too_large",
         )
     frames = getattr(opened, "n_frames", 1) if getattr(opened, "is_animated", False) else 1
-    if frames > 1 and found != "MPO":  # an MPO's extra frames are previews of the same photo
-        raise ImageUnreadable(
-            f"the file is an animation ({frames} frames), not a still photo",
-            hint="export the frame you want as a JPEG or PNG",
-            code="image_animated",
-        )
+    if found == "MPO":  # an MPO's extra frames are previews of the same photo
+        frames = 1
     if image_format is None:
         raise ImageUnreadable(
             f"{found} files are not accepted",
             hint=f"upload a JPEG, PNG or WebP photo; {_REEXPORT}",
             code="image_format_unsupported",
         )
-    return image_format
+    return image_format, frames
 
 
 def _wanted_scale(size: tuple[int, int], min_scale: float | None, min_long_side: int | None) -> float:

@@ -73,6 +73,7 @@ def frame_photo(
     native_pixels: int | None = None,
     explicit_size: tuple[int, int] | None = None,
     detector: FaceDetector | None = None,
+    multiple: int = 8,
 ) -> PresetCrop:
     """The preset's crop of this photo, placed on its faces, else its salient subject, else its centre.
 
@@ -102,4 +103,5 @@ def frame_photo(
         subject=subject,
         native_pixels=native_pixels,
         explicit_size=explicit_size,
+        multiple=multiple,
     )

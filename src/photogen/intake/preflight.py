@@ -11,13 +11,13 @@ from dataclasses import replace
 import numpy as np
 
 from photogen.domain.errors import InvalidRequest
-from photogen.intake import measures
+from photogen.intake import edit_checks, face_checks, face_regions, measures
 from photogen.intake import thresholds as t
 from photogen.intake.crop import PresetCrop, plan_preset_crop
 from photogen.intake.decode import DecodedImage
 from photogen.intake.faces import Face, FaceDetector, default_detector, largest_faces
 from photogen.intake.presets import get_preset
-from photogen.intake.report import Check, PreflightReport, SourceSummary
+from photogen.intake.report import Check, PreflightReport, SourceSummary, measured_check
 from photogen.intake.saliency import subject_box
 from photogen.intake.thresholds import Level
 
@@ -65,6 +65,9 @@ def preflight(
         conversions=decoded.conversions,
     )
     checks = [_resolution(decoded)]
+    animated = edit_checks.animation(decoded)
+    if animated is not None:
+        checks.append(animated)
     if min(rgb.shape[:2]) < t.MIN_MEASURABLE_SIDE:
         return PreflightReport(profile.name, source, decoded.metadata, tuple(checks),
                                skipped=("every pixel check: the photo is too small to measure",))  # fmt: skip
@@ -103,6 +106,8 @@ def preflight(
     else:
         checks.append(blocks)
     checks.append(_screenshot(decoded, gray))
+    checks += [edit_checks.effective_resolution(decoded), edit_checks.sharpening_halos(gray),
+               edit_checks.saturation(rgb)]  # fmt: skip
 
     # 5. face checks
     if profile.face_checks or profile.needs_face:
@@ -118,6 +123,7 @@ def preflight(
             _face_cutoff(face, decoded.size),
             _face_tilt(face),
             _face_turn(face),
+            *_face_detail_checks(rgb, gray, face_in_analysis, skipped),
         ]
         for check in face_checks:
             if check is None:
@@ -126,7 +132,10 @@ def preflight(
                 check = replace(check, level=Level.WARN)
             checks.append(check)
     elif profile.face_checks:
-        skipped.append("face sharpness, backlight, size, cut-off, tilt and turn: no face found")
+        skipped.append(
+            "face sharpness, backlight, size, cut-off, tilt, turn, occlusion, exposure, colour and "
+            "skin smoothing: no face found"
+        )
     return PreflightReport(
         use=profile.name,
         source=source,
@@ -138,21 +147,47 @@ def preflight(
     )
 
 
-def _check(threshold: t.Threshold, value: float, message: str, fixes: dict[Level, str] | str) -> Check:
-    level = threshold.level(value)
-    fix = "" if level is Level.OK else (fixes if isinstance(fixes, str) else fixes.get(level, ""))
-    return Check(threshold.name, level, _round(value), threshold, message, fix)
+def _face_detail_checks(
+    rgb: np.ndarray, gray: np.ndarray, face: Face, skipped: list[str]
+) -> list[Check | None]:
+    """Exposure and colour of the face's skin; occlusion and smoothing where the face is large and frontal."""
+    template = face_regions.aligned_face(rgb, face)
+    if template is None:
+        skipped.append(
+            "face occlusion, exposure, colour and skin smoothing: the landmarks do not place the face"
+        )
+        return []
+    tone = face_regions.skin_tone(template)
+    checks: list[Check | None] = [face_checks.face_exposure(tone)]
+    if _is_monochrome(rgb):
+        skipped.append("face colour: the photo is black and white")
+    else:
+        checks.append(face_checks.face_colour(tone))
+    if not face_checks.face_detail_visible(face):
+        skipped.append("face occlusion and skin smoothing: the face is too small or turned too far to judge")
+        return checks
+    checks.append(face_checks.face_occlusion(template))
+    if tone.luma < (t.FACE_EXPOSURE.warn_below or 0.0):
+        skipped.append("skin smoothing: the face is too dark to judge its texture")
+    else:
+        checks.append(face_checks.skin_smoothing(gray, face))
+    return checks
 
 
-def _round(value: float) -> float | int:
-    if isinstance(value, int):
-        return value
-    return round(value, 3) if abs(value) < 10 else round(value, 1)
+def _is_monochrome(rgb: np.ndarray) -> bool:
+    import cv2
+
+    small = cv2.resize(
+        rgb, (max(1, rgb.shape[1] // 8), max(1, rgb.shape[0] // 8)), interpolation=cv2.INTER_AREA
+    )
+    sample = small.astype(np.int16)  # averaged over 8x8 pixels, so colour noise does not count as colour
+    spread = sample.max(axis=2) - sample.min(axis=2)
+    return float(np.percentile(spread, 95)) < t.MONOCHROME_SPREAD
 
 
 def _resolution(decoded: DecodedImage) -> Check:
     width, height = decoded.size
-    return _check(
+    return measured_check(
         t.RESOLUTION, min(width, height), f"{width}x{height} px ({decoded.megapixels:.1f} MP)",
         "use the original photo from the camera or phone, not a copy from a messenger or social network",
     )  # fmt: skip
@@ -161,7 +196,7 @@ def _resolution(decoded: DecodedImage) -> Check:
 def _crop_fill(crop: PresetCrop) -> Check:
     left, top, right, bottom = crop.plan.box
     target_w, target_h = crop.target_size
-    return _check(
+    return measured_check(
         t.CROP_FILL, crop.upscale,
         f"the {crop.preset} crop is {right - left}x{bottom - top} px of the photo; the preset is "
         f"{target_w}x{target_h}",
@@ -173,7 +208,7 @@ def _crop_fill(crop: PresetCrop) -> Check:
 def _sharpness(gray: np.ndarray) -> Check:
     value = measures.laplacian_variance(gray)
     words = "sharp" if value >= t.SHARPNESS.warn_below else "soft or blurred"  # type: ignore[operator]
-    return _check(t.SHARPNESS, value, f"the photo looks {words}",
+    return measured_check(t.SHARPNESS, value, f"the photo looks {words}",
                   "retake it holding still with the subject in focus; avoid digital zoom")  # fmt: skip
 
 
@@ -181,14 +216,14 @@ def _exposure(light: measures.Exposure) -> Check:
     dark = light.mean < 128
     fix = ("retake in brighter light, or brighten the photo before uploading" if dark
            else "retake with less light on the subject, or lower the exposure")  # fmt: skip
-    check = _check(t.EXPOSURE, light.mean, f"average brightness {light.mean:.0f} of 255", fix)
+    check = measured_check(t.EXPOSURE, light.mean, f"average brightness {light.mean:.0f} of 255", fix)
     if check.level is not Level.OK:
         check = replace(check, message=check.message + (": too dark" if dark else ": too bright"))
     return check
 
 
 def _contrast(light: measures.Exposure) -> Check:
-    return _check(t.CONTRAST, light.contrast, f"tones span {light.contrast:.0f} of 255 levels",
+    return measured_check(t.CONTRAST, light.contrast, f"tones span {light.contrast:.0f} of 255 levels",
                   "the photo looks flat or hazy: retake in clearer light or add contrast")  # fmt: skip
 
 
@@ -213,9 +248,9 @@ def _subject_region(
 
 def _clipping(light: measures.Exposure, where: str) -> list[Check]:
     return [
-        _check(t.CLIPPED_SHADOWS, light.shadows_clipped, f"{light.shadows_clipped:.1%} of {where} is pure black",
+        measured_check(t.CLIPPED_SHADOWS, light.shadows_clipped, f"{light.shadows_clipped:.1%} of {where} is pure black",
                "the shadows have lost their detail: add light on the subject or use a better-exposed shot"),
-        _check(t.CLIPPED_HIGHLIGHTS, light.highlights_clipped,
+        measured_check(t.CLIPPED_HIGHLIGHTS, light.highlights_clipped,
                f"{light.highlights_clipped:.1%} of {where} is pure white",
                "bright parts are blown out: avoid direct sun or flash on the subject"),
     ]  # fmt: skip
@@ -223,12 +258,12 @@ def _clipping(light: measures.Exposure, where: str) -> list[Check]:
 
 def _noise(gray: np.ndarray) -> Check:
     value = measures.noise_sigma(gray)
-    return _check(t.NOISE, value, f"estimated noise {value:.1f} levels",
+    return measured_check(t.NOISE, value, f"estimated noise {value:.1f} levels",
                   "retake in more light (a lower ISO); grainy photos give grainy results")  # fmt: skip
 
 
 def _compression(quality: int) -> Check:
-    return _check(t.COMPRESSION, quality, f"saved at JPEG quality about {quality}",
+    return measured_check(t.COMPRESSION, quality, f"saved at JPEG quality about {quality}",
                   "upload the original file: this copy has been heavily compressed")  # fmt: skip
 
 
@@ -243,7 +278,7 @@ def _blockiness(decoded: DecodedImage) -> Check | None:
     value = measures.blockiness(
         measures.luma(np.ascontiguousarray(pixels[top : top + side, left : left + side])), period
     )
-    return _check(t.BLOCKINESS, value, f"JPEG block edges {value:.2f}x stronger than other pixel steps",
+    return measured_check(t.BLOCKINESS, value, f"JPEG block edges {value:.2f}x stronger than other pixel steps",
                   "upload the original: this copy shows block artefacts from heavy or repeated JPEG saving")  # fmt: skip
 
 
@@ -263,7 +298,7 @@ def _screenshot(decoded: DecodedImage, gray: np.ndarray) -> Check:
         if max(width, height) in t.RESHARE_LONG_SIDES:
             hints.append(f"{max(width, height)} px long side, a size messengers and social networks use")
     message = "; ".join(hints) if hints else "looks like a camera photo"
-    return _check(t.SCREENSHOT, len(hints), message,
+    return measured_check(t.SCREENSHOT, len(hints), message,
                   "upload the photo itself, not a screenshot or a copy saved from social media")  # fmt: skip
 
 
@@ -274,14 +309,14 @@ def _face_count(faces: list[Face], profile: t.UseProfile) -> Check:
     fixes = {Level.BLOCK: "choose a photo where the face is clearly visible and facing the camera",
              Level.WARN: "choose a photo of just this person; the crop centres on the largest face"}  # fmt: skip
     message = "no face found" if not faces else f"{len(people)} prominent face(s) of {len(faces)} found"
-    return _check(t.FACE_COUNT, len(people), message, fixes)
+    return measured_check(t.FACE_COUNT, len(people), message, fixes)
 
 
 def _face_sharpness(gray: np.ndarray, face: Face) -> Check | None:
     value = measures.region_sharpness(gray, face.box)
     if value is None:
         return None
-    return _check(t.FACE_SHARPNESS, value, f"face detail {value:.0f}",
+    return measured_check(t.FACE_SHARPNESS, value, f"face detail {value:.0f}",
                   "retake with the camera focused on the eyes, holding still")  # fmt: skip
 
 
@@ -292,7 +327,7 @@ def _backlight(gray: np.ndarray, face: Face) -> Check | None:
     words = (
         f"the face is {value:.1f} stops darker than the background" if value > 0 else "the face is well lit"
     )
-    return _check(t.BACKLIGHT, value, words,
+    return measured_check(t.BACKLIGHT, value, words,
                   "turn the person towards the light, or put the window or sun behind the camera")  # fmt: skip
 
 
@@ -305,14 +340,14 @@ def _face_size(face: Face, size: tuple[int, int], *, close_ups_ok: bool) -> Chec
         if close
         else "move closer, or choose a photo where the person fills more of the frame"
     )
-    check = _check(t.FACE_SIZE, share, f"the face is {share:.0%} of the photo's height", fix)
+    check = measured_check(t.FACE_SIZE, share, f"the face is {share:.0%} of the photo's height", fix)
     if close and close_ups_ok:
         check = replace(check, level=Level.OK, fix="")
     return check
 
 
 def _face_resolution(face: Face) -> Check:
-    return _check(t.FACE_RESOLUTION, face.height, f"the face is {face.height:.0f} px tall",
+    return measured_check(t.FACE_RESOLUTION, face.height, f"the face is {face.height:.0f} px tall",
                   "use a photo where the face is larger, or the full-resolution original")  # fmt: skip
 
 
@@ -325,16 +360,18 @@ def _face_cutoff(face: Face, size: tuple[int, int]) -> Check:
     message = (
         f"{outside:.0%} of the head is outside the frame" if outside > 0 else "the whole head is in frame"
     )
-    return _check(t.FACE_CUTOFF, outside, message, "use a photo where the whole head is inside the frame")
+    return measured_check(
+        t.FACE_CUTOFF, outside, message, "use a photo where the whole head is inside the frame"
+    )
 
 
 def _face_tilt(face: Face) -> Check:
     roll = abs(face.roll_degrees)
-    return _check(t.FACE_TILT, roll, f"the head is tilted {roll:.0f} degrees",
+    return measured_check(t.FACE_TILT, roll, f"the head is tilted {roll:.0f} degrees",
                   "hold the head level, or straighten the photo before uploading")  # fmt: skip
 
 
 def _face_turn(face: Face) -> Check:
     yaw = abs(face.yaw_degrees)
-    return _check(t.FACE_TURN, yaw, f"the head is turned about {yaw:.0f} degrees from the camera",
+    return measured_check(t.FACE_TURN, yaw, f"the head is turned about {yaw:.0f} degrees from the camera",
                   "choose a photo where the person looks towards the camera")  # fmt: skip

@@ -36,6 +36,19 @@ class Check:
         }
 
 
+def measured_check(threshold: Threshold, value: float, message: str, fixes: dict[Level, str] | str) -> Check:
+    """The check `threshold` makes of `value`: its level, the value rounded for people, and the fix for that level."""
+    level = threshold.level(value)
+    fix = "" if level is Level.OK else (fixes if isinstance(fixes, str) else fixes.get(level, ""))
+    return Check(threshold.name, level, rounded(value), threshold, message, fix)
+
+
+def rounded(value: float) -> float | int:
+    if isinstance(value, int):
+        return value
+    return round(value, 3) if abs(value) < 10 else round(value, 1)
+
+
 @dataclass(frozen=True)
 class SourceSummary:
     """The upload as decoded: full size, format and what was done to reach RGB."""

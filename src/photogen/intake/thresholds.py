@@ -257,11 +257,101 @@ FACE_TURN = Threshold(
     block_above=50,
 )
 
+FACE_OCCLUSION = Threshold(
+    "face_occlusion",
+    "features covered",
+    "how many of the two eyes and the mouth are covered (sunglasses, hair, a hand, a mask)",
+    "each eye and the mouth on the aligned face, against plain skin of the same face: covered when at least "
+    "0.6 of it is under 0.45 times the skin's luma (sunglasses 0.99-1.00, hair 0.67-1.00; uncovered 0.00-0.40) "
+    "or when its luma range is under 0.6 times plain skin's (a hand 0.11-0.22, a mask 0.18-0.19; uncovered eyes "
+    "1.76 and up, mouths 1.16 and up, under blur, noise, JPEG, light, filters and enlargement)",
+    warn_above=0.5,
+    block_above=1.5,
+)
+FACE_EXPOSURE = Threshold(
+    "face_exposure",
+    "skin luma (0-255)",
+    "median brightness of the face's skin (cheeks, forehead, nose)",
+    "clean faces 161-168 (the cameraman 132); the face alone 2 stops darker: 77-90, 3 stops: 59-67, 4 stops: "
+    "44-50; the whole photo 2 stops darker: 71-89. Well-exposed skin reads from about 80 (the darkest skin) to "
+    "over 200, so the warn limit sits just under it: only a strongly underexposed face warns",
+    warn_below=70,
+    block_below=35,
+    warn_above=225,
+)
+FACE_COLOUR = Threshold(
+    "face_colour",
+    "CIELAB a*b* distance",
+    "how far the skin's colour lies outside the range of skin photographed in neutral light",
+    "neutral skin: hue angle 30-80 degrees, chroma 6-50 (clean faces: hue 51 and 68, chroma 22 and 36). "
+    "Magenta light (linear gains 1.3/0.65/1.3) measured 5.7-11.3, green 1.2-17, blue 0-4.9; warm tungsten "
+    "0-3.5. Black-and-white photos are not judged",
+    warn_above=5,
+)
+SKIN_SMOOTHING = Threshold(
+    "skin_smoothing",
+    "ratio",
+    "fine texture on the face's skin over fine texture in the rest of the photo",
+    "clean faces 1.43-2.28, and 1.08-5.79 under blur, noise, JPEG, light and enlargement; a beauty filter "
+    "(two bilateral passes on the face) 0.31-0.59, half of it 0.93-1.41; a face 2 stops darker than the rest "
+    "0.77-1.17 (darker faces are not judged: texture scales with light)",
+    warn_below=0.7,
+)
+SHARPENING_HALOS = Threshold(
+    "sharpening_halos",
+    "overshoot share",
+    "mean overshoot on both sides of strong edges, as a share of the edge's step",
+    "clean photos 0.025-0.054 (noise sigma 25: up to 0.084); unsharp mask amount 1 radius 1: 0.048-0.131, "
+    "amount 1.5 radius 2: 0.091-0.192, amount 2 radius 2: 0.110-0.216",
+    warn_above=0.1,
+)
+SATURATION = Threshold(
+    "saturation",
+    "share of pixels",
+    "colourful pixels with a channel pushed to zero (after a 1 px blur, so noise does not count)",
+    "clean photos at most 0.002 (JPEG quality 20: 0.014); saturation x1.3: 0-0.33, x1.6: 0.007-0.54, "
+    "x2: 0.13-0.64 (the night-time rocket has little colour to push)",
+    warn_above=0.03,
+)
+EFFECTIVE_RESOLUTION = Threshold(
+    "effective_resolution",
+    "x enlarged",
+    "how many times the photo was enlarged from a smaller copy: repeated pixels, or no detail above the "
+    "small copy's Nyquist frequency",
+    "clean, noisy, compressed, darkened and coloured photos 1.0; 150 px copies enlarged to 1024 px: bicubic "
+    "7.7-10.7, Lanczos 7.0-17.7, nearest 6.9 (exact), bilinear 2.2-7.1; 300 px to 1024 px: 2.5-3.0. Blur "
+    "sigma 1: 1.6-1.8, 1.5: 2.5-2.9, 2: 3.6-4.3 (a blurred photo holds the detail of a smaller one)",
+    warn_above=2.0,
+    block_above=4.5,
+)
+ANIMATION = Threshold(
+    "animation",
+    "frames",
+    "frames in an animated GIF, PNG or WebP (the first is used)",
+    "any animation warns: the first frame may not be the photo meant",
+    warn_above=1,
+)
+
 ALL_THRESHOLDS: tuple[Threshold, ...] = (
     RESOLUTION, CROP_FILL, SHARPNESS, FACE_SHARPNESS, EXPOSURE, CLIPPED_SHADOWS, CLIPPED_HIGHLIGHTS, CONTRAST,
     BACKLIGHT, NOISE, COMPRESSION, BLOCKINESS, SCREENSHOT, FACE_COUNT, FACES_FOUND, FACE_SIZE, FACE_RESOLUTION,
-    FACE_CUTOFF, FACE_TILT, FACE_TURN,
+    FACE_CUTOFF, FACE_TILT, FACE_TURN, FACE_OCCLUSION, FACE_EXPOSURE, FACE_COLOUR, SKIN_SMOOTHING, SHARPENING_HALOS,
+    SATURATION, EFFECTIVE_RESOLUTION, ANIMATION,
 )  # fmt: skip
+
+# Face occlusion: a feature is covered when this share of it is far darker than the skin, or when its detail
+# (luma range over plain skin's) is under this limit.
+OCCLUSION_DARK_SHARE = 0.6
+OCCLUSION_MIN_DETAIL = 0.6
+# Occlusion and skin texture are judged on faces at least this tall in the analysis image, turned at most
+# FACE_TURN's warn limit: smaller or turned faces put the template's regions in the wrong places.
+FACE_DETAIL_MIN_HEIGHT = 40
+# Skin photographed in neutral light: CIELAB hue angles and chromas (face colour is judged against these).
+NEUTRAL_SKIN_HUES = (30.0, 80.0)
+NEUTRAL_SKIN_CHROMA = (6.0, 50.0)
+MONOCHROME_SPREAD = (
+    12  # a photo whose 95th-percentile channel spread (max - min) is below this is black and white
+)
 
 # Screen sizes (either orientation): exact matches hint at a screenshot.
 SCREEN_SIZES = frozenset({

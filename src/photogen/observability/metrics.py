@@ -3,7 +3,9 @@
 The run metrics (batch sizes, step times, job latencies, outputs, errors) are process-wide, as Prometheus
 client metrics are: one set per process, observed by the runner and by the end-of-job hook. The queue depth
 and the GPU memory are read at scrape time by `ServerCollector`, which the /metrics route renders together
-with the run metrics. Nothing here imports torch: GPU memory is read only where torch is already loaded."""
+with the run metrics. A Celery worker is its own process, so it serves its own: `WorkerCollector` on the port
+`photogen worker --metrics-port` opens (`serve_worker_metrics`), with the labels of its heartbeat row.
+Nothing here imports torch: GPU memory is read only where torch is already loaded."""
 
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timezone
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -78,6 +81,8 @@ class RunMetrics:
 
 
 def _seconds(start: datetime, end: datetime) -> float:
+    """Between two UTC times, either of which may come without its zone (SQLite gives them so)."""
+    start, end = (t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in (start, end))
     return max(0.0, (end - start).total_seconds())
 
 
@@ -101,12 +106,71 @@ class ServerCollector(Collector):
         for state in self.states:
             depth.add_metric([state], counts.get(state, 0))
         yield depth
-        memory = GaugeMetricFamily("photogen_gpu_memory_bytes", "GPU memory allocated by torch in a worker "
-                                   "process, by device; absent without CUDA.", labels=["worker", "device"])
-        for device, allocated in _cuda_memory():
-            memory.add_metric([self.worker, device], allocated)
-        yield memory
+        yield _gpu_memory(self.worker)
         yield from self.run.registry.collect()
+
+
+@dataclass(frozen=True)
+class WorkerLabels:
+    """Who a worker is, as its heartbeat row in the database (and GET /v1/health) says."""
+
+    worker: str  # the worker id, also jobs.claimed_by
+    hostname: str
+    pid: int
+    kind: str
+    gpu: str | None
+
+
+class WorkerCollector(Collector):
+    """At scrape time, in a worker process: who it is, when its heartbeat last reached the database, its GPU
+    memory and the run metrics it observed. The queue depth is the API's to report (it reads the database)."""
+
+    def __init__(self, labels: Callable[[], WorkerLabels | None], run: RunMetrics, *,
+                 last_heartbeat: Callable[[], float | None]) -> None:
+        self.labels = labels  # None until the worker has registered
+        self.run = run
+        self.last_heartbeat = last_heartbeat
+
+    def collect(self) -> Iterator[Metric]:
+        labels = self.labels()
+        info = GaugeMetricFamily("photogen_worker_info", "This worker, labelled as its heartbeat row: worker id "
+                                 "(jobs.claimed_by), hostname, pid, kind and GPU; always 1.",
+                                 labels=["worker", "hostname", "pid", "kind", "gpu"])
+        beat = GaugeMetricFamily("photogen_worker_last_heartbeat_timestamp_seconds", "Unix time of this worker's "
+                                 "last heartbeat that reached the database.", labels=["worker"])
+        last = self.last_heartbeat()
+        if labels is not None:
+            info.add_metric([labels.worker, labels.hostname, str(labels.pid), labels.kind, labels.gpu or ""], 1)
+            if last is not None:
+                beat.add_metric([labels.worker], last)
+        yield info
+        yield beat
+        if labels is not None:
+            yield _gpu_memory(labels.worker)
+        yield from self.run.registry.collect()
+
+
+def serve_worker_metrics(collector: WorkerCollector, port: int, host: str) -> Callable[[], None]:
+    """Serve `collector` in the Prometheus text format at http://host:port/metrics on a daemon thread (OSError
+    when the port is taken); returns what stops it."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    server, thread = start_http_server(port, addr=host, registry=registry)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return stop
+
+
+def _gpu_memory(worker: str) -> Metric:
+    memory = GaugeMetricFamily("photogen_gpu_memory_bytes", "GPU memory allocated by torch in a worker "
+                               "process, by device; absent without CUDA.", labels=["worker", "device"])
+    for device, allocated in _cuda_memory():
+        memory.add_metric([worker, device], allocated)
+    return memory
 
 
 def _cuda_memory() -> list[tuple[str, int]]:

@@ -6,6 +6,14 @@ photogen.queue.port). Messages are acknowledged after the task ran (`task_acks_l
 worker process dies (`task_reject_on_worker_lost`): a redelivered `run_queued` claims from the database, where
 the jobs it would have run are finished or held under a live lease, so it finds nothing and returns.
 
+Nothing here is particular to one broker: Redis and RabbitMQ (amqp://) take the same settings. What keeps a
+RabbitMQ connection alive is the worker's pool (photogen.cli.worker runs a thread pool, so the consumer keeps
+answering AMQP heartbeats while a job runs) and the bounded `run_queued` (PHOTOGEN_RUN_SLICE_S), which keeps each
+message unacknowledged only for a slice; a connection lost anyway leaves the running group alone
+(`worker_cancel_long_running_tasks_on_connection_loss` off): its message comes back and finds nothing to do.
+Periodic messages expire after their own interval, so a deployment whose workers were all busy runs each
+periodic task once when a worker frees up, not once per interval missed.
+
 This module imports Celery but nothing heavy of ours: API nodes load it to send submissions.
 """
 
@@ -22,7 +30,6 @@ RUN_QUEUED = "photogen.run_queued"
 REQUEUE_EXPIRED = "photogen.requeue_expired"
 DELIVER_WEBHOOKS = "photogen.deliver_webhooks"
 PURGE = "photogen.purge"
-WEBHOOK_POLL_S = 5.0
 
 log = logging.getLogger("photogen.celery")
 
@@ -31,9 +38,11 @@ def celery_app(settings: Settings) -> Celery:
     """The Celery app for these settings, with the periodic schedule that `photogen beat` runs."""
     app = Celery("photogen", broker=settings.broker_url, set_as_current=False)
     app.conf.update(
+        task_default_queue=settings.broker_queue,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
@@ -41,12 +50,17 @@ def celery_app(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         beat_schedule={
-            "requeue-expired": {"task": REQUEUE_EXPIRED, "schedule": timedelta(seconds=settings.heartbeat_s)},
-            "deliver-webhooks": {"task": DELIVER_WEBHOOKS, "schedule": timedelta(seconds=WEBHOOK_POLL_S)},
-            "retention-purge": {"task": PURGE, "schedule": timedelta(seconds=settings.purge_interval_s)},
+            "requeue-expired": _every(REQUEUE_EXPIRED, settings.heartbeat_s),
+            "deliver-webhooks": _every(DELIVER_WEBHOOKS, settings.webhook_poll_s),
+            "retention-purge": _every(PURGE, settings.purge_interval_s),
         },
     )
     return app
+
+
+def _every(task: str, seconds: float) -> dict:
+    """A beat entry that sends `task` every `seconds`; a message still waiting one interval later is dropped."""
+    return {"task": task, "schedule": timedelta(seconds=seconds), "options": {"expires": seconds}}
 
 
 class CelerySubmissions:

@@ -5,9 +5,15 @@ construction as `photogen serve` uses, whose claim loop thread is never started)
 renews the leases of the jobs it runs and puts back the jobs of workers that went silent.
 
 `photogen.run_queued` claims a compatible group from the database (within the batch window), runs it with the
-JobRunner, and claims again until the queue is empty. It carries no job ids: a redelivered message claims
+JobRunner, and claims again until the queue is empty or its slice (PHOTOGEN_RUN_SLICE_S) is used up; then it
+announces what is still queued in a new message and returns, so the periodic tasks that queued up behind it
+(webhook outbox, retention purge) run in between. It carries no job ids: a redelivered message claims
 what is queued then, which is nothing when its jobs are done or held by a live worker. Results are committed
 once, fenced by the claim (photogen.runner.sinks).
+
+The periodic tasks (`photogen beat` sends them) run here too, with Celery's automatic retries: the webhook outbox
+(photogen.services.webhook_outbox; the first one in a process also writes the events a stopped process never
+kept), the retention purge and the requeue of expired leases.
 
 The heavy modules (the container, hence torch when a model loads) load in the worker process only.
 """
@@ -15,7 +21,10 @@ The heavy modules (the container, hence torch when a model loads) load in the wo
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from celery import Celery
@@ -23,6 +32,7 @@ from sqlalchemy import select
 
 from photogen.config import Settings
 from photogen.domain.jobs import JobState
+from photogen.observability.metrics import RUN_METRICS, WorkerCollector, WorkerLabels
 from photogen.queue.celery_app import DELIVER_WEBHOOKS, PURGE, REQUEUE_EXPIRED, RUN_QUEUED, celery_app
 from photogen.store.tables import Job
 
@@ -41,6 +51,8 @@ class CeleryWorkerHost:
         self._container: Container | None = None
         self._stop = threading.Event()
         self._beats: threading.Thread | None = None
+        self._webhooks_recovered = False
+        self.last_heartbeat: float | None = None  # time.time() of the last heartbeat that reached the database
         self.app: Celery | None = None  # set by worker_app: the heartbeat announces requeued jobs through it
 
     def container(self) -> Container:
@@ -54,6 +66,7 @@ class CeleryWorkerHost:
                 worker = self._container.worker
                 worker.queue.register(worker.id, kind="celery", gpu=self.gpu)
                 worker.recover()
+                self.last_heartbeat = time.time()  # registering wrote the row's first heartbeat
                 self._beats = threading.Thread(target=self._heartbeat_loop, name="photogen-heartbeat", daemon=True)
                 self._beats.start()
             return self._container
@@ -64,6 +77,7 @@ class CeleryWorkerHost:
         while not self._stop.wait(worker.queue.heartbeat_s):
             try:
                 worker.heartbeat()
+                self.last_heartbeat = time.time()
                 requeue_and_announce(self._container, self.app)
             except Exception:  # a missed beat is retried next interval; the lease outlasts a few
                 log.exception("worker heartbeat failed")
@@ -77,8 +91,10 @@ class CeleryWorkerHost:
             self._container.close()
 
     def run_queued(self) -> int:
-        """Claim and run compatible groups until the queue is empty; returns how many jobs ran here."""
+        """Claim and run compatible groups until the queue is empty or the slice is used up (then announce the
+        rest in a new message); returns how many jobs ran here."""
         worker = self.container().worker
+        started = time.monotonic()
         ran = 0
         while True:
             jobs = worker.claim(window=True)
@@ -86,6 +102,34 @@ class CeleryWorkerHost:
                 return ran
             worker.runner.run(jobs)
             ran += len(jobs)
+            if time.monotonic() - started >= self.settings.run_slice_s:
+                if self.app is not None and jobs_waiting(self._container):
+                    self.app.send_task(RUN_QUEUED)
+                return ran
+
+    def deliver_webhooks(self) -> int:
+        """Send the outbox rows that are due; the first call in a process first writes the events of jobs that
+        ended while no process could keep them. Returns how many rows were tried."""
+        webhooks = self.container().webhooks
+        if webhooks is None:
+            return 0
+        if not self._webhooks_recovered:
+            webhooks.recover()
+            self._webhooks_recovered = True
+        return webhooks.deliver_due()
+
+    def metrics(self) -> WorkerCollector:
+        """What this worker's metrics port serves: its heartbeat row's labels, its last heartbeat, its GPU memory
+        and the run metrics it observed."""
+        return WorkerCollector(self.labels, RUN_METRICS, last_heartbeat=lambda: self.last_heartbeat)
+
+    def labels(self) -> WorkerLabels | None:
+        """The labels of this worker's heartbeat row, once it has registered (None before)."""
+        container = self._container
+        if container is None:
+            return None
+        return WorkerLabels(worker=container.worker.id, hostname=socket.gethostname()[:255], pid=os.getpid(),
+                            kind="celery", gpu=self.gpu)
 
 
 def requeue_and_announce(container: Container, app: Celery | None) -> dict[str, int]:
@@ -117,8 +161,7 @@ def worker_app(settings: Settings, host: CeleryWorkerHost) -> Celery:
 
     @app.task(name=DELIVER_WEBHOOKS, **retrying)
     def deliver_webhooks() -> int:
-        webhooks = host.container().webhooks
-        return webhooks.deliver_due() if webhooks is not None else 0
+        return host.deliver_webhooks()
 
     @app.task(name=PURGE, **retrying)
     def purge() -> dict:

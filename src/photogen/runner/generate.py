@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
@@ -10,12 +11,14 @@ from PIL import Image
 from photogen.domain.errors import InvalidRequest
 from photogen.domain.params import GenerationRequest
 from photogen.engines.base import Generator, InterruptCheck, PreparedRequest, StepCallback, batch_key
+from photogen.engines.controls import check_controls
 from photogen.intake.crop import CropPlan, centred_box, crop_decoded, native_size, plan_crop
 from photogen.intake.decode import DecodedImage
 from photogen.observability.metrics import RUN_METRICS
 from photogen.outputs import pixel_sha256
 from photogen.runner.context import RunContext
 from photogen.runner.records import Output, RunResult, crop_output, output_record
+from photogen.runner.timings import Timings
 from photogen.services.review import score_images
 
 
@@ -28,12 +31,14 @@ class GenerationTask:
     model: Generator
     source: dict[str, Any]
     ref: Any = None  # whatever the caller tracks the task by (the server's job row)
+    timings: Timings = field(default_factory=Timings)  # where its time went on the worker
 
 
 def plan_for(decoded: DecodedImage, request: GenerationRequest, model: Generator) -> CropPlan:
     """Where to cut the source: the given box, else the preset's framing, else centred at the ratio."""
     explicit = (request.width, request.height) if request.width and request.height else None
     native = model.info.native_pixels
+    multiple = model.capabilities.size_multiple
     if request.crop_box is not None:
         left, top, right, bottom = request.crop_box
         if right > decoded.size[0] or bottom > decoded.size[1]:
@@ -41,30 +46,51 @@ def plan_for(decoded: DecodedImage, request: GenerationRequest, model: Generator
                 f"crop box {list(request.crop_box)} reaches outside the {decoded.size[0]}x{decoded.size[1]} photo",
                 hint="give the box in the upright photo's pixels",
             )
-        output = explicit or native_size((right - left, bottom - top), native)
+        output = explicit or native_size((right - left, bottom - top), native, multiple)
         inner = centred_box((right - left, bottom - top), output)
         return CropPlan((left + inner[0], top + inner[1], left + inner[2], top + inner[3]), output)
     if request.crop_preset is not None:
         from photogen.intake.pipeline import frame_photo
 
-        return frame_photo(decoded, request.crop_preset, native_pixels=native, explicit_size=explicit).plan
-    return plan_crop(decoded.size, request.ratio, native, explicit)
+        return frame_photo(decoded, request.crop_preset, native_pixels=native, explicit_size=explicit,
+                           multiple=multiple).plan
+    return plan_crop(decoded.size, request.ratio, native, explicit, multiple)
+
+
+def fit_references(request: GenerationRequest, references: Sequence[DecodedImage],
+                   model: Generator) -> tuple[Image.Image, ...]:
+    """The reference images `request.references` names (`references`, decoded, in its order) as the model reads
+    them: each about its native pixel count at its own ratio, sides on the model's size grid, centre-cropped
+    where the rounding changed the ratio."""
+    if [reference.sha256 for reference in references] != list(request.references):
+        raise InvalidRequest(
+            f"the request names {len(request.references)} reference image(s); the images given do not match them",
+            hint="pass one decoded image per entry of request.references, in its order",
+        )
+    caps = model.capabilities
+    fitted = []
+    for reference in references:
+        size = native_size(reference.size, caps.native_pixels, caps.size_multiple)
+        fitted.append(crop_decoded(reference, plan_crop(reference.size, None, caps.native_pixels, size)))
+    return tuple(fitted)
 
 
 def prepare_request(
-    decoded: DecodedImage, request: GenerationRequest, model: Generator
+    decoded: DecodedImage, request: GenerationRequest, model: Generator,
+    references: Sequence[DecodedImage] = (),
 ) -> tuple[PreparedRequest, CropPlan]:
-    """Crop the upright source for the final use and size it for the model."""
+    """Crop the upright source for the final use and size it for the model; size each reference for it."""
     plan = plan_for(decoded, request, model)
-    return PreparedRequest(request, crop_decoded(decoded, plan)), plan
+    return PreparedRequest(request, crop_decoded(decoded, plan), fit_references(request, references, model)), plan
 
 
 def prepare(ctx: RunContext, decoded: DecodedImage, request: GenerationRequest, source: dict[str, Any],
-            *, ref: Any = None) -> GenerationTask:
-    # 1. the model, loaded once per process
+            *, ref: Any = None, references: Sequence[DecodedImage] = ()) -> GenerationTask:
+    # 1. the model, loaded once per process; the request must use only controls it has
     model = ctx.models.get(request.model)
-    # 2. crop for the final use, at the model's native size
-    item, plan = prepare_request(decoded, request, model)
+    check_controls(request, model.capabilities, request.model)
+    # 2. crop for the final use, at the model's native size; the references at theirs
+    item, plan = prepare_request(decoded, request, model, references)
     # 3. the work limit on the planned size
     ctx.check_work([request], item.size)
     return GenerationTask(item, plan, model, source, ref)
@@ -95,4 +121,4 @@ def result_for(task: GenerationTask, images: list[Image.Image]) -> RunResult:
     for index, (seed, image, score) in enumerate(zip(request.seeds(), images, scores)):
         record = {**base, "index": index, "seed": seed, "pixel_sha256": pixel_sha256(image)}
         pieces.append(Output("output", index, seed, image, record, scores=score))
-    return RunResult(pieces, steps=request.denoising_steps, plan=task.plan)
+    return RunResult(pieces, steps=task.model.capabilities.denoising_steps(request), plan=task.plan)

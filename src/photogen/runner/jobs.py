@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PIL import Image
+from sqlalchemy import select
 
 from photogen.domain.errors import PhotogenError
 from photogen.domain.jobs import GenerationSpec, JobState, SweepSpec, UpscaleSpec
@@ -14,15 +15,16 @@ from photogen.intake.decode import DecodedImage
 from photogen.runner.context import RunContext
 from photogen.runner.control import JobCanceled, JobControl, WorkerStopping
 from photogen.runner.generate import GenerationTask, batches, prepare, result_for, run_batch
-from photogen.runner.sinks import AssetStore
+from photogen.runner.sinks import AssetStore, JobEnded
 from photogen.runner.sweep import run_sweep
+from photogen.runner.timings import PassClock, Timings
 from photogen.runner.upscale import run_upscale
 from photogen.store.tables import Asset, Job, Upload
 
 
 class JobRunner:
     def __init__(self, ctx: RunContext, *, stopping: Callable[[], bool],
-                 on_finished: Callable[[Job], None] | None = None) -> None:
+                 on_finished: JobEnded | None = None) -> None:
         self.ctx = ctx
         self.assets = AssetStore(ctx.db, ctx.blobs, ctx.events, signer=ctx.signer, on_finished=on_finished)
         self.control = JobControl(ctx.db, ctx.events, job_timeout_s=ctx.limits.job_timeout_s, stopping=stopping)
@@ -42,6 +44,8 @@ class JobRunner:
                     tasks.append(self.prepare(job, spec))
             except WorkerStopping:
                 self.assets.requeue([job])
+            except JobCanceled:
+                self.assets.finish(job, JobState.CANCELED)
             except Exception as exc:  # noqa: BLE001 (one bad job must not sink the batch)
                 self.assets.fail(job, exc)
         # 2. generations that can share a pass run together
@@ -51,16 +55,25 @@ class JobRunner:
     # -- generation ----------------------------------------------------------------------------
 
     def prepare(self, job: Job, spec: GenerationSpec) -> GenerationTask:
-        decoded, source = self.source_of(job)
-        return prepare(self.ctx, decoded, spec.request, source, ref=job)
+        timings = Timings()
+        with timings.phase("source"):
+            decoded, source = self.source_of(job)
+            references = self.references_of(job, spec.request.references)
+        with timings.phase("prepare"):
+            task = prepare(self.ctx, decoded, spec.request, source, ref=job, references=references)
+        task.timings = timings
+        return task
 
     def run_group(self, group: list[GenerationTask]) -> None:
         # 1. one pass for the group, steered by its jobs' cancels, the shutdown and the time limit
         jobs = [task.ref for task in group]
         interrupt = self.control.interrupt_for(jobs)
-        progress = self.control.progress_for(jobs, group[0].item.request.denoising_steps, interrupt)
+        steps = group[0].model.capabilities.denoising_steps(group[0].item.request)
+        progress = self.control.progress_for(jobs, steps, interrupt)
+        clock = PassClock()  # the model's time, apart from the time its callbacks take
         try:
-            images = run_batch(group, progress, interrupt)
+            with clock.measure():
+                images = run_batch(group, clock.timed(progress), clock.timed(interrupt))
         except JobCanceled:
             for job in jobs:
                 self.assets.finish(job, JobState.CANCELED)
@@ -75,11 +88,16 @@ class JobRunner:
         # 2. each job's results, committed with its success unless it was canceled meanwhile
         for task, job_images in zip(group, images):
             job = task.ref
-            if self.control.cancel_requested(job, from_db=True):
+            clock.record(task.timings, len(group))
+            if self.control.cancel_requested(job):  # as heard; the commit reads the row's flag
                 self.assets.finish(job, JobState.CANCELED)
                 continue
             try:
-                self.assets.sink_for(job).store(result_for(task, job_images))
+                with task.timings.phase("result"):
+                    result = result_for(task, job_images)
+                self.assets.sink_for(job).store(result, task.timings)
+            except JobCanceled:
+                self.assets.finish(job, JobState.CANCELED)
             except Exception as exc:  # noqa: BLE001 (a failed store ends this job only)
                 self.assets.fail(job, exc)
 
@@ -90,9 +108,10 @@ class JobRunner:
         decoded, source = self.source_of(job)
         interrupt = self.control.interrupt_for([job])
         progress = self.control.progress_for([job], 0, interrupt, images=1)
+        references = self.references_of(job, base.references)
         try:
             result = run_sweep(self.ctx, decoded, base, spec.field, spec.values, source,
-                               on_step=progress, interrupt=interrupt)
+                               on_step=progress, interrupt=interrupt, references=references)
         except JobCanceled:
             self.assets.finish(job, JobState.CANCELED)
             return
@@ -130,3 +149,15 @@ class JobRunner:
         source = {"name": upload.filename, "sha256": upload.sha256, "format": upload.format,
                   "size": [upload.width, upload.height], "upload_id": upload.id}
         return self.ctx.decode(self.ctx.blobs.get(upload.blob_key)), source
+
+    def references_of(self, job: Job, digests: tuple[str, ...]) -> list[DecodedImage]:
+        """The reference images a request names by SHA-256, decoded from the job owner's uploads, in order."""
+        if not digests:
+            return []
+        with self.ctx.db.session() as session:
+            uploads = session.scalars(select(Upload).where(Upload.owner == job.owner, Upload.sha256.in_(digests)))
+            blob_keys = {upload.sha256: upload.blob_key for upload in uploads}
+        missing = [digest for digest in digests if digest not in blob_keys]
+        if missing:
+            raise PhotogenError(f"the reference image {missing[0][:12]}... was deleted", code="reference_not_found")
+        return [self.ctx.decode(self.ctx.blobs.get(blob_keys[digest])) for digest in digests]

@@ -50,7 +50,10 @@ def output_record(
     scheduler_config = getattr(model, "scheduler_config", {"_class_name": request.scheduler})
     scheduler = resolved_name(request.scheduler, scheduler_config)
     info = asdict(model.info)
-    info.pop("extra", None)
+    extra = info.pop("extra", None) or {}
+    weights = extra.get("optimizations", {}).get("memory", {}).get("quantize", "off")
+    if weights != "off":  # 8-bit weights change the pixels: the record says so (full precision says nothing)
+        info["weights"] = weights
     return {
         "schema": SCHEMA,
         "request": request.model_dump(mode="json"),

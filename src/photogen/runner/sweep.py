@@ -9,36 +9,43 @@ from PIL import Image
 
 from photogen.domain.params import GenerationRequest
 from photogen.engines.base import InterruptCheck, PreparedRequest, StepCallback
+from photogen.engines.controls import check_controls
 from photogen.intake.crop import crop_decoded
 from photogen.intake.decode import DecodedImage
 from photogen.outputs import SCHEMA, pixel_sha256
 from photogen.runner.context import RunContext
-from photogen.runner.generate import GenerationTask, batches, plan_for, run_batch
+from photogen.runner.generate import GenerationTask, batches, fit_references, plan_for, run_batch
 from photogen.runner.records import Output, RunResult, crop_output, output_record, software_versions
 from photogen.services.review import grid_image, label_for, score_images, sweep_requests
 
 
 def run_sweep(ctx: RunContext, decoded: DecodedImage, base: GenerationRequest, field: str, values: Sequence[Any],
               source: dict[str, Any], *, on_step: StepCallback | None = None,
-              interrupt: InterruptCheck | None = None) -> RunResult:
-    """`on_step(done, total)` counts steps over the whole sweep; `interrupt` is its one check (one time limit)."""
-    # 1. the variants, from one seed
+              interrupt: InterruptCheck | None = None, references: Sequence[DecodedImage] = ()) -> RunResult:
+    """`on_step(done, total)` counts steps over the whole sweep; `interrupt` is its one check (one time limit).
+    `references` are the decoded images base.references names, in its order."""
+    # 1. the variants, from one seed, each using only controls the model has
     variants = sweep_requests(base, field, values)
-    # 2. one crop for all
     model = ctx.models.get(base.model)
+    for variant in variants:
+        check_controls(variant, model.capabilities, base.model)
+    # 2. one crop (and one set of references) for all
     plan = plan_for(decoded, base, model)
     ctx.check_work(variants, plan.output_size)
     crop = crop_decoded(decoded, plan)
+    fitted = fit_references(base, references, model)
     # 3. generate, batching the variants that can share a pass; progress counts on across passes
-    tasks = [GenerationTask(PreparedRequest(variant, crop), plan, model, source, ref=i) for i, variant in enumerate(variants)]
-    total = sum(variant.denoising_steps for variant in variants)
+    tasks = [GenerationTask(PreparedRequest(variant, crop, fitted), plan, model, source, ref=i)
+             for i, variant in enumerate(variants)]
+    steps_of = model.capabilities.denoising_steps
+    total = sum(steps_of(variant) for variant in variants)
     images: dict[int, Image.Image] = {}
     done_before = 0
     for group in batches(tasks):
         step = (lambda d, _t, offset=done_before: on_step(offset + d, total)) if on_step else None
         for task, result in zip(group, run_batch(group, step, interrupt)):
             images[task.ref] = result[0]
-        done_before += sum(task.item.request.denoising_steps for task in group)
+        done_before += sum(steps_of(task.item.request) for task in group)
     # 4. outputs with their value and scores
     ordered = [images[i] for i in range(len(variants))]
     scores = score_images(crop, ordered)

@@ -9,14 +9,17 @@ errors reach clients without the server's paths.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import get_args
 
 from photogen.config import Settings
 from photogen.domain.errors import PhotogenError
-from photogen.domain.params import SchedulerName
-from photogen.engines.base import Generator
+from photogen.domain.licences import CommercialTerms
+from photogen.domain.params import GenerationRequest
+from photogen.engines.base import Capabilities, Generator
+from photogen.engines.controls import check_controls, fit_request
 from photogen.engines.loader import inspect_model, is_hub_id, load_generator
 
 log = logging.getLogger("photogen.models")
@@ -38,9 +41,8 @@ class ModelDescription:
     licence: str | None
     random_weights: bool
     native_size: tuple[int, int] | None
-    image_strength: bool
-    negative_prompt: bool
-    schedulers: tuple[str, ...]
+    capabilities: Capabilities | None  # None when its configs cannot be read (not downloaded, damaged)
+    commercial_use: CommercialTerms  # the licence's terms for paid and client work, in plain words
 
 
 class ModelCatalogue:
@@ -50,6 +52,8 @@ class ModelCatalogue:
         self.default_id = _default_id(settings.default_model, self._specs)
         self._specs.setdefault(self.default_id, settings.default_model)
         self._default_spec = settings.default_model
+        self._capabilities: dict[str, Capabilities] = {}  # read once per model, from its configs
+        self._capabilities_lock = threading.Lock()
 
     def ids(self) -> list[str]:
         return sorted(self._specs)
@@ -92,19 +96,42 @@ class ModelCatalogue:
 
     def describe(self) -> list[ModelDescription]:
         """Every model in the catalogue, read from its configs: no weights are loaded, nothing downloaded."""
-        schedulers = tuple(get_args(SchedulerName))
         described = []
         for model_id in self.ids():
             facts = inspect_model(self._specs[model_id], self._settings)
             side = facts.native_side
-            runs = facts.family is not None  # every family photogen runs is img2img with CFG and our samplers
             described.append(ModelDescription(
                 id=model_id, default=model_id == self.default_id, source=facts.source, available=facts.available,
                 family=facts.family, licence=facts.licence, random_weights=facts.random_weights,
-                native_size=(side, side) if side else None, image_strength=runs, negative_prompt=runs,
-                schedulers=schedulers if runs else (),
+                native_size=(side, side) if side else None, capabilities=facts.capabilities,
+                commercial_use=facts.commercial_use,
             ))
         return described
+
+    def capabilities(self, model_id: str) -> Capabilities | None:
+        """What requests for a catalogue model may use, from its configs (read once); None while they cannot be
+        read (a hub model not downloaded yet): the worker then checks the request on the loaded model."""
+        with self._capabilities_lock:
+            known = self._capabilities.get(model_id)
+        if known is not None or model_id not in self._specs:
+            return known
+        capabilities = inspect_model(self._specs[model_id], self._settings).capabilities
+        if capabilities is not None:
+            with self._capabilities_lock:
+                self._capabilities[model_id] = capabilities
+        return capabilities
+
+    def fit(self, request: GenerationRequest, given: Collection[str]) -> GenerationRequest:
+        """A new request made to fit its model: the controls the caller set (`given`) are checked, the rest
+        follow the model (photogen.engines.controls.fit_request). Raises UnsupportedControl (422)."""
+        capabilities = self.capabilities(request.model)
+        return request if capabilities is None else fit_request(request, given, capabilities, request.model)
+
+    def check_controls(self, request: GenerationRequest) -> None:
+        """Refuse a request (a variation, a replay, a sweep's variant) that uses a control its model lacks."""
+        capabilities = self.capabilities(request.model)
+        if capabilities is not None:
+            check_controls(request, capabilities, request.model)
 
 
 def _default_id(spec: str, specs: dict[str, str]) -> str:

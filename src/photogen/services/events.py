@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, Self
 
 from photogen.store.database import Database
@@ -39,6 +39,11 @@ def job_labels(db: Database) -> JobLabels:
             return None if job is None else (job.kind, job.owner)
 
     return labels
+
+
+def labels_of(job: Job) -> tuple[str, str]:
+    """A job row's (kind, owner), for the log line of its state changes without reading the row again."""
+    return job.kind, job.owner
 
 
 def is_terminal(kind: str, data: dict[str, Any]) -> bool:
@@ -121,12 +126,17 @@ class JobEvents(Protocol):
 
     labels: JobLabels | None
 
-    def publish(self, job_id: str, kind: str, *, only_first: bool = False, **data: Any) -> None:
-        """Append one event (kind "state" or "progress") to the job's events, with the next seq.
+    def publish(self, job_id: str, kind: str, *, labels: tuple[str, str] | None = None, only_first: bool = False,
+                **data: Any) -> None:
+        """Append one event (kind "state" or "progress") to the job's events, with the next seq. `labels` are the
+        job's (kind, owner) for the log line of a state change; without them they are read through `labels`.
 
         With `only_first`, only when nothing was published for the job yet: a submission announces "queued"
         after its row is committed, and by then a worker in another process may have claimed the job and
         published "running"; a "queued" after that would tell streams the wrong story."""
+
+    def publish_progress(self, steps: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """A "progress" event for each (job id, data), as `publish` would; for a batch's jobs at once."""
 
     def since(self, job_id: str, seq: int) -> list[dict[str, Any]]:
         """The kept events after `seq`, in order (seq 0: all kept)."""
@@ -144,11 +154,12 @@ class JobEvents(Protocol):
         """Release connections and threads."""
 
 
-def log_state(labels: JobLabels | None, job_id: str, data: dict[str, Any]) -> None:
+def log_state(labels: JobLabels | None, job_id: str, data: dict[str, Any],
+              known: tuple[str, str] | None = None) -> None:
     if not log.isEnabledFor(logging.INFO):
         return
     try:
-        kind, owner = (labels(job_id) if labels else None) or ("-", "-")
+        kind, owner = known or (labels(job_id) if labels else None) or ("-", "-")
     except Exception:  # the log line must never break a state change
         log.debug("no labels for job %s", job_id, exc_info=True)
         kind, owner = "-", "-"
@@ -168,7 +179,8 @@ class InProcessEvents:
         self._cancel: set[str] = set()
         self._waiters = EventWaiters()
 
-    def publish(self, job_id: str, kind: str, *, only_first: bool = False, **data: Any) -> None:
+    def publish(self, job_id: str, kind: str, *, labels: tuple[str, str] | None = None, only_first: bool = False,
+                **data: Any) -> None:
         with self._lock:
             events = self._events[job_id]
             published = not (only_first and events)
@@ -182,7 +194,11 @@ class InProcessEvents:
         if published:
             self._waiters.wake(job_id)
         if kind == "state":
-            log_state(self.labels, job_id, data)
+            log_state(self.labels, job_id, data, labels)
+
+    def publish_progress(self, steps: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        for job_id, data in steps:
+            self.publish(job_id, "progress", **data)
 
     def since(self, job_id: str, seq: int) -> list[dict[str, Any]]:
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -94,7 +95,9 @@ class GenerationService:
         request: GenerationRequest,
         out_dir: Path,
         on_step: StepCallback | None = None,
+        references: Sequence[Source] = (),
     ) -> GenerationResult:
+        """`references` are the reference photos request.references names (by sha256), in its order."""
         # 1. fix the seed so the run can be repeated
         request = resolve_seed(request)
         job_id = uuid.uuid4().hex
@@ -105,7 +108,8 @@ class GenerationService:
         ctx = self.context()
         ctx.models.get(request.model)
         loaded = time.perf_counter()
-        task = prepare(ctx, source.decoded, request, source.describe())
+        task = prepare(ctx, source.decoded, request, source.describe(),
+                       references=[reference.decoded for reference in references])
 
         # 3. generate, stopped mid-step past the time limit
         images = run_batch([task], on_step, Deadline(self._settings.job_timeout_s))[0]
@@ -114,7 +118,10 @@ class GenerationService:
         # 4. write each image with its record; times go in the sidecar only
         timings = {"model_load_s": round(loaded - started, 4), "generate_s": round(generated - loaded, 4)}
         result = result_for(task, images)
-        sink = FolderSink(out_dir, job_id, created, self._sidecar(job_id, created, source) | {"timings": timings})
+        sidecar = self._sidecar(job_id, created, source) | {"timings": timings}
+        if references:
+            sidecar["reference_paths"] = [str(reference.path) if reference.path else None for reference in references]
+        sink = FolderSink(out_dir, job_id, created, sidecar)
         written = sink.store(result)
         timings["write_s"] = round(time.perf_counter() - generated, 4)
         scores = [output.scores for output in result.outputs]

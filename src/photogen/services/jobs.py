@@ -6,12 +6,13 @@ import hashlib
 import json
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from photogen.domain.errors import InvalidRequest, PhotogenError
 from photogen.domain.jobs import (
@@ -25,12 +26,16 @@ from photogen.domain.jobs import (
     generation_spec,
 )
 from photogen.domain.params import GenerationRequest
-from photogen.services.events import JobEvents
+from photogen.domain.records import AssetRecord, JobRecord, UploadRecord
+from photogen.services.events import JobEvents, labels_of
 from photogen.services.generation import resolve_seed
+from photogen.services.job_counts import jobs_by_state
+from photogen.services.limits import OwnerLimits
+from photogen.services.records import asset_record, job_record
 from photogen.services.uploads import NotFound, UploadService
 from photogen.services.work import WorkLimit
 from photogen.store.database import Database
-from photogen.store.tables import Asset, Job, Upload, utcnow
+from photogen.store.tables import Asset, Job, utcnow
 
 
 class IdempotencyConflict(PhotogenError):
@@ -41,7 +46,7 @@ class JobFinished(PhotogenError):
     code = "job_finished"
 
 
-def batch_key_for(request: GenerationRequest, upload: Upload) -> str:
+def batch_key_for(request: GenerationRequest, upload: UploadRecord) -> str:
     """Jobs with equal keys come out at the same size and schedule, so a worker may batch them."""
     if request.width and request.height:
         shape = f"{request.width}x{request.height}"
@@ -53,8 +58,12 @@ def batch_key_for(request: GenerationRequest, upload: Upload) -> str:
     else:
         g = math.gcd(upload.width, upload.height)
         shape = f"r{upload.width // g}:{upload.height // g}"
-    # Guidance may differ inside a batch: the engine applies it per image.
-    return "|".join([request.model, shape, str(request.steps), str(request.denoising_steps), request.scheduler])
+    # Guidance may differ inside a batch: the engine applies it per image. References add tokens beside the
+    # image's own, so their number must match; their sizes are matched by the engine's own key.
+    key = [request.model, shape, str(request.steps), str(request.denoising_steps), request.scheduler]
+    if request.references or request.reference_strength is not None:
+        key += [f"refs:{len(request.references)}", f"rs:{request.reference_strength}"]
+    return "|".join(key)
 
 
 @dataclass(frozen=True)
@@ -69,13 +78,14 @@ class SourcePhoto:
     identity: str
     store: Callable[[], str]
     stores_new_upload: bool = True
+    upload: UploadRecord | None = None  # the record, for a photo stored already
 
     @classmethod
-    def of_upload(cls, upload: Upload) -> SourcePhoto:
-        return cls(f"sha256:{upload.sha256}", lambda: upload.id, stores_new_upload=False)
+    def of_upload(cls, upload: UploadRecord) -> SourcePhoto:
+        return cls(f"sha256:{upload.sha256}", lambda: upload.id, stores_new_upload=False, upload=upload)
 
 
-def check_fits(request: GenerationRequest, upload: Upload | None) -> None:
+def check_fits(request: GenerationRequest, upload: UploadRecord | None) -> None:
     """What the request model cannot check alone, refused at submission: the preset exists, the box fits the photo."""
     if request.crop_preset is not None:
         from photogen.intake.presets import get_preset
@@ -95,14 +105,18 @@ def check_fits(request: GenerationRequest, upload: Upload | None) -> None:
 
 class JobService:
     def __init__(self, db: Database, uploads: UploadService, events: JobEvents,
-                 work_limit: WorkLimit | None = None) -> None:
+                 work_limit: WorkLimit | None = None, *, limits: OwnerLimits | None = None) -> None:
         self._db = db
         self._uploads = uploads
         self._events = events
         self._work_limit = work_limit  # requests asking for more pixel-steps are refused here
+        self._limits = limits  # the active-jobs limit, checked again where each job is inserted
         self.on_submit = lambda: None  # the embedded worker sets this to wake itself
         # Called with (owner, request) before a new job is stored; raises to refuse it (model, per-owner limits).
         self.admit: Callable[[str, dict[str, Any]], None] = lambda owner, request: None
+        # Called with each generation request (a sweep's every variant); raises UnsupportedControl when it uses a
+        # control its model lacks (the catalogue knows the model's capabilities).
+        self.check_controls: Callable[[GenerationRequest], None] = lambda request: None
 
     def submit(
         self,
@@ -115,7 +129,7 @@ class JobService:
         parent_id: str | None = None,
         relation: str | None = None,
         changes: dict[str, Any] | None = None,
-    ) -> tuple[Job, bool]:
+    ) -> tuple[JobRecord, bool]:
         """Queue a generation from an upload id or a photo not yet stored; returns (job, created).
 
         With `relation` "replay" or "vary" (and `changes`) it derives from job `parent_id`.
@@ -126,21 +140,24 @@ class JobService:
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
             return earlier, False
         check_fits(request, None)
+        self.check_controls(request)
+        self._check_references(owner, request)
         if self._work_limit is not None:
             self._work_limit.check_generations([request])
         self.admit(owner, request.model_dump(mode="json"))
         upload = self._store_checked(owner, source, request)
         request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
         spec = generation_spec(request, parent_id=parent_id, relation=relation, changes=changes)
-        queued = self._queue(
-            owner, upload.id, spec, batch_key_for(request, upload),
-            digest=digest, idempotency_key=idempotency_key, callback_url=callback_url, recipe=request.recipe,
-            progress_total=request.denoising_steps, parent_id=parent_id, relation=relation,
-        )
+        with self._refused_drops_upload(owner, source, upload.id):
+            queued = self._queue(
+                owner, upload.id, spec, batch_key_for(request, upload),
+                digest=digest, idempotency_key=idempotency_key, callback_url=callback_url, recipe=request.recipe,
+                progress_total=request.denoising_steps, parent_id=parent_id, relation=relation,
+            )
         return self._drop_lost_race_upload(owner, source, upload.id, queued)
 
     def submit_sweep(self, owner: str, base: GenerationRequest, source: str | SourcePhoto, field: str, values: list,
-                     *, idempotency_key: str | None = None, callback_url: str | None = None) -> tuple[Job, bool]:
+                     *, idempotency_key: str | None = None, callback_url: str | None = None) -> tuple[JobRecord, bool]:
         """One job that makes an output per value of `field` (same crop, same seed) and a labelled grid."""
         from photogen.services.review import sweep_requests
 
@@ -149,6 +166,9 @@ class JobService:
         digest = _digest({"sweep": {**base.model_dump(mode="json"), "sweep": sweep}}, source.identity, callback_url)
         variants = sweep_requests(base, field, values)  # refused here, before anything is stored
         check_fits(base, None)
+        for variant in variants:
+            self.check_controls(variant)
+        self._check_references(owner, base)
         if self._work_limit is not None:
             self._work_limit.check_generations(variants)
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
@@ -157,41 +177,64 @@ class JobService:
         upload_id = self._store_checked(owner, source, base).id
         base = resolve_seed(base)
         spec = SweepSpec(base=base.model_copy(update={"num_images": 1}), field=field, values=list(values))
-        queued = self._queue(
-            owner, upload_id, spec, f"sweep:{uuid.uuid4().hex}", kind="sweep", digest=digest,
-            idempotency_key=idempotency_key, callback_url=callback_url, recipe=base.recipe,
-            progress_total=sum(v.denoising_steps for v in variants),
-        )
+        with self._refused_drops_upload(owner, source, upload_id):
+            queued = self._queue(
+                owner, upload_id, spec, f"sweep:{uuid.uuid4().hex}", kind="sweep", digest=digest,
+                idempotency_key=idempotency_key, callback_url=callback_url, recipe=base.recipe,
+                progress_total=sum(v.denoising_steps for v in variants),
+            )
         return self._drop_lost_race_upload(owner, source, upload_id, queued)
+
+    def _check_references(self, owner: str, request: GenerationRequest) -> None:
+        """Each reference image the request names (by the SHA-256 of its bytes) is one of the owner's uploads."""
+        if not request.references:
+            return
+        held = self._uploads.held_sha256s(owner, request.references)
+        missing = [digest for digest in request.references if digest not in held]
+        if missing:
+            raise PhotogenError(
+                f"references: no upload of yours has the SHA-256 {missing[0]}", code="reference_not_found",
+                hint="upload each reference image first (POST /v1/uploads) and name it by the sha256 of its answer",
+            )
 
     def _source(self, owner: str, source: str | SourcePhoto) -> SourcePhoto:
         """An upload id becomes its photo (checked to be the owner's); a photo not yet stored stays as it is."""
         return source if isinstance(source, SourcePhoto) else SourcePhoto.of_upload(self._uploads.get(owner, source))
 
-    def _store_checked(self, owner: str, source: SourcePhoto, request: GenerationRequest) -> Upload:
+    def _store_checked(self, owner: str, source: SourcePhoto, request: GenerationRequest) -> UploadRecord:
         """The source's upload, stored now if new; refused (and not kept) when the request does not fit it."""
-        upload = self._uploads.get(owner, source.store())
-        try:
+        upload = source.upload or self._uploads.get(owner, source.store())
+        with self._refused_drops_upload(owner, source, upload.id):
             check_fits(request, upload)
-        except PhotogenError:
-            if source.stores_new_upload:
-                self._uploads.delete(owner, upload.id, actor="photogen", reason="the request it came with was refused")
-            raise
         return upload
 
+    @contextmanager
+    def _refused_drops_upload(self, owner: str, source: SourcePhoto, upload_id: str) -> Iterator[None]:
+        """A refusal inside the block removes the upload this request stored for itself: it is nobody's."""
+        try:
+            yield
+        except PhotogenError:
+            if source.stores_new_upload:
+                self._uploads.delete(owner, upload_id, actor="photogen", reason="the request it came with was refused")
+            raise
+
     def _drop_lost_race_upload(self, owner: str, source: SourcePhoto, upload_id: str,
-                               queued: tuple[Job, bool]) -> tuple[Job, bool]:
+                               queued: tuple[JobRecord, bool]) -> tuple[JobRecord, bool]:
         """Two retries raced and the other one's job won: the upload this one stored is nobody's; remove it."""
         job, created = queued
         if not created and source.stores_new_upload and job.upload_id != upload_id:
             self._uploads.delete(owner, upload_id, actor="photogen", reason="a retry of the same request stored it twice")
         return queued
 
-    def _retry_of(self, owner: str, idempotency_key: str | None, digest: str) -> Job | None:
+    def _retry_of(self, owner: str, idempotency_key: str | None, digest: str) -> JobRecord | None:
         """The job an earlier request with this key made (the same request), or None; a different request conflicts."""
-        return self._by_idempotency_key(owner, idempotency_key, digest) if idempotency_key else None
+        if not idempotency_key:
+            return None
+        with self._db.session() as session:
+            job = _by_idempotency_key(session, owner, idempotency_key, digest)
+        return job_record(job) if job is not None else None
 
-    def vary(self, owner: str, job_id: str, changes: dict[str, Any], *, idempotency_key: str | None = None) -> tuple[Job, bool]:
+    def vary(self, owner: str, job_id: str, changes: dict[str, Any], *, idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
         """Change one thing: the same request and seed with one field changed, linked to the original."""
         from photogen.services.review import vary_request
 
@@ -203,7 +246,7 @@ class JobService:
         return self.submit(owner, request, original.upload_id, idempotency_key=idempotency_key,
                            parent_id=original.id, relation="vary", changes=dict(changes))
 
-    def replay(self, owner: str, job_id: str, *, idempotency_key: str | None = None) -> tuple[Job, bool]:
+    def replay(self, owner: str, job_id: str, *, idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
         """Run a stored job again; when it ends, its comparison says per output identical, close or different."""
         original = self.get(owner, job_id)
         spec = original.spec
@@ -214,9 +257,9 @@ class JobService:
                            parent_id=original.id, relation="replay")
 
     def submit_upscale(self, owner: str, asset_id: str, spec: dict[str, Any], *,
-                       idempotency_key: str | None = None) -> tuple[Job, bool]:
+                       idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
         """A separate, recorded pass that enlarges one asset."""
-        with self._db.session() as session:
+        with self._db.session() as session:  # the asset's row: its owner, size and upload are what is checked
             asset = session.get(Asset, asset_id)
             source_job = session.get(Job, asset.job_id) if asset is not None and asset.job_id else None
         if asset is None or asset.owner != owner:
@@ -238,62 +281,76 @@ class JobService:
         )
 
     def _queue(self, owner: str, upload_id: str, spec: JobSpec, batch_key: str, *, digest: str,
-               idempotency_key: str | None, kind: str = "generate", **columns: Any) -> tuple[Job, bool]:
-        """Insert the job; callers have looked up `idempotency_key` and admitted it already, so only a race
-        finds the key here.
+               idempotency_key: str | None, kind: str = "generate", **columns: Any) -> tuple[JobRecord, bool]:
+        """Insert the job; callers have looked up `idempotency_key` and admitted it already.
+
+        The owner's active jobs are counted and the job inserted in one transaction that holds the owner's job
+        lock (PostgreSQL: an advisory lock; SQLite: the database's write lock), so concurrent submissions, in
+        this process or any other on the same database, cannot all pass the limit. Under that lock a retry
+        that raced this one is found by its key and answered with its job.
 
         `kind` is the column the queue and clients read: replays and variations are "generate" there (they batch
         with generations and can be varied and replayed in turn); their spec says which they are."""
         job = Job(id=uuid.uuid4().hex, owner=owner, upload_id=upload_id, state=JobState.QUEUED.value,
                   request=dump_job_spec(spec),
                   batch_key=batch_key, kind=kind, idempotency_key=idempotency_key, request_digest=digest, **columns)
-        try:
-            with self._db.session() as session:
-                session.add(job)
-        except IntegrityError:
-            # Two retries raced: the other insert won; answer with its job.
-            existing = self._by_idempotency_key(owner, idempotency_key or "", digest)
-            if existing is None:
-                raise
-            return existing, False
+        with self._db.session(write_lock=True) as session:
+            self._db.lock(session, f"jobs-of:{owner}")
+            if idempotency_key and (earlier := _by_idempotency_key(session, owner, idempotency_key, digest)):
+                return job_record(earlier), False
+            if self._limits is not None:
+                self._limits.check_job(owner, session=session)
+            session.add(job)
         # A worker may claim the job as soon as it is committed, and publish "running" before this line runs.
-        self._events.publish(job.id, "state", only_first=True, state=job.state)
+        self._events.publish(job.id, "state", only_first=True, state=job.state, labels=labels_of(job))
         self.on_submit()
-        return job, True
+        return job_record(job), True
 
-    def _by_idempotency_key(self, owner: str, key: str, digest: str) -> Job | None:
-        with self._db.session() as session:
-            job = session.scalar(select(Job).where(Job.owner == owner, Job.idempotency_key == key))
-        if job is not None and job.request_digest != digest:
-            raise IdempotencyConflict(
-                "this Idempotency-Key was already used for a different request",
-                hint="use a new key for a new request; reuse a key only to retry the same request",
-            )
-        return job
-
-    def get(self, owner: str, job_id: str) -> Job:
+    def get(self, owner: str, job_id: str) -> JobRecord:
         with self._db.session() as session:
             job = session.get(Job, job_id)
         if job is None or job.owner != owner:
             raise NotFound(f"no job {job_id}", hint="list your jobs with GET /v1/jobs")
-        return job
+        return job_record(job)
 
-    def list(self, owner: str, state: str | None = None, limit: int = 100, upload_id: str | None = None) -> list[Job]:
+    def list(self, owner: str, state: str | None = None, limit: int = 100,
+             upload_id: str | None = None) -> list[JobRecord]:
         query = select(Job).where(Job.owner == owner)
         if state:
             query = query.where(Job.state == state)
         if upload_id:
             query = query.where(Job.upload_id == upload_id)
         with self._db.session() as session:
-            return list(session.scalars(query.order_by(Job.created_at.desc()).limit(limit)))
+            return [job_record(job) for job in session.scalars(query.order_by(Job.created_at.desc()).limit(limit))]
 
-    def assets(self, owner: str, job_id: str) -> list[Asset]:
-        self.get(owner, job_id)
+    def with_assets(self, owner: str, job_id: str) -> tuple[JobRecord, list[AssetRecord]]:
+        """The job and its assets, read together."""
         with self._db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.owner != owner:
+                raise NotFound(f"no job {job_id}", hint="list your jobs with GET /v1/jobs")
             query = select(Asset).where(Asset.job_id == job_id).order_by(Asset.kind, Asset.index)
-            return list(session.scalars(query))
+            return job_record(job), [asset_record(asset) for asset in session.scalars(query)]
 
-    def cancel(self, owner: str, job_id: str) -> Job:
+    def assets(self, owner: str, job_id: str) -> list[AssetRecord]:
+        return self.with_assets(owner, job_id)[1]
+
+    def assets_of(self, jobs: list[JobRecord]) -> dict[str, list[AssetRecord]]:
+        """The assets of each of `jobs` (read already for their owner), in one read."""
+        found: dict[str, list[AssetRecord]] = {job.id: [] for job in jobs}
+        if not found:
+            return found
+        with self._db.session() as session:
+            query = select(Asset).where(Asset.job_id.in_(list(found))).order_by(Asset.kind, Asset.index)
+            for asset in session.scalars(query):
+                found[asset.job_id].append(asset_record(asset))
+        return found
+
+    def counts_by_state(self) -> dict[str, int]:
+        """How many jobs are in each state, every owner's (for metrics)."""
+        return jobs_by_state(self._db)
+
+    def cancel(self, owner: str, job_id: str) -> JobRecord:
         """Queued jobs end at once; running ones stop at their next step and keep no outputs."""
         with self._db.session(write_lock=True) as session:
             job = session.get(Job, job_id)
@@ -308,10 +365,21 @@ class JobService:
                 job.state = JobState.CANCELED.value
                 job.finished_at = utcnow()
         if job.state == JobState.CANCELED.value:
-            self._events.publish(job.id, "state", state=job.state)
+            self._events.publish(job.id, "state", state=job.state, labels=labels_of(job))
         else:
             self._events.request_cancel(job.id)
-        return job
+        return job_record(job)
+
+
+def _by_idempotency_key(session: Session, owner: str, key: str, digest: str) -> Job | None:
+    """The owner's job made under `key`, or None; one made for a different request is a conflict."""
+    job = session.scalar(select(Job).where(Job.owner == owner, Job.idempotency_key == key))
+    if job is not None and job.request_digest != digest:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used for a different request",
+            hint="use a new key for a new request; reuse a key only to retry the same request",
+        )
+    return job
 
 
 def _model_of(spec: JobSpec) -> str | None:

@@ -10,12 +10,13 @@ and AuthPolicy refuses that (and any open state) on a server that listens beyond
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import uuid
-import logging
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from photogen.domain.errors import PhotogenError
@@ -49,6 +50,22 @@ class CreatedKey:
     key: str  # the only time the key itself is available
 
 
+@dataclass(frozen=True)
+class KeyInfo:
+    """A key as listings show it: its id and shown prefix, never the key itself."""
+
+    id: str
+    owner: str
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def _info(row: ApiKey) -> KeyInfo:
+    return KeyInfo(row.id, row.owner, row.name, row.prefix, row.created_at, row.revoked_at)
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -75,7 +92,7 @@ class KeyService:
             raise Unauthorized("the API key is not valid", hint="create one with `photogen keys create --owner NAME`")
         return row.owner
 
-    def revoke(self, key_id_or_prefix: str) -> ApiKey:
+    def revoke(self, key_id_or_prefix: str) -> KeyInfo:
         with self._db.session() as session:
             rows = session.scalars(
                 select(ApiKey).where((ApiKey.id == key_id_or_prefix) | (ApiKey.prefix == key_id_or_prefix))
@@ -83,11 +100,11 @@ class KeyService:
             if len(rows) != 1:
                 raise KeyNotFound(f"no single API key matches {key_id_or_prefix!r}", hint="see `photogen keys list`")
             rows[0].revoked_at = rows[0].revoked_at or utcnow()
-            return rows[0]
+            return _info(rows[0])
 
-    def list(self) -> list[ApiKey]:
+    def list(self) -> list[KeyInfo]:
         with self._db.session() as session:
-            return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
+            return [_info(row) for row in session.scalars(select(ApiKey).order_by(ApiKey.created_at))]
 
     def any_active(self) -> bool:
         with self._db.session() as session:
@@ -97,11 +114,13 @@ class KeyService:
         """The record that keys are required ({"reason", "since"}), or None while the server is open.
 
         Keys that existed before the record (revoked ones too) count: the record is written then."""
-        with self._db.session() as session:
-            state = session.get(ServerState, AUTH_STATE)
-            if state is not None and state.value.get("required"):
-                return dict(state.value)
-            if session.scalar(select(ApiKey.id).limit(1)) is None:
+        with self._db.session() as session:  # asked on every request of an open server: one statement
+            recorded, any_key = session.execute(select(
+                select(ServerState.value).where(ServerState.key == AUTH_STATE).scalar_subquery(),
+                exists(select(ApiKey.id)))).one()
+            if recorded is not None and recorded.get("required"):
+                return dict(recorded)
+            if not any_key:
                 return None
             return _record_required(session, "API keys existed")
 

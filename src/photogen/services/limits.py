@@ -2,7 +2,8 @@
 minute and stored bytes. Owners are what keys map to; without keys everyone is `local`, which has
 the same limits, so a page in another tab cannot fill the disk or the queue.
 
-The counts come from the database, so several API processes sharing it agree. Uploads per minute
+The counts come from the database, so several API processes sharing it agree; the active-jobs count that
+decides is taken under the owner's job lock in the transaction that inserts the job. Uploads per minute
 also keep a per-process record of admitted uploads: deleting uploads does not reopen the window.
 """
 
@@ -15,6 +16,7 @@ from collections import defaultdict, deque
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from photogen.domain.errors import PhotogenError
 from photogen.domain.jobs import JobState
@@ -46,17 +48,41 @@ class OwnerLimits:
         self._admitted: dict[str, deque[float]] = defaultdict(deque)  # owner -> wall times of admitted uploads
         self._lock = threading.Lock()
 
-    def check_job(self, owner: str) -> None:
-        """One more queued job for `owner` would stay within the active-jobs limit."""
-        active = (JobState.QUEUED.value, JobState.RUNNING.value)
+    def admit_job(self, owner: str) -> None:
+        """An early answer for one more job of `owner`, before anything is stored for the request: within the
+        active-jobs limit, and the owner's storage within its quota (both counted in one read). The active-jobs
+        answer that holds is given again where the job is inserted (check_job with its session)."""
         with self._db.session() as session:
-            count = session.scalar(select(func.count()).select_from(Job).where(Job.owner == owner,
-                                                                               Job.state.in_(active)))
+            count = self.active_jobs(owner, session)
+            stored = self._stored_bytes(session, owner)
+        self._check_active(owner, count)
+        self._check_stored(stored, 0)
+
+    def check_job(self, owner: str, *, session: Session | None = None) -> None:
+        """One more queued job for `owner` would stay within the active-jobs limit.
+
+        Without `session` this is an early answer, before anything is stored for the request. The answer that
+        holds is given inside the transaction that inserts the job, after it took the owner's job lock
+        (JobService does both), so no other submission for the owner can insert between count and insert.
+        """
+        if session is None:
+            with self._db.session() as own:
+                count = self.active_jobs(owner, own)
+        else:
+            count = self.active_jobs(owner, session)
+        self._check_active(owner, count)
+
+    def _check_active(self, owner: str, count: int) -> None:
         if count >= self.max_active_jobs:
             raise LimitExceeded(
                 f"{count} jobs are already queued or running for this key (the limit is {self.max_active_jobs})",
                 hint="wait for some to finish, or cancel some", code="rate_limited", retry_after_s=ACTIVE_JOBS_RETRY_S,
             )
+
+    def active_jobs(self, owner: str, session: Session) -> int:
+        """The owner's queued and running jobs, as `session` sees them."""
+        active = (JobState.QUEUED.value, JobState.RUNNING.value)
+        return session.scalar(select(func.count()).select_from(Job).where(Job.owner == owner, Job.state.in_(active)))
 
     def check_upload_rate(self, owner: str) -> None:
         """One more upload now would stay within the per-minute limit (checked before the body is read)."""
@@ -80,7 +106,9 @@ class OwnerLimits:
             self._window(owner).append(time.time())
 
     def check_storage(self, owner: str, incoming_bytes: int = 0) -> None:
-        stored = self.stored_bytes(owner)
+        self._check_stored(self.stored_bytes(owner), incoming_bytes)
+
+    def _check_stored(self, stored: int, incoming_bytes: int) -> None:
         if stored + incoming_bytes > self.max_stored_bytes:
             raise LimitExceeded(
                 f"this key stores {stored} bytes; {incoming_bytes} more would pass its limit of {self.max_stored_bytes}",
@@ -90,8 +118,12 @@ class OwnerLimits:
 
     def stored_bytes(self, owner: str) -> int:
         with self._db.session() as session:
-            uploads = session.scalar(select(func.coalesce(func.sum(Upload.size_bytes), 0)).where(Upload.owner == owner))
-            assets = session.scalar(select(func.coalesce(func.sum(Asset.size_bytes), 0)).where(Asset.owner == owner))
+            return self._stored_bytes(session, owner)
+
+    @staticmethod
+    def _stored_bytes(session, owner: str) -> int:
+        uploads = session.scalar(select(func.coalesce(func.sum(Upload.size_bytes), 0)).where(Upload.owner == owner))
+        assets = session.scalar(select(func.coalesce(func.sum(Asset.size_bytes), 0)).where(Asset.owner == owner))
         return int(uploads) + int(assets)
 
     def _window(self, owner: str) -> deque[float]:

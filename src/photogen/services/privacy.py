@@ -17,13 +17,36 @@ from photogen.services.audit import audit
 from photogen.services.tombstones import sweep_tombstones
 from photogen.store.blobs import BlobStore
 from photogen.store.database import Database
-from photogen.store.tables import Asset, AuditEvent, BlobTombstone, Job, OwnerPolicy, Recipe, Upload, utcnow
+from photogen.store.tables import (
+    Asset,
+    AuditEvent,
+    BlobTombstone,
+    IdentitySet,
+    IdentitySetMember,
+    Job,
+    OwnerPolicy,
+    Recipe,
+    Upload,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
 class Retention:
     originals_days: int | None
     outputs_days: int | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audited action: who did what to which record, when and why (never the deleted content)."""
+
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    reason: str
+    details: dict[str, Any] | None
 
 
 def _aware(moment: datetime) -> datetime:
@@ -152,10 +175,12 @@ class PrivacyService:
         sweep_tombstones(self._db, self._blobs)
         return len(old), len(keys)
 
-    def audit_log(self, owner: str, limit: int = 200) -> list[AuditEvent]:
+    def audit_log(self, owner: str, limit: int = 200) -> list[AuditEntry]:
+        """The owner's audit log, newest first."""
         with self._db.session() as session:
             query = select(AuditEvent).where(AuditEvent.owner == owner).order_by(AuditEvent.id.desc()).limit(limit)
-            return list(session.scalars(query))
+            return [AuditEntry(at=e.at, actor=e.actor, action=e.action, subject=e.subject, reason=e.reason,
+                               details=e.details) for e in session.scalars(query)]
 
     # -- export --------------------------------------------------------------------------------
 
@@ -170,6 +195,9 @@ class PrivacyService:
             assets = list(session.scalars(select(Asset).where(Asset.owner == owner)))
             recipes = list(session.scalars(select(Recipe).where(Recipe.owner == owner)))
             audits = list(session.scalars(select(AuditEvent).where(AuditEvent.owner == owner)))
+            identity_sets = list(session.scalars(select(IdentitySet).where(IdentitySet.owner == owner)))
+            members = list(session.scalars(select(IdentitySetMember).where(
+                IdentitySetMember.set_id.in_([s.id for s in identity_sets])))) if identity_sets else []
         handle = tempfile.NamedTemporaryFile(prefix="photogen-export-", suffix=".zip", delete=False)
         handle.close()
         path = Path(handle.name)
@@ -191,6 +219,9 @@ class PrivacyService:
                 "assets": [_row(a, exclude={"blob_key"}) for a in assets],
                 "recipes": [_row(r) for r in recipes],
                 "audit": [_row(e) for e in audits],
+                # each reference's measured values; its face embedding (128 numbers) is derived, not exported
+                "identity_sets": [{**_row(s), "members": [_member(m) for m in members if m.set_id == s.id]}
+                                  for s in identity_sets],
             }
             archive.writestr("photogen-export.json", json.dumps(manifest, indent=2, default=str))
         return path
@@ -198,3 +229,10 @@ class PrivacyService:
 
 def _row(row, exclude: set[str] = frozenset()) -> dict[str, Any]:
     return {c.name: getattr(row, c.name) for c in row.__table__.columns if c.name not in exclude}
+
+
+def _member(row: IdentitySetMember) -> dict[str, Any]:
+    values = _row(row, exclude={"set_id"})
+    if values["measures"]:
+        values["measures"] = {k: v for k, v in values["measures"].items() if k != "embedding"}
+    return values

@@ -98,7 +98,8 @@ def upscale(
     from photogen.engines.upscalers import choose_upscaler
 
     options: dict[str, Any] = {}
-    if method in ("tiled_refine", "auto") and generator is not None and model_path is None:
+    refines = generator is not None and generator.capabilities.image_strength
+    if method in ("tiled_refine", "auto") and refines and model_path is None:
         options = {"seed": seed, **({"prompt": prompt} if prompt else {})}
     upscaler = choose_upscaler(method, generator=generator, model_path=model_path, **options)
     result = upscaler.upscale(image, factor, on_progress=on_progress)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from sqlalchemy import select
 
 from photogen.domain.errors import PhotogenError
+from photogen.domain.records import UploadRecord
 from photogen.intake.decode import DEFAULT_MAX_DECODED_BYTES, DecodedImage
 from photogen.services.audit import audit
+from photogen.services.identity_members import remove_deleted_upload
 from photogen.services.previews import PreviewStore, preview_keys
+from photogen.services.records import upload_record
 from photogen.services.tombstones import sweep_tombstones
 from photogen.store.blobs import BlobStore
 from photogen.store.database import Database
@@ -45,7 +48,7 @@ class UploadService:
 
     def create(
         self, owner: str, data: bytes, filename: str = "", content_type: str | None = None, use: str = "general"
-    ) -> Upload:
+    ) -> UploadRecord:
         """Check the photo (refusing unreadable files), store the original untouched, record the preflight report."""
         from photogen.intake.pipeline import intake_photo
 
@@ -84,38 +87,47 @@ class UploadService:
             for created in [*created_previews, *([key] if created_blob else [])]:
                 self._blobs.delete(created)
             raise
-        return row
+        return upload_record(row)
 
     def preview(self, owner: str, upload_id: str, long_side: int) -> bytes:
         """A JPEG preview (upright, no metadata) from the stored ones; the original is decoded at most once per side."""
-        upload = self.get(owner, upload_id)
+        upload = self._row(owner, upload_id)
         return self._previews.preview(upload.blob_key, (upload.width, upload.height), long_side,
-                                      lambda: self.original(upload))
+                                      lambda: self._blobs.get(upload.blob_key))
 
     def analysis_image(self, owner: str, upload_id: str) -> DecodedImage:
         """The upload at the size crops are planned on (1024 px), from its stored preview."""
-        upload = self.get(owner, upload_id)
+        upload = self._row(owner, upload_id)
         return self._previews.analysis_image(upload.blob_key, (upload.width, upload.height), upload.format,
-                                             upload.sha256, lambda: self.original(upload))
+                                             upload.sha256, lambda: self._blobs.get(upload.blob_key))
 
-    def get(self, owner: str, upload_id: str) -> Upload:
+    def get(self, owner: str, upload_id: str) -> UploadRecord:
+        return upload_record(self._row(owner, upload_id))
+
+    def list(self, owner: str, limit: int = 100) -> list[UploadRecord]:
+        with self._db.session() as session:
+            query = select(Upload).where(Upload.owner == owner).order_by(Upload.created_at.desc()).limit(limit)
+            return [upload_record(row) for row in session.scalars(query)]
+
+    def held_sha256s(self, owner: str, digests: Collection[str]) -> set[str]:
+        """Which of these SHA-256s (of original bytes) are the owner's uploads: how requests name references."""
+        if not digests:
+            return set()
+        with self._db.session() as session:
+            query = select(Upload.sha256).where(Upload.owner == owner, Upload.sha256.in_(list(digests)))
+            return set(session.scalars(query))
+
+    def _row(self, owner: str, upload_id: str) -> Upload:
         with self._db.session() as session:
             row = session.get(Upload, upload_id)
         if row is None or row.owner != owner:
             raise NotFound(f"no upload {upload_id}", hint="list your uploads with GET /v1/uploads")
         return row
 
-    def list(self, owner: str, limit: int = 100) -> list[Upload]:
-        with self._db.session() as session:
-            query = select(Upload).where(Upload.owner == owner).order_by(Upload.created_at.desc()).limit(limit)
-            return list(session.scalars(query))
-
-    def original(self, upload: Upload) -> bytes:
-        return self._blobs.get(upload.blob_key)
-
     def delete(self, owner: str, upload_id: str, *, actor: str | None = None,
                reason: str = "requested by the owner") -> dict[str, int]:
-        """Delete an upload and everything derived from it: jobs, assets, their blobs; the audit log says so."""
+        """Delete an upload and everything derived from it: jobs, assets, their blobs; it leaves the identity sets
+        holding it, which record that in their history. The audit log says so."""
         with self._db.session(write_lock=True) as session:
             upload = session.get(Upload, upload_id)
             if upload is None or upload.owner != owner:
@@ -137,8 +149,10 @@ class UploadService:
                 session.delete(row)
             for key in [*keys, *previews]:
                 session.merge(BlobTombstone(blob_key=key))
+            sets = remove_deleted_upload(session, owner=owner, upload_id=upload_id, actor=actor or owner,
+                                         reason=reason)
             audit(session, actor=actor or owner, owner=owner, action="upload.deleted", subject=f"upload:{upload_id}",
-                  reason=reason, jobs=len(jobs), assets=len(assets), blobs=len(keys))
+                  reason=reason, jobs=len(jobs), assets=len(assets), blobs=len(keys), identity_sets=sets)
         self.on_jobs_deleted(job_ids)
         sweep_tombstones(self._db, self._blobs)
         self._db.checkpoint()  # the deleted rows' old versions leave the write-ahead log too

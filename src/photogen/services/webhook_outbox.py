@@ -1,7 +1,8 @@
 """Durable webhooks: events wait in the `webhook_outbox` table until delivered, so a restart loses none.
 
 A job's end writes one outbox row (its id derives from the event id and URL, so writing it twice is
-harmless). One delivery thread sends the rows that are due, records every attempt in
+harmless). One delivery thread (in the Celery mode: the outbox task `photogen beat` sends to the workers, which
+calls `deliver_due`) sends the rows that are due, records every attempt in
 `webhook_deliveries`, and reschedules a failed one after the next of the configured delays; the due
 time is in the row, so after a restart the same schedule continues. A row is claimed by pushing its
 due time one lease ahead before sending: a process that dies mid-send leaves it due again later,

@@ -221,3 +221,35 @@ class WorkerRecord(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     details: Mapped[dict[str, Any] | None] = mapped_column(default=None)  # models loaded, memory
+
+
+class IdentitySet(Base):
+    """A named group of one owner's uploads of one person or one product: the references generations draw on."""
+
+    __tablename__ = "identity_sets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20), default="person")  # person or product
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdentitySetMember(Base):
+    """One upload's membership of a set, in the set's order. Removing it keeps the row as the set's history
+    (when, by whom, why) and clears its measures, the face embedding among them."""
+
+    __tablename__ = "identity_set_members"
+    __table_args__ = (Index("ix_identity_set_members_set_position", "set_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    set_id: Mapped[str] = mapped_column(ForeignKey("identity_sets.id", ondelete="CASCADE"))
+    upload_id: Mapped[str] = mapped_column(String(32), index=True)  # no foreign key: the record outlives the upload
+    position: Mapped[int] = mapped_column(Integer)
+    measures: Mapped[dict[str, Any] | None] = mapped_column(default=None)  # photogen.services.identity_members
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    added_by: Mapped[str] = mapped_column(String(200))
+    removed_at: Mapped[datetime | None] = mapped_column(default=None)
+    removed_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    removed_reason: Mapped[str | None] = mapped_column(String(200), default=None)

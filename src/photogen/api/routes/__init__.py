@@ -7,6 +7,7 @@ from fastapi import APIRouter
 # Each submodule by its own name, so the package never imports itself.
 import photogen.api.routes.assets as assets
 import photogen.api.routes.health as health
+import photogen.api.routes.identities as identities
 import photogen.api.routes.jobs as jobs
 import photogen.api.routes.me as me
 import photogen.api.routes.metrics as metrics
@@ -15,5 +16,5 @@ import photogen.api.routes.recipes as recipes
 import photogen.api.routes.uploads as uploads
 
 router = APIRouter()
-for module in (health, uploads, jobs, assets, recipes, me, models, metrics):
+for module in (health, uploads, identities, jobs, assets, recipes, me, models, metrics):
     router.include_router(module.router)

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from photogen.api.deps import IdempotencyKey, Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.schemas import GenerationIn, JobOut, SweepIn, VaryIn
-from photogen.api.shaping import job_out, live_progress
+from photogen.api.shaping import job_out, live_progress, submitted_job
 from photogen.api.sources import source_photo
 from photogen.services.jobs import SourcePhoto
 from photogen.services.uploads import NotFound
@@ -51,10 +51,11 @@ def create_generation(
     container = container_of(request)
     body = _checked(request, body)
     expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
-    generation = body.generation_request(container.catalogue.default_id, expanded)
+    generation = container.catalogue.fit(body.generation_request(container.catalogue.default_id, expanded),
+                                         given=body.given_fields())
     job, created = container.jobs.submit(owner, generation, _source(request, owner, body),
                                          idempotency_key=idempotency_key, callback_url=body.callback_url)
-    return _answer(response, created, job, container.jobs.assets(owner, job.id))
+    return submitted_job(response, created, job, container.jobs, owner)
 
 
 @router.post("/sweeps", status_code=202, response_model=JobOut,
@@ -67,11 +68,12 @@ def create_sweep(
     body = _checked(request, body)
     source = _source(request, owner, body)
     expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
-    base = body.generation_request(container.catalogue.default_id, expanded)
+    base = container.catalogue.fit(body.generation_request(container.catalogue.default_id, expanded),
+                                   given={*body.given_fields(), body.sweep.field})
     values = [int(v) if body.sweep.field in ("seed", "steps") else v for v in body.sweep.values]
     job, created = container.jobs.submit_sweep(owner, base, source, body.sweep.field, values,
                                               idempotency_key=idempotency_key, callback_url=body.callback_url)
-    return _answer(response, created, job, container.jobs.assets(owner, job.id))
+    return submitted_job(response, created, job, container.jobs, owner)
 
 
 @router.post("/jobs/{job_id}/vary", status_code=202, response_model=JobOut,
@@ -82,7 +84,7 @@ def vary_job(
 ) -> JobOut:
     jobs = container_of(request).jobs
     job, created = jobs.vary(owner, job_id, body.changes, idempotency_key=idempotency_key)
-    return _answer(response, created, job, jobs.assets(owner, job.id))
+    return submitted_job(response, created, job, jobs, owner)
 
 
 @router.post("/jobs/{job_id}/replay", status_code=202, response_model=JobOut,
@@ -93,14 +95,7 @@ def replay_job(
 ) -> JobOut:
     jobs = container_of(request).jobs
     job, created = jobs.replay(owner, job_id, idempotency_key=idempotency_key)
-    return _answer(response, created, job, jobs.assets(owner, job.id))
-
-
-def _answer(response: Response, created: bool, job, assets) -> JobOut:
-    """202 for a new job; 200 with the first job when a retry's Idempotency-Key found it."""
-    if not created:
-        response.status_code = 200
-    return job_out(job, assets)
+    return submitted_job(response, created, job, jobs, owner)
 
 
 @router.get("/jobs", response_model=list[JobOut], summary="Your jobs, newest first")
@@ -112,7 +107,8 @@ def list_jobs(
 ) -> list[JobOut]:
     jobs = container_of(request).jobs
     listed = jobs.list(owner, state, limit, upload_id=upload_id)
-    return [job_out(live_progress(request, j), jobs.assets(owner, j.id)) for j in listed]
+    assets = jobs.assets_of(listed)
+    return [job_out(live_progress(request, j), assets[j.id]) for j in listed]
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state, progress and results")
@@ -120,15 +116,14 @@ def get_job(
     request: Request, owner: Owner, job_id: str,
     sort: Annotated[str | None, Query(pattern="^(identity|structure)$", description="Order the outputs by this review score, best first.")] = None,
 ) -> JobOut:
-    jobs = container_of(request).jobs
-    assets = jobs.assets(owner, job_id)
+    job, assets = container_of(request).jobs.with_assets(owner, job_id)
     if sort:
         from photogen.scoring.review import sort_by
 
         outputs = [a for a in assets if a.kind == "output"]
         order = sort_by([a.scores or {} for a in outputs], sort)
         assets = [a for a in assets if a.kind != "output"] + [outputs[i] for i in order]
-    return job_out(live_progress(request, jobs.get(owner, job_id)), assets)
+    return job_out(live_progress(request, job), assets)
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut, summary="Cancel a queued or running job")
@@ -148,20 +143,22 @@ async def job_events(
                                                 "event is sent, none twice.")] = None,
 ) -> StreamingResponse:
     container = container_of(request)
-    await run_in_threadpool(container.jobs.get, owner, job_id)  # 404 before the stream starts
+    job = await run_in_threadpool(container.jobs.get, owner, job_id)  # 404 before the stream starts
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
-    return StreamingResponse(_event_stream(request, owner, job_id, after), media_type="text/event-stream",
+    return StreamingResponse(_event_stream(request, owner, job_id, after, _state_of(job)),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 ROW_CHECK_S = 3.0  # the job's row is read this often, for work done by processes whose events we cannot see
 
 
-async def _event_stream(request: Request, owner: str, job_id: str, after: int | None):
+async def _event_stream(request: Request, owner: str, job_id: str, after: int | None, row: dict[str, Any]):
     """The job's events as they are published, in any process the events port reaches; woken by each event.
 
     `after` (from Last-Event-ID) resumes a stream: the kept events after it are sent, none twice. Where events
-    are missing (expired, or published where this port cannot see) the job's state comes from its row.
+    are missing (expired, or published where this port cannot see) the job's state comes from its row: `row`
+    (read as the stream was asked for) first, then the row read again every ROW_CHECK_S.
 
     A worker commits a job's end, then publishes it: a row that has ended while the events the stream reads
     have not is taken at its word only if the end event is still missing at the next row check, so a stream
@@ -179,9 +176,9 @@ async def _event_stream(request: Request, owner: str, job_id: str, after: int | 
             waiter.clear()  # before reading: an event published from here on wakes the wait below
             news = await run_in_threadpool(events.since, job_id, seen)
             if news and news[0]["seq"] > seen + 1:  # the events before these are gone: the row says where it stands
-                row = await _row_state(container, owner, job_id)
-                yield _sse(row)
-                if row["state"] == "deleted":
+                gap = await _row_state(container, owner, job_id)
+                yield _sse(gap)
+                if gap["state"] == "deleted":
                     return
                 sent_state = True
             for event in news:
@@ -191,8 +188,9 @@ async def _event_stream(request: Request, owner: str, job_id: str, after: int | 
                     return
             now = loop.time()
             if now - last_row_check >= ROW_CHECK_S:
+                if last_row_check > float("-inf"):  # the first check uses the row read before the stream
+                    row = await _row_state(container, owner, job_id)
                 last_row_check = now
-                row = await _row_state(container, owner, job_id)
                 ended = row["state"] in TERMINAL or row["state"] == "deleted"
                 if ended and not await run_in_threadpool(events.since, job_id, seen):
                     if end_unannounced or not await run_in_threadpool(_events_visible, events, job_id, seen):
@@ -221,6 +219,10 @@ async def _row_state(container, owner: str, job_id: str) -> dict[str, Any]:
         job = await run_in_threadpool(container.jobs.get, owner, job_id)
     except NotFound:
         return {"event": "state", "state": "deleted"}
+    return _state_of(job)
+
+
+def _state_of(job) -> dict[str, Any]:
     return {"event": "state", "state": job.state, "step": job.progress_step, "total": job.progress_total}
 
 

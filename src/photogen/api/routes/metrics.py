@@ -9,7 +9,6 @@ from photogen.api.errors import ERROR_RESPONSES
 from photogen.domain.errors import PhotogenError
 from photogen.domain.jobs import JobState
 from photogen.observability.metrics import CONTENT_TYPE, RUN_METRICS, ServerCollector, render
-from photogen.services.job_counts import jobs_by_state
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
@@ -23,6 +22,6 @@ def metrics(request: Request, _owner: Owner) -> Response:
     if not container.settings.metrics:
         raise PhotogenError("metrics are turned off on this server", hint="set PHOTOGEN_METRICS=true",
                             code="metrics_disabled")
-    collector = ServerCollector(lambda: jobs_by_state(container.db), RUN_METRICS,
+    collector = ServerCollector(container.jobs.counts_by_state, RUN_METRICS,
                                 states=tuple(state.value for state in JobState))
     return Response(render(collector), media_type=CONTENT_TYPE)

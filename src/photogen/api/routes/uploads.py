@@ -19,7 +19,7 @@ from photogen.api.schemas import (
 from photogen.api.shaping import upload_out
 from photogen.api.sources import decode_base64, fetch_source, parse_upload_json
 from photogen.domain.errors import InvalidRequest, PhotogenError
-from photogen.store.tables import Upload
+from photogen.domain.records import UploadRecord
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
@@ -42,7 +42,7 @@ UPLOAD_BODY = {
 
 # -- uploads -------------------------------------------------------------------------------------
 
-def _create_upload(request: Request, owner: str, data: bytes, filename: str, content_type: str | None) -> Upload:
+def _create_upload(request: Request, owner: str, data: bytes, filename: str, content_type: str | None) -> UploadRecord:
     use = request.query_params.get("use", "general")
     container_of(request).limits.admit_upload(owner, len(data))
     return container_of(request).uploads.create(owner, data, filename, content_type, use=use)
@@ -66,8 +66,8 @@ async def create_upload(
             filename, claimed = file.filename or "", file.content_type
         if len(data) > settings.max_upload_bytes:
             raise PhotogenError("the file is too large", hint=f"the limit is {settings.max_upload_bytes} bytes", code="upload_too_large")
-        row = await run_in_threadpool(_create_upload, request, owner, data, filename, claimed)
-        return upload_out(row)
+        upload = await run_in_threadpool(_create_upload, request, owner, data, filename, claimed)
+        return upload_out(upload)
     if content_type.startswith("application/json"):
         body = parse_upload_json(await request.body())
         if (body.image is None) == (body.url is None):
@@ -76,15 +76,15 @@ async def create_upload(
             data, claimed = decode_base64(body.image), body.filename or None
         else:
             data, claimed = await run_in_threadpool(fetch_source, request, body.url)
-        row = await run_in_threadpool(_create_upload, request, owner, data, body.filename, claimed)
-        return upload_out(row)
+        upload = await run_in_threadpool(_create_upload, request, owner, data, body.filename, claimed)
+        return upload_out(upload)
     raise PhotogenError("uploads are multipart/form-data or application/json", hint="set the Content-Type header",
                         code="unsupported_media_type")
 
 
 @router.get("/uploads", response_model=list[UploadOut], summary="Your uploads, newest first")
 def list_uploads(request: Request, owner: Owner, limit: Annotated[int, Query(ge=1, le=500, description="How many.")] = 100) -> list[UploadOut]:
-    return [upload_out(r) for r in container_of(request).uploads.list(owner, limit)]
+    return [upload_out(u) for u in container_of(request).uploads.list(owner, limit)]
 
 
 @router.get("/uploads/{upload_id}", response_model=UploadOut, summary="One upload with its preflight report")

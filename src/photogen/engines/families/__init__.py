@@ -1,6 +1,31 @@
 """Model families, discovered at run time: each module here exposes `FAMILIES`, a list of families.
 
-A new family (FLUX.1, Qwen-Image-Edit, ...) is one new module in this package; nothing else changes.
+A new family (Qwen-Image-Edit-Plus, an IP-Adapter variant of SD, ...) is one new module in this package and,
+for its denoising loop, one generator module in photogen.engines; nothing else changes. The steps, with
+flux2_klein.py / photogen.engines.flux2_klein as the worked example:
+
+1. A family class with the ModelFamily protocol (photogen.engines.base): `name`; `claims_folder`, which
+   recognises its pipeline in model_index.json (`_class_name`); `capabilities_of(folder)`, its Capabilities
+   from the folder's configs alone (no weights: GET /v1/models and request validation read it before
+   anything loads); `claims_checkpoint` and `load_single_file` for single files (refuse with
+   UnsupportedModel where the format does not exist); `load_folder`, which loads the diffusers pipeline with
+   `local_files_only=True`, places it with photogen.engines.placement.place_pipeline (device and the
+   optimisations, per denoiser) and returns its generator with `info.native_pixels` set from the
+   capabilities.
+2. A generator: for transformer edit models subclass photogen.engines.diffusers_edit.EditGenerator and
+   write `_run`, the stock pipeline's __call__ as a numbered script over EditRows (one row per output
+   image, each with its own seed generator and guidance; per-request work such as prompt and image
+   encoding done once per request). Each PreparedRequest brings its source crop (`image`) and its
+   reference images (`references`, already sized by the runner to the capabilities' native pixels and
+   size multiple). An adapter family (IP-Adapter on SD) may instead wrap DiffusersImg2ImgGenerator and
+   feed `references` and `request.reference_strength` to the adapter.
+3. A tiny random-weight configuration for tests: a config folder model_configs/tiny-<name>/ (model_index.json,
+   each component's config, photogen_tiny.json with the seed and weight scales), its tokenizers built
+   offline in photogen.engines.tiny_tokenizers, and its name in photogen.engines.tiny.TINY_EDIT_FAMILIES;
+   `--model tiny-<name>` then builds it once and loads it like any folder.
+4. Tests on the tiny model (see tests/engines/test_flux2_klein.py): it loads from a folder and from a hub
+   id in the cache layout, the same seed gives the same pixels, changing a reference changes the output,
+   and a batch gives each request's own pixels; and one request matches the stock pipeline.
 """
 
 from __future__ import annotations
@@ -46,8 +71,8 @@ def family_for_folder(model_index: dict[str, Any], folder: Path) -> ModelFamily:
             return family
     pipeline = model_index.get("_class_name", "unknown")
     raise UnsupportedModel(
-        f"{folder.name} holds a {pipeline}, which photogen cannot run as image-to-image",
-        hint="use an SD 1.x, SD 2.x or SDXL model",
+        f"{folder.name} holds a {pipeline}, which photogen cannot run",
+        hint=f"use a model of a family photogen runs: {', '.join(f.name for f in all_families())}",
     )
 
 

@@ -7,13 +7,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from photogen.engines.base import ModelInfo
-
-
-def torch_dtype(dtype: str):
-    import torch
-
-    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
+from photogen.engines.base import Capabilities, ModelInfo, img2img_capabilities
+from photogen.engines.placement import place_pipeline, torch_dtype
 
 
 def _text_width(folder: Path) -> int | None:
@@ -21,6 +16,16 @@ def _text_width(folder: Path) -> int | None:
     if not config.is_file():
         return None
     return json.loads(config.read_text()).get("hidden_size")
+
+
+def sd_capabilities(unet_config: dict[str, Any], vae_config: dict[str, Any]) -> Capabilities:
+    """Image-to-image with every scheduler; a UNet with guidance as an input (time_cond_proj_dim) reads no
+    negative prompt."""
+    side = unet_config["sample_size"] * 2 ** (len(vae_config["block_out_channels"]) - 1)
+    caps = img2img_capabilities(side * side)
+    if unet_config.get("time_cond_proj_dim") is not None:
+        caps = replace(caps, negative_prompt=False, guidance="embedded")
+    return caps
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,11 @@ class StableDiffusionFamily:
             return True
         is_sd2 = _text_width(folder) == 1024
         return is_sd2 == (self.text_width == 1024)
+
+    def capabilities_of(self, folder: Path) -> Capabilities:
+        unet = json.loads((folder / "unet" / "config.json").read_text())
+        vae = json.loads((folder / "vae" / "config.json").read_text())
+        return sd_capabilities(unet, vae)
 
     def claims_checkpoint(self, shapes: dict[str, tuple[int, ...]]) -> bool:
         from photogen.engines.single_file import detect_family
@@ -76,15 +86,12 @@ class StableDiffusionFamily:
 
     def _ready(self, pipeline: Any, info: ModelInfo, device: str, options: Any = None):
         from photogen.engines.diffusers_img2img import DiffusersImg2ImgGenerator
-        from photogen.engines.optimize import apply_optimizations
 
-        pipeline.set_progress_bar_config(disable=True)
-        pipeline.to(device)
-        optimizations = apply_optimizations(pipeline, options, device)
-        side = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
-        info = replace(info, family=self.name, native_pixels=side * side,
+        optimizations = place_pipeline(pipeline, device, options)
+        capabilities = sd_capabilities(dict(pipeline.unet.config), dict(pipeline.vae.config))
+        info = replace(info, family=self.name, native_pixels=capabilities.native_pixels,
                        extra={**info.extra, "optimizations": optimizations})
-        return DiffusersImg2ImgGenerator(pipeline, info, device)
+        return DiffusersImg2ImgGenerator(pipeline, info, device, capabilities)
 
 
 FAMILIES = [

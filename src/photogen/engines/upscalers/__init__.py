@@ -54,14 +54,15 @@ def choose_upscaler(
     """The upscaler called `name`, built with `options` (its constructor's keywords).
 
     "auto" takes the first that applies: the upscaler file when `model_path` is given, the tiled refine
-    when a `generator` (the loaded model) is given, Real-ESRGAN when it is installed, else Lanczos.
+    when a `generator` (the loaded model) is given and has an image strength (instruction-edit models have
+    none), Real-ESRGAN when it is installed, else Lanczos.
     """
     if name not in UPSCALER_NAMES:
         raise InvalidRequest(f"unknown upscaler {name!r}", hint=f"use one of: {', '.join(UPSCALER_NAMES)}")
     if name == "auto":
         if model_path is not None:
             name = "spandrel"
-        elif generator is not None:
+        elif generator is not None and generator.capabilities.image_strength:
             name = "tiled_refine"
         elif realesrgan_available():
             name = "realesrgan"
@@ -74,6 +75,9 @@ def choose_upscaler(
     if name == "tiled_refine":
         if generator is None:
             raise InvalidRequest("the tiled refine needs a loaded model", hint="pick a model, or use lanczos")
+        if not generator.capabilities.image_strength:
+            raise InvalidRequest(f"the tiled refine needs an image-to-image model; {generator.info.id} has no "
+                                 "image strength", hint="use realesrgan or lanczos with this model")
         return TiledRefineUpscaler(generator, **options)
     if name == "realesrgan":
         gpu_id = options.pop("gpu_id", -1 if device == "cpu" else 0)

@@ -77,6 +77,7 @@ export const api = {
   health: () => getJson("/v1/health"),
   openapi: () => getJson("/openapi.json"),
   presets: () => getJson("/v1/presets"),
+  models: () => getJson("/v1/models"),
   uploads: () => getJson("/v1/uploads?limit=200"),
   upload: (id) => getJson(`/v1/uploads/${enc(id)}`),
   async createUpload(file, use) {
@@ -107,6 +108,11 @@ export const api = {
   cancel: async (id) => (await request("POST", `/v1/jobs/${enc(id)}/cancel`)).json(),
   asset: (id) => getJson(`/v1/assets/${enc(id)}`),
   lineage: (id) => getJson(`/v1/assets/${enc(id)}/lineage`),
+  identities: () => getJson("/v1/identities"),
+  identity: (id) => getJson(`/v1/identities/${enc(id)}`),
+  createIdentity: async (payload) => (await request("POST", "/v1/identities", { json: payload })).json(),
+  updateIdentity: async (id, payload) => (await request("PATCH", `/v1/identities/${enc(id)}`, { json: payload })).json(),
+  deleteIdentity: async (id) => (await request("DELETE", `/v1/identities/${enc(id)}`)).json(),
 };
 
 // -- images and downloads, fetched with the key ------------------------------------------------

@@ -6,6 +6,7 @@ import { initChecklist } from "./checklist.js";
 import { initCrop } from "./crop.js";
 import { initGenerate, loadRecipes } from "./generate.js";
 import { initHistory } from "./history.js";
+import { initIdentities } from "./identities.js";
 import { initJobs, loadJobs } from "./jobs.js";
 import { initReview } from "./review.js";
 import { emit, on, state } from "./store.js";
@@ -13,7 +14,7 @@ import { $, clearErrors, showError } from "./ui.js";
 import { initUpload, loadUploads, select } from "./upload.js";
 import { initViewers } from "./viewer.js";
 
-const VIEWS = ["create", "history"];
+const VIEWS = ["create", "history", "identities"];
 
 function initViews() {
   const show = (name) => {
@@ -78,10 +79,12 @@ function initSettings(health) {
 
 async function main() {
   initViews();
-  const [health, presets, openapi] = await Promise.allSettled([api.health(), api.presets(), api.openapi()]);
+  const [health, presets, openapi, models] = await Promise.allSettled(
+    [api.health(), api.presets(), api.openapi(), api.models()]);
   if (health.status === "rejected") showError(health.reason, "Server");
   if (presets.status === "rejected") showError(presets.reason, "Presets");
   state.presets = presets.status === "fulfilled" ? presets.value : [];
+  state.models = models.status === "fulfilled" ? models.value : [];
   state.defaults = defaultsFrom(openapi.status === "fulfilled" ? openapi.value : null);
 
   initSettings(health.status === "fulfilled" ? health.value : null);
@@ -92,6 +95,7 @@ async function main() {
   initGenerate();
   initReview();
   initHistory();
+  initIdentities();
   initViewers();
 
   const start = location.hash.slice(1);

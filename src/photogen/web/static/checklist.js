@@ -25,6 +25,14 @@ const NAMES = {
   face_cutoff: "Head in frame",
   face_tilt: "Head tilt",
   face_turn: "Head turn",
+  face_occlusion: "Face covered",
+  face_exposure: "Light on the face",
+  face_colour: "Colour of the light",
+  skin_smoothing: "Skin smoothing",
+  sharpening_halos: "Over-sharpening",
+  saturation: "Saturation",
+  effective_resolution: "Real resolution",
+  animation: "Animation",
 };
 const LEVEL_WORDS = { ok: "OK", warn: "Warning", block: "Blocking" };
 const LEVEL_MARKS = { ok: "✓", warn: "!", block: "✕" };

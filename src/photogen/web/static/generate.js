@@ -31,6 +31,40 @@ export function fillPrompt(template, details) {
 
 const currentRecipe = () => recipes.find((r) => r.ref === $("#recipe").value) || null;
 
+/** The capabilities of the model the form names (the server's default when empty); null when unknown. */
+function modelCapabilities() {
+  const name = $("#model").value.trim();
+  const model = state.models.find((m) => (name ? m.id === name : m.default));
+  return model ? model.capabilities : null;
+}
+
+let shownFor = null; // the capabilities the controls were last laid out for
+
+/** Show only the controls the model has: no strength for edit models, no negative prompt without CFG, its
+ * own schedulers; an edit model's prompt is an instruction. */
+function followModel() {
+  const caps = modelCapabilities();
+  if (caps === shownFor) return;
+  shownFor = caps;
+  const strength = !caps || caps.image_strength;
+  $("fieldset.strength").hidden = !strength;
+  const negative = !caps || caps.negative_prompt;
+  $("#negative").hidden = !negative;
+  $('label[for="negative"]').hidden = !negative;
+  const instruction = caps && caps.prompt_kind === "instruction";
+  $("#prompt-label").textContent = instruction ? "Instruction" : "Prompt";
+  $("#prompt").placeholder = instruction ? "Say what to change, e.g. make the jacket navy, keep the face" : PROMPT_PLACEHOLDER;
+  // the model's own steps and guidance where it has them (edit models run few steps at low guidance)
+  const steps = caps && caps.default_steps != null ? caps.default_steps : state.defaults.steps;
+  const guidance = caps && caps.default_guidance != null ? caps.default_guidance : state.defaults.guidance;
+  if (steps != null) $("#steps").value = String(steps);
+  if (guidance != null && !(currentRecipe() && currentRecipe().guidance != null)) $("#guidance").value = String(guidance);
+  const schedulers = caps ? caps.schedulers : state.defaults.schedulers || ["default"];
+  const chosen = $("#scheduler").value;
+  $("#scheduler").replaceChildren(...schedulers.map((name) => el("option", { value: name, text: name })));
+  $("#scheduler").value = schedulers.includes(chosen) ? chosen : schedulers[0];
+}
+
 function values() {
   return {
     prompt: $("#prompt").value.trim(),
@@ -59,11 +93,14 @@ function problem() {
   if (v.seedLocked && (v.seed === null || !Number.isInteger(v.seed) || v.seed < 0 || v.seed > MAX_SEED)) {
     return `A locked seed must be a whole number from 0 to ${MAX_SEED}.`;
   }
-  if (denoisingSteps(v.steps, v.image_strength) < 1) return "No denoising step would run: give more freedom or more steps.";
+  const caps = modelCapabilities();
+  const strength = !caps || caps.image_strength;
+  if (strength && denoisingSteps(v.steps, v.image_strength) < 1) return "No denoising step would run: give more freedom or more steps.";
   return "";
 }
 
 function refresh() {
+  followModel();
   const v = values();
   $("#strength-value").textContent = number(v.image_strength);
   const run = denoisingSteps(v.steps || 0, v.image_strength);
@@ -97,6 +134,7 @@ function setLocked(locked) {
 export function payload() {
   const upload = selectedUpload();
   const v = values();
+  const caps = modelCapabilities();
   const body = {
     prompt: v.prompt,
     negative_prompt: v.negative_prompt,
@@ -108,6 +146,9 @@ export function payload() {
     scheduler: v.scheduler,
     ...cropFields(upload.id),
   };
+  // controls the model lacks are left out (the server would refuse them with 422)
+  if (caps && !caps.image_strength) delete body.image_strength;
+  if (caps && !caps.negative_prompt) delete body.negative_prompt;
   const recipe = currentRecipe();
   if (recipe) body.recipe = recipe.ref; // the prompt fills its template
   if (v.seedLocked) body.seed = v.seed;

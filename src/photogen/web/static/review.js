@@ -68,7 +68,8 @@ function licenceLine(asset) {
   api.asset(asset.id).then((detail) => {
     const model = detail.record.model || {};
     const random = model.random_weights ? " (random weights, not a trained model)" : "";
-    line.textContent = `Model ${model.id || "unknown"}${random} · licence: ${model.licence || "not stated by the model"}`;
+    const terms = model.commercial_use ? ` · ${model.commercial_use.summary}` : "";
+    line.textContent = `Model ${model.id || "unknown"}${random} · licence: ${model.licence || "not stated by the model"}${terms}`;
   }).catch(() => { line.textContent = "Model licence: unavailable"; });
   return line;
 }

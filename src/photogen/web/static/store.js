@@ -10,6 +10,7 @@ export const state = {
   acknowledged: new Set(), // upload ids whose blocking findings the user accepted
   reviewJob: null, // id of the job shown under Review
   defaults: {}, // GenerationIn defaults from /openapi.json
+  models: [], // from GET /v1/models: each with the capabilities the controls follow
 };
 
 const handlers = new Map();
