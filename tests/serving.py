@@ -33,10 +33,10 @@ class ServeProcess:
         return self.log.read_text()
 
 
-@contextmanager
-def serve_process(env: dict, *args: str, log: Path) -> Iterator[ServeProcess]:
-    """`photogen serve --port P *args` with `env`; stopped (terminate, then kill) when the block ends."""
-    port = free_port()
+def start_serve(env: dict, *args: str, log: Path, port: int | None = None) -> ServeProcess:
+    """`photogen serve --port P *args` with `env`, returned once /v1/health answers; on a free port unless `port`
+    is given (a restart on the port a killed server had)."""
+    port = port or free_port()
     with open(log, "w") as out:
         process = subprocess.Popen([sys.executable, "-m", "photogen", "serve", "--port", str(port), *args],
                                    env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -46,17 +46,32 @@ def serve_process(env: dict, *args: str, log: Path) -> Iterator[ServeProcess]:
         while True:
             try:
                 if httpx.get(f"{served.url}/v1/health", timeout=2).status_code == 200:
-                    break
+                    return served
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"photogen serve did not start:\n{served.output()[-4000:]}")
             time.sleep(0.2)
+    except BaseException:
+        stop_serve(served)
+        raise
+
+
+def stop_serve(served: ServeProcess) -> None:
+    """Terminate, then kill when it does not stop; nothing to do when it has ended already."""
+    served.process.terminate()
+    try:
+        served.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        served.process.kill()
+        served.process.wait(timeout=10)
+
+
+@contextmanager
+def serve_process(env: dict, *args: str, log: Path, port: int | None = None) -> Iterator[ServeProcess]:
+    """`photogen serve --port P *args` with `env`; stopped (terminate, then kill) when the block ends."""
+    served = start_serve(env, *args, log=log, port=port)
+    try:
         yield served
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_serve(served)

@@ -82,6 +82,20 @@ def test_sequence_numbers_are_one_series_whoever_publishes(make_pair):
     assert seen_by_a == seen_by_b
 
 
+def test_an_only_first_event_is_dropped_once_the_job_has_events(make_pair):
+    """A submission's "queued" that arrives after a worker's "running" (another process) is not stored after it."""
+    a, b = make_pair()
+    announced, overtaken = _job(), _job()
+    a.publish(announced, "state", only_first=True, state="queued")
+    b.publish(announced, "state", state="running")
+    b.publish(overtaken, "state", state="running")
+    a.publish(overtaken, "state", only_first=True, state="queued")
+    assert [(e["seq"], e["state"]) for e in b.since(announced, 0)] == [(1, "queued"), (2, "running")]
+    assert [(e["seq"], e["state"]) for e in a.since(overtaken, 0)] == [(1, "running")]
+    b.publish(overtaken, "state", state="succeeded")
+    assert [(e["seq"], e["state"]) for e in a.since(overtaken, 0)] == [(1, "running"), (2, "succeeded")]
+
+
 def test_a_cancel_is_seen_by_the_other_side_within_a_second(make_pair):
     a, b = make_pair()
     job, other = _job(), _job()

@@ -1,6 +1,10 @@
 """The loader: every way of naming a model reaches the same generator code."""
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -87,3 +91,29 @@ def test_engine_settings_reach_the_loaded_model(settings, photo, tiny):
     assert (applied["channels_last"], applied["fuse_qkv"], applied["compile"]) == ("on", "on", "off")
     assert tiny.info.extra["optimizations"]["channels_last"] == "off"  # auto is off on the CPU
     assert np.abs(run(generator, photo).astype(int) - run(tiny, photo).astype(int)).max() <= 2
+
+
+IMPORTS_THEN_LOAD = """
+import json, sys
+from photogen.config import Settings
+from photogen.engines.families import import_libraries
+from photogen.engines.loader import load_generator
+before = set(sys.modules)
+import_libraries()
+imported = set(sys.modules) - before
+load_generator("tiny", Settings(home=sys.argv[1]))
+print(json.dumps({"imported": len(imported), "by_load": sorted(set(sys.modules) - before - imported)}))
+"""
+
+
+def test_after_import_libraries_a_load_imports_next_to_nothing(tiny, settings):
+    """A worker imports the model libraries before it takes jobs: the first load, which runs while the worker
+    holds its jobs' leases, must not be where torch, diffusers' pipelines or transformers' encoders load."""
+    env = {**os.environ, "PHOTOGEN_OFFLINE": "1", "PHOTOGEN_DEVICE": "cpu"}
+    result = subprocess.run([sys.executable, "-c", IMPORTS_THEN_LOAD, str(settings.home)], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    counts = json.loads(result.stdout.strip().splitlines()[-1])
+    by_load = counts["by_load"]
+    assert counts["imported"] > 1000 and len(by_load) * 20 < counts["imported"], by_load
+    assert not [name for name in by_load if name.split(".")[0] in ("torch", "transformers")], by_load

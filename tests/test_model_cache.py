@@ -81,3 +81,40 @@ def test_the_weights_of_a_real_model_are_measured(tiny):
     # The tiny SD 1.x has about 2.5M float32 parameters: roughly 10 MB.
     assert 4_000_000 < size < 40_000_000
     assert size % torch.tensor([], dtype=torch.float32).element_size() == 0
+
+
+def test_a_long_load_holds_up_neither_the_listing_nor_a_loaded_model():
+    """A worker's heartbeat reads the listing: it must not wait for a load, or the worker's leases run out."""
+    release, started = threading.Event(), threading.Event()
+    loaded: list[str] = []
+
+    def load(name: str) -> FakeModel:
+        if name == "slow":
+            started.set()
+            assert release.wait(timeout=30)
+        loaded.append(name)
+        return FakeModel(name, 1)
+
+    cache = ModelCache(load, key=str, max_models=3)
+    cache.get("fast")
+    results: dict[str, str] = {}
+    waiters = [threading.Thread(target=lambda: results.setdefault("first", cache.get("slow").name)),
+               threading.Thread(target=lambda: results.setdefault("second", cache.get("slow").name))]
+    waiters[0].start()
+    assert started.wait(timeout=30)
+    waiters[1].start()  # asks for the model being loaded: waits for that one load
+    answered = threading.Event()
+
+    def meanwhile() -> None:
+        results["listing"] = ",".join(cache.loaded())
+        results["fast"] = cache.get("fast").name
+        answered.set()
+
+    threading.Thread(target=meanwhile).start()
+    assert answered.wait(timeout=30)  # while "slow" is still loading
+    assert results == {"listing": "fast", "fast": "fast"} and not release.is_set()
+    release.set()
+    for waiter in waiters:
+        waiter.join(timeout=30)
+    assert results["first"] == results["second"] == "slow"
+    assert loaded == ["fast", "slow"] and cache.loaded() == ["fast", "slow"] and cache.loads == 2

@@ -178,3 +178,25 @@ def test_a_full_batch_does_not_wait(server_settings, astronaut_bytes):
     windowed_worker(container, clock, window_s=5.0).wait_for_batch()
     assert clock.slept == 0.0
     container.close()
+
+
+def test_processes_that_start_together_on_a_fresh_postgresql_database_all_migrate_it(postgres_url):
+    """API nodes and workers started at once (a compose file, a deploy) each migrate at start: one of them
+    creates the schema, the others wait for it and find nothing to do."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from photogen.store.database import Database, migrate
+    from photogen.store.tables import Base
+
+    databases = [Database(postgres_url) for _ in range(4)]  # a connection each, as separate processes have
+    try:
+        with ThreadPoolExecutor(max_workers=len(databases)) as pool:
+            list(pool.map(lambda db: migrate(db.engine), databases))  # re-raises the first failure
+        with databases[0].engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    finally:
+        for db in databases:
+            db.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 from fastapi.testclient import TestClient
 
@@ -148,3 +149,48 @@ def test_after_an_api_restart_a_resumed_stream_misses_no_event_of_a_worker_job(t
     assert first == [1, 2, 3] and rest[-1][1]["state"] == "succeeded"
     assert first + [i for i, _ in rest] == everything == list(range(1, len(everything) + 1))
     assert [e["step"] for _, e in rest if e["event"] == "progress"][-1] == 12
+
+
+def test_a_stream_that_reads_an_ended_row_before_its_end_event_waits_for_the_event(server_settings, astronaut_bytes,
+                                                                                  monkeypatch):
+    """A worker commits the job's end, then publishes it: a stream that reads the row in between still sends the
+    real end event (with its id and data); a row whose end event never comes is taken at its word a check later."""
+    from photogen.api.routes import jobs as job_routes
+    from photogen.store.tables import Job, utcnow
+
+    monkeypatch.setattr(job_routes, "ROW_CHECK_S", 0.5)
+    container = build(server_settings, worker=False)  # the test plays the worker in another process
+    with TestClient(create_app(server_settings, container=container)) as client:
+        upload_id = upload(client, astronaut_bytes)["id"]
+        announced, lost = (client.post("/v1/generations", json={"prompt": "a", "upload_id": upload_id, "seed": n,
+                                                                 "steps": 2}).json()["id"] for n in (1, 2))
+        for job_id in (announced, lost):
+            container.events.publish(job_id, "state", state="running")
+            with container.db.session() as session:  # the worker's commit, its end event not yet published
+                job = session.get(Job, job_id)
+                job.state, job.finished_at = "succeeded", utcnow()
+        found_nothing_after_running = threading.Event()
+        read_since = container.events.since
+
+        def watched_since(job_id, seq):
+            news = read_since(job_id, seq)
+            if job_id == announced and seq == 2 and not news:  # the row check's look for an end event
+                found_nothing_after_running.set()
+            return news
+
+        monkeypatch.setattr(container.events, "since", watched_since)
+        read = []
+        with client.stream("GET", f"/v1/jobs/{announced}/events") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    read.append(json.loads(line[6:]))
+                    if read[-1]["state"] == "running":  # the stream reads the ended row, finds no end event, ...
+                        assert found_nothing_after_running.wait(timeout=30)
+                        # ... and only now does the worker publish it
+                        container.events.publish(announced, "state", state="succeeded", assets=["a1"])
+                    if read[-1]["state"] == "succeeded":
+                        break
+        assert [(e.get("seq"), e["state"]) for e in read] == [(1, "queued"), (2, "running"), (3, "succeeded")]
+        assert read[-1]["assets"] == ["a1"]
+        ended_by_row = read_events(client, lost)  # nothing more is published for it
+        assert [(i, e["state"]) for i, e in ended_by_row] == [(1, "queued"), (2, "running"), (None, "succeeded")]

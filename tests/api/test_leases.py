@@ -112,6 +112,31 @@ def test_a_running_worker_takes_back_jobs_whose_lease_ran_out(server_settings, a
     running.close()
 
 
+def test_a_requeued_jobs_queued_event_comes_before_another_worker_can_claim_it(pg_settings, astronaut_bytes,
+                                                                             monkeypatch):
+    """Otherwise the new owner's "running" could reach the job's stream before "queued", which then says the
+    job waits while it runs."""
+    settings = pg_settings()
+    requeuing, other, dead = (build_container(settings, worker=True) for _ in range(3))
+    job = submit(requeuing, astronaut_bytes)
+    assert dead.worker.claim()  # never heartbeats
+    claimable_when_announced = []
+    publish = requeuing.events.publish
+
+    def publish_and_try_to_claim(job_id, kind, **data):
+        if data.get("state") == "queued":
+            claimable_when_announced.append([claimed.id for claimed in other.worker.claim()])
+        publish(job_id, kind, **data)
+
+    monkeypatch.setattr(requeuing.events, "publish", publish_and_try_to_claim)
+    later = utcnow() + timedelta(seconds=settings.lease_s + 1)
+    assert requeuing.queue.requeue_expired(now=later) == {"requeued": 1, "failed": 0}
+    assert claimable_when_announced == [[]]
+    assert [claimed.id for claimed in other.worker.claim()] == [job.id]  # once the requeue is committed
+    for container in (requeuing, other, dead):
+        container.close()
+
+
 def test_a_worker_starting_up_leaves_a_live_workers_jobs_alone(server_settings, astronaut_bytes):
     live = build_container(server_settings, worker=True)
     job = submit(live, astronaut_bytes)

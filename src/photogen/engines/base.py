@@ -170,3 +170,7 @@ class ModelFamily(Protocol):
     def load_single_file(
         self, path: Path, info: ModelInfo, *, device: str, dtype: str, cache_dir: Path, options: Any = None
     ) -> Generator: ...
+
+    def import_libraries(self) -> None:
+        """Import what a load of this family imports (torch, its pipeline classes and their encoders)."""
+        ...

@@ -1,8 +1,10 @@
 """Loaded models, each loaded once, the least recently used dropped past a count or a memory budget.
 
-Loading happens under a lock, so concurrent first requests for the same model wait for one load
-instead of starting two. Dropping a model only drops the cache's reference: a generation holding
-the model keeps a valid object until it lets go, and the memory returns once nobody holds it.
+Loading happens under a lock of its own, so concurrent first requests for the same model wait for one load
+instead of starting two, while everything else (a model already loaded, the listing that worker heartbeats and
+/v1/health read) answers at once: a heartbeat that waited for a long load would let the worker's leases run out.
+Dropping a model only drops the cache's reference: a generation holding the model keeps a valid object until it
+lets go, and the memory returns once nobody holds it.
 """
 
 from __future__ import annotations
@@ -49,25 +51,38 @@ class ModelCache:
         self._max_bytes = max_bytes
         self._measure = measure
         self._models: OrderedDict[str, tuple[Generator, int]] = OrderedDict()  # oldest use first
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the entries: held for moments only
+        self._loading = threading.Lock()  # one load at a time
         self.loads = 0  # how many times a model was actually loaded
         self.evictions = 0
 
     def get(self, spec: str) -> Generator:
         key = self._key(spec)
+        if (model := self._loaded(key)) is not None:
+            return model
+        with self._loading:
+            if (model := self._loaded(key)) is not None:  # loaded while this call waited
+                return model
+            if self._max_models is not None:  # room first, so two models never exceed the count at once
+                with self._lock:
+                    self._evict_while(lambda: len(self._models) >= self._max_models)
+            model = self._load(spec)
+            size = self._measure(model)
+            with self._lock:
+                self._models[key] = (model, size)
+                self.loads += 1
+                if self._max_bytes is not None:  # the newest stays even when it alone is over the budget
+                    self._evict_while(lambda: len(self._models) > 1 and self.memory_bytes() > self._max_bytes)
+            return model
+
+    def _loaded(self, key: str) -> Generator | None:
+        """The model under `key`, now the most recently used, or None."""
         with self._lock:
             entry = self._models.get(key)
-            if entry is not None:
-                self._models.move_to_end(key)
-                return entry[0]
-            if self._max_models is not None:  # room first, so two models never exceed the count at once
-                self._evict_while(lambda: len(self._models) >= self._max_models)
-            model = self._load(spec)
-            self._models[key] = (model, self._measure(model))
-            self.loads += 1
-            if self._max_bytes is not None:  # the newest stays even when it alone is over the budget
-                self._evict_while(lambda: len(self._models) > 1 and self.memory_bytes() > self._max_bytes)
-            return model
+            if entry is None:
+                return None
+            self._models.move_to_end(key)
+            return entry[0]
 
     def _evict_while(self, over: Callable[[], bool]) -> None:
         dropped = False

@@ -59,8 +59,10 @@ class CeleryWorkerHost:
         with self._lock:
             if self._container is None:
                 from photogen.container import build_container
+                from photogen.engines.families import import_libraries
 
                 self._container = build_container(self.settings, worker=True)
+                import_libraries()  # before any lease is held: see import_libraries
                 worker = self._container.worker
                 worker.queue.register(worker.id, kind="celery", gpu=self.gpu)
                 worker.recover()

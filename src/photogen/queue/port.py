@@ -247,7 +247,13 @@ class DatabaseQueue:
             jobs = list(session.scalars(select(Job).where(running, expired).with_for_update(skip_locked=True)))
             counts = self._put_back(jobs)
             session.execute(delete(WorkerRecord).where(WorkerRecord.last_heartbeat_at < now - FORGET_WORKERS_AFTER))
-        self._publish(jobs)
+            # While the rows are still locked and running: a worker that claims a job once this commits publishes
+            # its "running" after this "queued", never before it.
+            requeued = [job for job in jobs if job.state == JobState.QUEUED.value]
+            self._publish(requeued)
+        self._publish([job for job in jobs if job.state != JobState.QUEUED.value])
+        if requeued:
+            self.notify()
         return counts
 
     def release(self, worker_id: str) -> None:
@@ -276,8 +282,6 @@ class DatabaseQueue:
     def _publish(self, jobs: list[Job]) -> None:
         for job in jobs:
             self.events.publish(job.id, "state", state=job.state, labels=labels_of(job))
-        if any(job.state == JobState.QUEUED.value for job in jobs):
-            self.notify()
 
     # -- health ----------------------------------------------------------------------------------
 

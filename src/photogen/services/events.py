@@ -126,9 +126,14 @@ class JobEvents(Protocol):
 
     labels: JobLabels | None
 
-    def publish(self, job_id: str, kind: str, *, labels: tuple[str, str] | None = None, **data: Any) -> None:
+    def publish(self, job_id: str, kind: str, *, labels: tuple[str, str] | None = None, only_first: bool = False,
+                **data: Any) -> None:
         """Append one event (kind "state" or "progress") to the job's events, with the next seq. `labels` are the
-        job's (kind, owner) for the log line of a state change; without them they are read through `labels`."""
+        job's (kind, owner) for the log line of a state change; without them they are read through `labels`.
+
+        With `only_first`, only when nothing was published for the job yet: a submission announces "queued"
+        after its row is committed, and by then a worker in another process may have claimed the job and
+        published "running"; a "queued" after that would tell streams the wrong story."""
 
     def publish_progress(self, steps: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """A "progress" event for each (job id, data), as `publish` would; for a batch's jobs at once."""
@@ -174,16 +179,20 @@ class InProcessEvents:
         self._cancel: set[str] = set()
         self._waiters = EventWaiters()
 
-    def publish(self, job_id: str, kind: str, *, labels: tuple[str, str] | None = None, **data: Any) -> None:
+    def publish(self, job_id: str, kind: str, *, labels: tuple[str, str] | None = None, only_first: bool = False,
+                **data: Any) -> None:
         with self._lock:
             events = self._events[job_id]
-            seq = events[-1]["seq"] + 1 if events else 1
-            events.append({"seq": seq, "event": kind, **data})
-            if is_terminal(kind, data):
-                self._finished_at[job_id] = time.monotonic()
-                self._cancel.discard(job_id)
+            published = not (only_first and events)
+            if published:
+                seq = events[-1]["seq"] + 1 if events else 1
+                events.append({"seq": seq, "event": kind, **data})
+                if is_terminal(kind, data):
+                    self._finished_at[job_id] = time.monotonic()
+                    self._cancel.discard(job_id)
             self._forget_old()
-        self._waiters.wake(job_id)
+        if published:
+            self._waiters.wake(job_id)
         if kind == "state":
             log_state(self.labels, job_id, data, labels)
 

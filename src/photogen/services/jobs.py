@@ -304,7 +304,8 @@ class JobService:
             if self._limits is not None:
                 self._limits.check_job(owner, session=session)
             session.add(job)
-        self._events.publish(job.id, "state", state=job.state, labels=labels_of(job))
+        # A worker may claim the job as soon as it is committed, and publish "running" before this line runs.
+        self._events.publish(job.id, "state", only_first=True, state=job.state, labels=labels_of(job))
         self.on_submit()
         return job_record(job), True
 

@@ -45,8 +45,10 @@ MAX_REMEMBERED_JOBS = 100_000  # flags read as not set, kept per process; past t
 log = logging.getLogger("photogen.events")
 
 # Atomic: the next seq, the event (JSON from Python, seq spliced in first) appended with it, the list trimmed, the expiry set, the channel told. Two
-# processes publishing for one job can never store their events out of seq order.
+# processes publishing for one job can never store their events out of seq order. With ARGV[6] '1' (only_first),
+# nothing happens once the job has a seq.
 PUBLISH = """
+if ARGV[6] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('RPUSH', KEYS[2], '{"seq": ' .. seq .. ', ' .. string.sub(ARGV[1], 2))
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
@@ -111,12 +113,13 @@ class RedisEvents:
     # a lost event is logged, streams fall back to the job's row, and cancels still arrive through the row's
     # flag, which running jobs read every second.
 
-    def publish(self, job_id: str, kind: str, *, labels: tuple[str, str] | None = None, **data: Any) -> None:
+    def publish(self, job_id: str, kind: str, *, labels: tuple[str, str] | None = None, only_first: bool = False,
+                **data: Any) -> None:
         finished = is_terminal(kind, data)
         if finished:
             self._forget_job(job_id)
         try:
-            self._publish(**self._publish_call(job_id, kind, data, finished))
+            self._publish(**self._publish_call(job_id, kind, data, finished, only_first))
         except redis.RedisError as error:
             self._forget_cancels()
             log.warning("job %s: %s event not published to Redis (%s)", job_id, kind, type(error).__name__)
@@ -134,12 +137,14 @@ class RedisEvents:
             self._forget_cancels()
             log.warning("progress events of %d jobs not published to Redis (%s)", len(steps), type(error).__name__)
 
-    def _publish_call(self, job_id: str, kind: str, data: dict[str, Any], finished: bool) -> dict[str, list]:
+    def _publish_call(self, job_id: str, kind: str, data: dict[str, Any], finished: bool,
+                      only_first: bool = False) -> dict[str, list]:
         ttl = max(1, round(self.keep_finished_s)) if finished else LIVE_TTL_S
         keys = [self._key(job_id, "seq"), self._key(job_id, "events"), self._key(job_id, "cancel"), self._channel,
                 self._cancels_channel]
         event = json.dumps({"event": kind, **data})
-        return {"keys": keys, "args": [event, self.max_events, ttl, "1" if finished else "0", json.dumps(job_id)]}
+        return {"keys": keys, "args": [event, self.max_events, ttl, "1" if finished else "0", json.dumps(job_id),
+                                       "1" if only_first else "0"]}
 
     def since(self, job_id: str, seq: int) -> list[dict[str, Any]]:
         try:

@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+MIGRATION_LOCK = 0x70686F746F67656E  # "photogen": the PostgreSQL advisory lock that migrations take
+
 
 # A pooled server connection idle this long is pinged before use (and replaced if the server dropped it).
 PING_AFTER_IDLE_S = 1.0
@@ -70,13 +72,20 @@ def redacted_url(url: str) -> str:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision`, by default the newest migration (idempotent)."""
+    """Bring the schema to `revision`, by default the newest migration (idempotent).
+
+    Processes that start together on one PostgreSQL database (API nodes, workers) migrate one after another,
+    under an advisory lock held to the end of the transaction: the later ones find the schema at `revision`.
+    Without it they would all create the same tables at once, and all but one would fail to start.
+    """
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", "photogen.store:migrations")
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

@@ -149,6 +149,10 @@ async def _event_stream(request: Request, owner: str, job_id: str, after: int | 
     `after` (from Last-Event-ID) resumes a stream: the kept events after it are sent, none twice. Where events
     are missing (expired, or published where this port cannot see) the job's state comes from its row: `row`
     (read as the stream was asked for) first, then the row read again every ROW_CHECK_S.
+
+    A worker commits a job's end, then publishes it: a row that has ended while the events the stream reads
+    have not is taken at its word only if the end event is still missing at the next row check, so a stream
+    that reads the row in between does not end with a state without id in place of the real last event.
     """
     container = container_of(request)
     events, ping_s = container.events, container.settings.sse_ping_s
@@ -156,6 +160,7 @@ async def _event_stream(request: Request, owner: str, job_id: str, after: int | 
     seen = after or 0
     sent_state = after is not None  # a resumed client has its state already
     last_row_check, last_ping = float("-inf"), loop.time()
+    end_unannounced = False  # the last row check found the job ended and no end event
     with events.waiter(job_id) as waiter:
         while True:
             waiter.clear()  # before reading: an event published from here on wakes the wait below
@@ -178,8 +183,10 @@ async def _event_stream(request: Request, owner: str, job_id: str, after: int | 
                 last_row_check = now
                 ended = row["state"] in TERMINAL or row["state"] == "deleted"
                 if ended and not await run_in_threadpool(events.since, job_id, seen):
-                    yield _sse(row)
-                    return
+                    if end_unannounced or not await run_in_threadpool(_events_visible, events, job_id, seen):
+                        yield _sse(row)
+                        return
+                    end_unannounced = True
                 if not sent_state:
                     sent_state = True
                     yield _sse(row)
@@ -189,6 +196,12 @@ async def _event_stream(request: Request, owner: str, job_id: str, after: int | 
                 last_ping = now
                 yield ": ping\n\n"
             await waiter.wait(max(0.0, min(last_ping + ping_s, last_row_check + ROW_CHECK_S) - loop.time()))
+
+
+def _events_visible(events, job_id: str, seen: int) -> bool:
+    """Whether the events port still has the last event this stream sent: when it has none (expired, kept in
+    another process) no end event will come through it either."""
+    return seen > 0 and bool(events.since(job_id, seen - 1))
 
 
 async def _row_state(container, owner: str, job_id: str) -> dict[str, Any]:

@@ -49,6 +49,14 @@ def all_families() -> tuple[ModelFamily, ...]:
     return tuple(found)
 
 
+def import_libraries() -> None:
+    """Import what loading a model of any family imports. That takes seconds and holds the interpreter most of
+    the time, so a worker's heartbeat thread may not run meanwhile: a worker does it before it takes jobs, not
+    during the first load, while it holds their leases."""
+    for family in all_families():
+        family.import_libraries()
+
+
 def family_named(name: str) -> ModelFamily:
     for family in all_families():
         if family.name == name:

@@ -66,6 +66,14 @@ class Flux2KleinFamily:
                        extra={**info.extra, "optimizations": optimizations})
         return Flux2KleinGenerator(pipeline, info, device, capabilities)
 
+    def import_libraries(self) -> None:
+        import diffusers
+
+        import photogen.engines.flux2_klein  # noqa: F401  (torch)
+        import photogen.engines.optimize  # noqa: F401
+
+        getattr(diffusers, PIPELINE, None)  # diffusers resolves it lazily, importing transformers' encoders with it
+
     def load_single_file(
         self, path: Path, info: ModelInfo, *, device: str, dtype: str, cache_dir: Path, options: Any = None
     ):

@@ -77,6 +77,14 @@ class QwenImageEditPlusFamily:
                        extra={**info.extra, "optimizations": optimizations})
         return QwenImageEditPlusGenerator(pipeline, info, device, capabilities)
 
+    def import_libraries(self) -> None:
+        import diffusers
+
+        import photogen.engines.optimize  # noqa: F401
+        import photogen.engines.qwen_image_edit  # noqa: F401  (torch)
+
+        getattr(diffusers, PIPELINE, None)  # diffusers resolves it lazily, importing transformers' encoders with it
+
     def load_single_file(
         self, path: Path, info: ModelInfo, *, device: str, dtype: str, cache_dir: Path, options: Any = None
     ):

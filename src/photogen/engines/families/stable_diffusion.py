@@ -86,6 +86,12 @@ class StableDiffusionFamily:
         pipeline = load_single_file(path, torch_dtype=torch_dtype(dtype), cache_dir=cache_dir)
         return self._ready(pipeline, info, device, options, ip_adapter)
 
+    def import_libraries(self) -> None:
+        import photogen.engines.diffusers_img2img  # noqa: F401  (torch)
+        import photogen.engines.optimize  # noqa: F401
+
+        self._pipeline_class()  # diffusers resolves it lazily, importing transformers' text encoders with it
+
     def _ready(self, pipeline: Any, info: ModelInfo, device: str, options: Any = None,
                ip_adapter: IPAdapterFiles | None = None):
         from photogen.engines.diffusers_img2img import DiffusersImg2ImgGenerator
