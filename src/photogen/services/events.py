@@ -41,8 +41,9 @@ def job_labels(db: Database) -> JobLabels:
     return labels
 
 
-def labels_of(job: Job) -> tuple[str, str]:
-    """A job row's (kind, owner), for the log line of its state changes without reading the row again."""
+def labels_of(job: Any) -> tuple[str, str]:
+    """A job's (kind, owner), from its row or record, for the log line of a state change without reading the
+    row again."""
     return job.kind, job.owner
 
 
