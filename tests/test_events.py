@@ -196,3 +196,50 @@ def test_a_redis_outage_degrades_live_events_without_failing_the_caller(tmp_path
         events.close()
     lost = [r.getMessage() for r in caplog.records if r.name == "photogen.events"]
     assert any("progress event not published" in m for m in lost) and any("cancel flag not read" in m for m in lost)
+
+
+def test_a_worker_asks_redis_for_a_cancel_flag_once_and_hears_later_cancels(redis_url):
+    """cancel_requested runs before every model block: past its first read, it answers from the cancels channel."""
+    import redis
+
+    from photogen.services.redis_events import RedisEvents
+
+    api, worker = RedisEvents(redis_url), RedisEvents(redis_url)
+    admin = redis.Redis.from_url(redis_url)
+
+    def exists_calls() -> int:
+        return int(admin.info("commandstats").get("cmdstat_exists", {}).get("calls", 0))
+
+    try:
+        job = _job()
+        api.publish(job, "state", state="running")
+        def answered_without_reading() -> bool:
+            calls = exists_calls()
+            assert not worker.cancel_requested(job)
+            return exists_calls() == calls
+
+        # the first questions read the flag, until the listener has subscribed to the channel
+        assert _wait_until(answered_without_reading)
+        before = exists_calls()
+        assert not any(worker.cancel_requested(job) for _ in range(200))
+        assert exists_calls() - before == 0
+        api.request_cancel(job)  # another process
+        assert _wait_until(lambda: worker.cancel_requested(job), deadline_s=1.0)
+        assert exists_calls() - before == 0  # heard, not read
+        api.publish(job, "state", state="canceled")  # the end is heard too: the flag is spent everywhere
+        assert _wait_until(lambda: not worker.cancel_requested(job), deadline_s=1.0)
+    finally:
+        api.close()
+        worker.close()
+        admin.close()
+
+
+def test_a_batch_publishes_its_progress_at_once_each_job_in_its_own_series(make_pair):
+    a, b = make_pair()
+    jobs = [_job() for _ in range(3)]
+    a.publish(jobs[0], "state", state="running")
+    for step in (1, 2):
+        a.publish_progress([(job, {"step": step, "total": 2, "images": 1}) for job in jobs])
+    assert [(e["seq"], e["event"], e.get("step")) for e in b.since(jobs[0], 0)] == [
+        (1, "state", None), (2, "progress", 1), (3, "progress", 2)]
+    assert [(e["seq"], e["step"], e["total"]) for e in b.since(jobs[2], 0)] == [(1, 1, 2), (2, 2, 2)]

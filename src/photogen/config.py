@@ -132,9 +132,10 @@ class Settings(BaseSettings):
     )
     max_json_body_bytes: int = Field(
         default=1024 * 1024, ge=1,
-        description="Largest JSON request body of endpoints that take no image, in bytes. Upload and "
-        "generation bodies, and bodies that are not JSON, may be max_upload_bytes as base64 (4/3 of it plus "
-        "64 KiB); a larger body is answered 413 as soon as it passes its limit, without being read whole.",
+        description="Largest JSON request body of endpoints that take no image, in bytes. Bodies that carry a "
+        "photo (uploads, generations, sweeps, /v1/image-to-image, /sdapi/v1/img2img) and bodies that are not JSON "
+        "may be max_upload_bytes as base64 (4/3 of it plus 64 KiB), an OpenAI edit form nine times that; a larger "
+        "body is answered 413 as soon as it passes its limit, without being read whole.",
     )
     url_fetch_timeout_s: float = Field(default=15.0, gt=0, description="Time limit for fetching an upload URL.")
     url_allowlist: list[str] = Field(
@@ -260,6 +261,17 @@ class Settings(BaseSettings):
         description="Most work one request may ask for, in pixel-steps: output width x height x images x "
         "denoising steps (summed over a sweep's variants; an upscale counts its output size x its refine steps). "
         "Larger requests are refused with 422 invalid_request. Default: 8 images of 1024x1024 at 50 steps.",
+    )
+    sync_wait_s: float = Field(
+        default=60.0, ge=0,
+        description="How long POST /v1/image-to-image waits for its job by default before it answers 202 with the "
+        "job and its Location (a request's `Prefer: wait=N` changes it, up to sync_wait_max_s).",
+    )
+    sync_wait_max_s: float = Field(
+        default=300.0, ge=0,
+        description="The longest any request waits for its job: the cap on `Prefer: wait=N`, and how long the "
+        "OpenAI and AUTOMATIC1111 paths (which have no 202) wait before answering 504 job_still_running with the "
+        "job's id; the job goes on either way. Below the OpenAI SDK's 600 s timeout, so it never retries a wait.",
     )
     cpu_threads: int | None = Field(
         default=None,

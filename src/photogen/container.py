@@ -19,12 +19,12 @@ from photogen.services.assets import AssetService
 from photogen.services.catalogue import ModelCatalogue
 from photogen.services.events import InProcessEvents, JobEvents, job_labels
 from photogen.services.identities import IdentityService
-from photogen.services.job_counts import outputs_of
 from photogen.services.jobs import JobService
 from photogen.services.keys import KeyService
 from photogen.services.limits import OwnerLimits
 from photogen.services.privacy import PrivacyService
 from photogen.services.recipes import RecipeService
+from photogen.services.submission import GenerationSubmissions
 from photogen.services.tombstones import sweep_tombstones
 from photogen.services.uploads import UploadService
 from photogen.services.work import WorkLimit
@@ -53,6 +53,7 @@ class Container:
     queue: DatabaseQueue | None = None
     assets: AssetService | None = None
     identities: IdentityService | None = None
+    submissions: GenerationSubmissions | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def label_job_logs(self) -> None:
@@ -177,7 +178,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             max_batch_images=settings.max_batch_images,
             max_pixels=settings.max_pixels,
             max_decoded_bytes=settings.max_decoded_bytes,
-            on_finished=_on_finished(webhooks, db),
+            on_finished=_on_finished(webhooks),
             batch_window_s=settings.batch_window_ms / 1000.0,
             job_timeout_s=settings.job_timeout_s,
             work_limit=work_limit,
@@ -186,9 +187,10 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
         )
     recipes = RecipeService(db)
     recipes.seed_builtins()
+    submissions = GenerationSubmissions(catalogue, recipes, jobs, uploads, limits, url_allowlist=settings.url_allowlist)
     return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, privacy, embedded,
                      webhooks, catalogue=catalogue, limits=limits, queue=queue, assets=AssetService(db, blobs),
-                     identities=IdentityService(db, uploads))
+                     identities=IdentityService(db, uploads), submissions=submissions)
 
 
 def key_service(settings: Settings) -> KeyService:
@@ -234,8 +236,7 @@ def _job_admission(catalogue: ModelCatalogue, limits: OwnerLimits):
     def admit(owner: str, request: dict[str, Any]) -> None:
         if request.get("model") is not None:
             catalogue.check(request["model"])
-        limits.check_job(owner)
-        limits.check_storage(owner)
+        limits.admit_job(owner)
 
     return admit
 
@@ -263,12 +264,11 @@ def _output_signer(settings: Settings):
     return OutputSigner(signing_identity(settings.signing_cert, settings.signing_key, settings.home))
 
 
-def _on_finished(webhooks, db: Database):
-    def notify(job) -> None:
+def _on_finished(webhooks):
+    def notify(job, outputs: int) -> None:
         try:
             RUN_METRICS.observe_job_end(job.state, created_at=job.created_at, started_at=job.started_at,
-                                        finished_at=job.finished_at, error_code=job.error_code,
-                                        outputs=outputs_of(db, job.id) if job.state == "succeeded" else 0)
+                                        finished_at=job.finished_at, error_code=job.error_code, outputs=outputs)
         except Exception:  # a metric is never worth a job's end; the log has it
             logging.getLogger("photogen.metrics").exception("could not observe the end of job %s", job.id)
         if webhooks is None:

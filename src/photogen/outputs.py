@@ -25,6 +25,9 @@ from PIL import Image, PngImagePlugin
 from photogen.domain.errors import MetadataMissing
 
 SCHEMA = "photogen.output/1"
+# zlib level 1: on generated 512x512 images a third of level 6's encode time (Pillow, one core) for files about
+# 10% larger; the encode runs once per output on the worker, between the model and the job's end.
+PNG_COMPRESS_LEVEL = 1
 
 
 def pixel_sha256(image: Image.Image) -> str:
@@ -98,7 +101,7 @@ def encode_png(image: Image.Image, record: dict[str, Any]) -> bytes:
         info.add_text("parameters", parameters_text(record))
     info.add_text("photogen", json.dumps(record, sort_keys=True, ensure_ascii=False))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info, optimize=False, compress_level=6)
+    image.save(buffer, format="PNG", pnginfo=info, optimize=False, compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 

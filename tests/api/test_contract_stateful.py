@@ -12,9 +12,11 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from photogen.api.app import create_app
 from photogen.config import Settings
 
-# No worker: submitted jobs stay queued, so no model is needed and every step stays fast.
+# No worker: submitted jobs stay queued, so no model is needed and every step stays fast (the paths that wait
+# for their job answer at once).
 _home = Path(tempfile.mkdtemp(prefix="photogen-stateful-"))
 app = create_app(Settings(home=_home, device="cpu", offline=True, worker_enabled=False, webhook_secret="s",
+                          sync_wait_s=0, sync_wait_max_s=0,
                           allowed_hosts=["testserver", "localhost"]))
 # Links come from the spec's response fields (schemathesis 4 infers them: an upload's id feeds
 # generations, a job's id feeds cancel, vary, replay...). The live event stream of a job that never

@@ -5,7 +5,8 @@ above the cap is refused before reading, and a body without one (chunked) or wit
 it arrives. Bodies that may carry an image get the upload cap, large enough for a base64 JSON upload of
 `max_upload_bytes`: every body on the paths in `IMAGE_BODY_PATHS`, and every body that is not JSON (a
 multipart form carries a file). JSON bodies elsewhere get the small JSON cap. An endpoint that takes a
-base64 image in JSON belongs in `IMAGE_BODY_PATHS`.
+base64 image in JSON belongs in `IMAGE_BODY_PATHS`; one whose body may carry several photos says how many.
+The 413 comes in the error shape of the path's API (photogen.api.errors.error_body).
 """
 
 from __future__ import annotations
@@ -14,14 +15,20 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from photogen.api.errors import error_body
+from photogen.domain.params import MAX_REFERENCES
+
 Message = MutableMapping[str, Any]
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# Paths whose POST body may carry a whole photo (multipart, or base64 inside JSON).
-IMAGE_BODY_PATHS = frozenset({"/v1/uploads", "/v1/generations", "/v1/sweeps"})
+# Paths whose POST body may carry a whole photo (multipart, or base64 inside JSON), and how many photos at most.
+IMAGE_BODY_PATHS: dict[str, int] = {
+    "/v1/uploads": 1, "/v1/generations": 1, "/v1/sweeps": 1, "/v1/image-to-image": 1, "/sdapi/v1/img2img": 1,
+    "/v1/images/edits": 1 + MAX_REFERENCES,  # the photo to edit and its reference images, in one form
+}
 # Room for multipart boundaries and headers, or the JSON around a base64 string.
 BODY_SLACK_BYTES = 64 * 1024
 
@@ -42,8 +49,9 @@ class BodyLimit:
         self.json_cap = max_json_body_bytes
 
     def cap_for(self, scope: Scope) -> int:
-        if scope.get("path", "").rstrip("/") in IMAGE_BODY_PATHS:
-            return self.image_cap
+        photos = IMAGE_BODY_PATHS.get(scope.get("path", "").rstrip("/"))
+        if photos is not None:
+            return self.image_cap * photos
         content_type = _header(scope, b"content-type") or b""
         return self.json_cap if b"json" in content_type.lower() else self.image_cap
 
@@ -55,7 +63,7 @@ class BodyLimit:
         # 1. a declared length above the cap: refused before a byte of the body is read
         declared = _content_length(scope)
         if declared is not None and declared > cap:
-            await _send_413(send, cap)
+            await _send_413(send, cap, scope.get("path", ""))
             return
         # 2. otherwise count as the body arrives; past the cap, the app's own answer is replaced by the 413
         received = 0
@@ -89,7 +97,7 @@ class BodyLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await _send_413(send, cap)
+            await _send_413(send, cap, scope.get("path", ""))
 
 
 def _header(scope: Scope, wanted: bytes) -> bytes | None:
@@ -104,14 +112,13 @@ def _content_length(scope: Scope) -> int | None:
         return None
 
 
-async def _send_413(send: Send, cap: int) -> None:
-    body = json.dumps({"error": {
-        "code": "request_too_large",
-        "message": f"the request body is larger than the limit of {cap} bytes",
-        "hint": "send a smaller photo, or a smaller JSON body",
-    }}).encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [
+async def _send_413(send: Send, cap: int, path: str) -> None:
+    status, content, headers = error_body(path, 413, "request_too_large",
+                                          f"the request body is larger than the limit of {cap} bytes",
+                                          "send a smaller photo, or a smaller JSON body")
+    body = json.dumps(content).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
+        (b"connection", b"close"), *((name.lower().encode(), value.encode()) for name, value in headers.items()),
     ]})
     await send({"type": "http.response.body", "body": body})

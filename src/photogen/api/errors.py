@@ -1,9 +1,13 @@
-"""Domain errors map to HTTP here and only here, always as {"error": {"code", "message", "hint"}}."""
+"""Domain errors map to HTTP here and only here: as {"error": {"code", "message", "hint"}}, except on the
+compatibility paths that answer in their original API's shape (`error_body`): OpenAI's images API
+({"error": {"message", "type", "param", "code"}}) and AUTOMATIC1111's sdapi ({"error", "detail", "body", "errors"})."""
 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -45,6 +49,16 @@ STATUS_BY_CODE = {
     "reference_not_found": 422,
     "rate_limited": 429,
     "quota_exceeded": 429,
+    "unknown_sampler": 422,
+    # how a job ended, answered by the paths that wait for their job (photogen.api.results.check_succeeded)
+    "job_canceled": 409,
+    "upload_deleted": 409,
+    "job_deleted": 409,
+    "generation_failed": 500,
+    "model_load_failed": 500,
+    "worker_stopped": 503,
+    "job_timeout": 504,
+    "job_still_running": 504,  # a waiting path waited as long as it may; the job goes on
 }
 DEFAULT_STATUS = 400
 
@@ -62,35 +76,59 @@ ERROR_RESPONSES: dict[int | str, dict] = {
 }
 
 
-def error_response(status: int, code: str, message: str, hint: str = "", headers=None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "hint": hint}}, status_code=status, headers=headers)
+OPENAI_PREFIX = "/v1/images/"
+SDAPI_PREFIX = "/sdapi/"
+_FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\[\]]*): ")
+
+
+def error_body(path: str, status: int, code: str, message: str, hint: str = "") -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, body, extra headers) of an error answered on `path`, in the shape its API's clients read."""
+    if path.startswith(OPENAI_PREFIX):
+        # OpenAI answers invalid values with 400; its SDK retries 409, 429 and 5xx unless told not to
+        status = 400 if status == 422 else status
+        field = _FIELD.match(message)
+        body = {"error": {"message": f"{message} ({hint})" if hint else message,
+                          "type": "server_error" if status >= 500 else "invalid_request_error",
+                          "param": field.group(1) if field else None, "code": code}}
+        return status, body, {} if status == 429 else {"x-should-retry": "false"}
+    if path.startswith(SDAPI_PREFIX):
+        detail = f"{message} ({hint})" if hint else message
+        headers = {"WWW-Authenticate": 'Basic realm="photogen"'} if status == 401 else {}
+        return status, {"error": code, "detail": detail, "body": "", "errors": message}, headers
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    return status, {"error": {"code": code, "message": message, "hint": hint}}, headers
+
+
+def error_response(status: int, code: str, message: str, hint: str = "", headers=None, *, path: str = "") -> JSONResponse:
+    status, body, shaped = error_body(path, status, code, message, hint)
+    return JSONResponse(body, status_code=status, headers={**shaped, **(headers or {})} or None)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PhotogenError)
-    async def photogen_error(_request: Request, exc: PhotogenError) -> JSONResponse:
+    async def photogen_error(request: Request, exc: PhotogenError) -> JSONResponse:
         status = STATUS_BY_CODE.get(exc.code, DEFAULT_STATUS)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        if isinstance(exc, LimitExceeded):
-            headers = {"Retry-After": str(exc.retry_after_s)}
-        return error_response(status, exc.code, exc.message, exc.hint, headers)
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, LimitExceeded) else None
+        return error_response(status, exc.code, exc.message, exc.hint, headers, path=request.url.path)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
         for error in exc.errors():
             where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header"))
             parts.append(f"{where or 'body'}: {error.get('msg', 'invalid').removeprefix('Value error, ')}")
-        return error_response(422, "invalid_request", "; ".join(parts), "fix the values named above")
+        return error_response(422, "invalid_request", "; ".join(parts), "fix the values named above",
+                              path=request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else "request refused"
-        return error_response(exc.status_code, code, message)
+        return error_response(exc.status_code, code, message, path=request.url.path)
 
     @app.exception_handler(Exception)
-    async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         incident = uuid.uuid4().hex[:12]
         log.error("internal error %s", incident, exc_info=exc)
-        return error_response(500, "internal_error", "an internal error occurred", f"report incident {incident} to the operator")
+        return error_response(500, "internal_error", "an internal error occurred", f"report incident {incident} to the operator",
+                              path=request.url.path)

@@ -73,14 +73,11 @@ class GenerationIn(GenerationRequest):
     def given_fields(self) -> dict[str, Any]:
         """The generation fields the caller set, without the source, callback, recipe or sweep."""
         skip = {"image", "image_url", "upload_id", "callback_url", "recipe", "sweep"}
-        return {name: getattr(self, name) for name in self.model_fields_set - skip}
+        return {name: getattr(self, name) for name in self.model_fields_set & set(GenerationIn.model_fields) - skip}
 
-    def generation_request(self, default_model: str, recipe_fields: dict[str, Any] | None = None) -> GenerationRequest:
-        if recipe_fields is None:
-            fields = self.model_dump(exclude={"image", "image_url", "upload_id", "callback_url", "sweep"})
-        else:
-            fields = recipe_fields
-        return GenerationRequest.parse({**fields, "model": self.model or default_model})
+    def generation_fields(self) -> dict[str, Any]:
+        """Every field of the generation request (the GenerationRequest fields), set or default."""
+        return self.model_dump(include=set(GenerationRequest.model_fields))
 
 
 class Progress(BaseModel):
@@ -116,6 +113,13 @@ class AssetDetail(AssetOut):
     record: dict[str, Any] = Field(description="The full embedded record: request, strengths, model, source hash, software.")
 
 
+class JobOriginOut(BaseModel):
+    path: str = Field(description="The compatibility path the request came to, e.g. /sdapi/v1/img2img.")
+    ignored_fields: list[str] = Field(description="Fields of the request photogen did not use, by name (as the "
+                                      "original APIs ignore fields they do not know).")
+    user: str | None = Field(default=None, description="The caller's label for its end user (OpenAI's `user`).")
+
+
 class JobOut(BaseModel):
     id: str = Field(description="Job id.")
     state: Literal["queued", "running", "succeeded", "failed", "canceled"] = Field(description="Where the job is.")
@@ -136,6 +140,8 @@ class JobOut(BaseModel):
     created_at: UtcDatetime = Field(description="When it was submitted (UTC).")
     started_at: UtcDatetime | None = Field(description="When a worker last started it.")
     finished_at: UtcDatetime | None = Field(description="When it ended.")
+    via: JobOriginOut | None = Field(default=None, description="Where a job that came through a compatibility path "
+                                     "came from, and what of its request was ignored; null for the /v1 API.")
 
 
 class Lineage(BaseModel):

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from fastapi import Request, Response
 
 from photogen.api.deps import container_of
-from photogen.api.schemas import AssetOut, JobOut, UploadOut
+from photogen.api.schemas import AssetOut, JobOriginOut, JobOut, UploadOut
 from photogen.domain.jobs import request_view
 from photogen.domain.records import AssetRecord, JobRecord, UploadRecord
+
+if TYPE_CHECKING:
+    from photogen.services.jobs import JobService
 
 
 def upload_out(upload: UploadRecord) -> UploadOut:
@@ -36,16 +40,22 @@ def job_out(job: JobRecord, assets: list[AssetRecord]) -> JobOut:
         attempts=job.attempts, cancel_requested=job.cancel_requested, callback_url=job.callback_url, crop=job.crop,
         error={"code": job.error_code, "message": job.error_message or ""} if job.error_code else None,
         assets=[asset_out(a) for a in assets], created_at=job.created_at, started_at=job.started_at,
-        finished_at=job.finished_at,
+        finished_at=job.finished_at, via=_via(spec),
     )
 
 
-def submitted_job(response: Response, created: bool, job: JobRecord, assets: list[AssetRecord]) -> JobOut:
-    """What every submission answers: 202 for a new job; 200 with the first job (and what it made so far) when a
-    retry's Idempotency-Key found it."""
-    if not created:
-        response.status_code = 200
-    return job_out(job, assets)
+def _via(spec) -> JobOriginOut | None:
+    via = getattr(spec, "via", None)
+    return None if via is None else JobOriginOut(path=via.path, ignored_fields=list(via.ignored_fields), user=via.user)
+
+
+def submitted_job(response: Response, created: bool, job: JobRecord, jobs: JobService, owner: str) -> JobOut:
+    """What every submission answers: 202 for a new job (which has no assets yet, so none are read); 200 with the
+    first job, as it stands now, and what it made so far when a retry's Idempotency-Key found it."""
+    if created:
+        return job_out(job, [])
+    response.status_code = 200
+    return job_out(*jobs.with_assets(owner, job.id))
 
 
 def live_progress(request: Request, job: JobRecord) -> JobRecord:

@@ -52,14 +52,7 @@ def source_photo(request: Request, owner: str, *, image: str | None, image_url: 
         return upload_id
     uploads, limits = container_of(request).uploads, container_of(request).limits
     if image is not None:
-        data = decode_base64(image)
-
-        def store() -> str:
-            limits.check_upload_rate(owner)
-            limits.admit_upload(owner, len(data))
-            return uploads.create(owner, data, "", None).id
-
-        return SourcePhoto(f"sha256:{hashlib.sha256(data).hexdigest()}", store)
+        return photo_from_bytes(request, owner, decode_base64(image))
     url = image_url or ""
 
     def fetch_and_store() -> str:
@@ -69,6 +62,18 @@ def source_photo(request: Request, owner: str, *, image: str | None, image_url: 
         return uploads.create(owner, data, "", claimed).id
 
     return SourcePhoto(f"url:{url}", fetch_and_store)
+
+
+def photo_from_bytes(request: Request, owner: str, data: bytes, filename: str = "") -> SourcePhoto:
+    """A photo sent with a request, stored (within the owner's upload limits) only if no earlier job answers."""
+    uploads, limits = container_of(request).uploads, container_of(request).limits
+
+    def store() -> str:
+        limits.check_upload_rate(owner)
+        limits.admit_upload(owner, len(data))
+        return uploads.create(owner, data, filename, None).id
+
+    return SourcePhoto(f"sha256:{hashlib.sha256(data).hexdigest()}", store)
 
 
 def parse_upload_json(raw: bytes) -> UploadJson:

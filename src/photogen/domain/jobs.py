@@ -57,11 +57,26 @@ class _Spec(BaseModel):
     version: Literal[1] = Field(default=SPEC_VERSION, description="The spec's format; a newer format is migrated.")
 
 
+class JobOrigin(BaseModel):
+    """The compatibility path a job came through (the how-to's /v1/image-to-image, OpenAI's images API,
+    AUTOMATIC1111's sdapi) and the fields of its request photogen ignored, as those APIs ignore what they do
+    not know."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(min_length=1, max_length=100, description="The path the request came to.")
+    ignored_fields: tuple[str, ...] = Field(default=(), max_length=200,
+                                            description="Fields of the request photogen did not use, by name.")
+    user: str | None = Field(default=None, max_length=256,
+                             description="The caller's own label for its end user (OpenAI's `user`), kept as given.")
+
+
 class GenerateSpec(_Spec):
     """Make `request.num_images` outputs from the job's upload."""
 
     kind: Literal["generate"] = "generate"
     request: GenerationRequest
+    via: JobOrigin | None = Field(default=None, description="Set when the job came through a compatibility path.")
 
     @property
     def num_images(self) -> int:
@@ -138,18 +153,22 @@ def parse_job_spec(data: Any) -> JobSpec:
 
 
 def dump_job_spec(spec: JobSpec) -> dict[str, Any]:
-    """What `jobs.request` stores."""
-    return spec.model_dump(mode="json")
+    """What `jobs.request` stores; a job that came through the /v1 API stores no `via`."""
+    data = spec.model_dump(mode="json")
+    if data.get("via", 0) is None:
+        del data["via"]
+    return data
 
 
 def generation_spec(request: GenerationRequest, *, parent_id: str | None = None, relation: str | None = None,
-                    changes: dict[str, Any] | None = None) -> GenerationSpec:
-    """A generation's spec: plain, or a replay or variation of job `parent_id`."""
+                    changes: dict[str, Any] | None = None, via: JobOrigin | None = None) -> GenerationSpec:
+    """A generation's spec: plain (from a compatibility path when `via` says so), or a replay or variation of
+    job `parent_id`."""
     if relation == "replay" and parent_id:
         return ReplaySpec(request=request, parent_id=parent_id)
     if relation == "vary" and parent_id:
         return VarySpec(request=request, parent_id=parent_id, changes=changes or {})
-    return GenerateSpec(request=request)
+    return GenerateSpec(request=request, via=via)
 
 
 def request_view(spec: JobSpec) -> dict[str, Any]:

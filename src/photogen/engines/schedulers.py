@@ -39,3 +39,28 @@ def resolved_name(name: str, base_config: dict[str, Any]) -> str:
 def sampler_label(name: str) -> str:
     """The sampler name as the `parameters` text of other SD tools writes it."""
     return SCHEDULERS[name][2] if name in SCHEDULERS else name
+
+
+# Other names AUTOMATIC1111's API takes for a sampler (k-diffusion's), beside its label and our own name.
+_SAMPLER_ALIASES: dict[str, tuple[str, ...]] = {
+    "euler": ("k_euler",),
+    "euler_a": ("k_euler_a", "k_euler_ancestral"),
+    "dpmpp_2m": ("k_dpmpp_2m",),
+    "ddim": (),
+    "pndm": ("plms",),
+    "lms": ("k_lms",),
+}
+
+
+def sampler_names() -> list[tuple[str, list[str]]]:
+    """Each scheduler as a sampler: (its label, the other names it answers to), in SCHEDULERS' order."""
+    return [(label, [name, *_SAMPLER_ALIASES.get(name, ())]) for name, (_, _, label) in SCHEDULERS.items()]
+
+
+def scheduler_for_sampler(sampler: str) -> str | None:
+    """The request's scheduler for a sampler label or alias (any case), e.g. 'Euler a' -> 'euler_a'; None if unknown."""
+    wanted = sampler.strip().lower()
+    for name, (label, aliases) in zip(SCHEDULERS, sampler_names()):
+        if wanted == label.lower() or wanted in aliases:
+            return name
+    return None

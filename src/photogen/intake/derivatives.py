@@ -56,14 +56,18 @@ def encode_derivative(
     format: str = "JPEG",
     *,
     quality: int = 90,
+    compress_level: int | None = None,
     metadata: PhotoMetadata | None = None,
 ) -> bytes:
-    """Encode RGB pixels as JPEG, PNG or WebP with no metadata but, optionally, the allow-listed camera tags."""
+    """Encode RGB pixels as JPEG, PNG or WebP with no metadata but, optionally, the allow-listed camera tags.
+    `compress_level` (PNG, zlib 0-9) defaults to Pillow's."""
     options: dict[str, object] = {}
     if metadata is not None:
         options["exif"] = derivative_exif(metadata).tobytes()
     if format.upper() in ("JPEG", "WEBP"):
         options["quality"] = quality
+    if format.upper() == "PNG" and compress_level is not None:
+        options["compress_level"] = compress_level
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format.upper(), **options)
     return buffer.getvalue()

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -81,6 +81,8 @@ class RunMetrics:
 
 
 def _seconds(start: datetime, end: datetime) -> float:
+    """Between two UTC times, either of which may come without its zone (SQLite gives them so)."""
+    start, end = (t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in (start, end))
     return max(0.0, (end - start).total_seconds())
 
 

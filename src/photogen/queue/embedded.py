@@ -17,6 +17,7 @@ from photogen.intake.decode import DEFAULT_MAX_DECODED_BYTES
 from photogen.queue.port import DatabaseQueue, JobQueue, new_worker_id
 from photogen.runner.context import RunContext, RunLimits
 from photogen.runner.jobs import JobRunner
+from photogen.runner.sinks import JobEnded
 from photogen.services.events import JobEvents
 from photogen.services.work import WorkLimit
 from photogen.store.blobs import BlobStore
@@ -38,7 +39,7 @@ class EmbeddedWorker:
         max_batch_images: int = 8,
         max_pixels: int = 50_000_000,
         max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
-        on_finished: Callable[[Job], None] | None = None,
+        on_finished: JobEnded | None = None,
         batch_window_s: float = 0.0,
         job_timeout_s: float | None = None,
         work_limit: WorkLimit | None = None,

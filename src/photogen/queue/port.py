@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,11 +32,12 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from photogen.domain.jobs import JobState, check_transition, parse_job_spec
-from photogen.services.events import JobEvents
+from photogen.services.events import JobEvents, labels_of
 from photogen.store.database import Database
 from photogen.store.tables import Job, WorkerRecord, utcnow
 
 FORGET_WORKERS_AFTER = timedelta(days=1)  # a worker silent this long leaves the health listing
+BATCH_POLL_S = 0.005  # how often a batch window counts the compatible jobs (submissions elsewhere are not told)
 
 
 def new_worker_id() -> str:
@@ -66,7 +66,7 @@ class JobQueue(Protocol):
 
     def register(self, worker_id: str, *, kind: str, gpu: str | None = None) -> None: ...
 
-    def wait_for_batch(self, max_images: int, window_s: float, stop: threading.Event | None = None) -> None: ...
+    def wait_for_batch(self, max_images: int, window_s: float, stop: threading.Event | None = None) -> bool: ...
 
     def claim(self, worker_id: str, max_images: int, window_s: float = 0.0,
               stop: threading.Event | None = None) -> list[Job]: ...
@@ -98,6 +98,7 @@ class DatabaseQueue:
         self.clock = clock
         self.sleep = sleep
         self.listeners: list[Callable[[], None]] = []
+        self._submitted = threading.Event()  # a submission in this process, for a batch window that waits
 
     # -- submissions -----------------------------------------------------------------------------
 
@@ -106,6 +107,7 @@ class DatabaseQueue:
 
     def notify(self) -> None:
         """A job was submitted: wake the workers listening in this process."""
+        self._submitted.set()
         for listener in self.listeners:
             listener()
 
@@ -123,13 +125,15 @@ class DatabaseQueue:
         if not oldest:
             return None
         owners = list(oldest)
-        running = dict(session.execute(select(Job.owner, func.count()).where(
-            Job.state == JobState.RUNNING.value, Job.owner.in_(owners)).group_by(Job.owner)).all())
-        served = dict(session.execute(select(Job.owner, func.max(Job.started_at)).where(
-            Job.started_at.is_not(None), Job.owner.in_(owners)).group_by(Job.owner)).all())
-        never = datetime.min.replace(tzinfo=timezone.utc)
-        owners.sort(key=lambda owner: (running.get(owner, 0), aware(served[owner]) if served.get(owner) else never,
-                                       aware(oldest[owner])))
+        if len(owners) > 1:  # one owner waiting: nobody to be fair to
+            running = dict(session.execute(select(Job.owner, func.count()).where(
+                Job.state == JobState.RUNNING.value, Job.owner.in_(owners)).group_by(Job.owner)).all())
+            served = dict(session.execute(select(Job.owner, func.max(Job.started_at)).where(
+                Job.started_at.is_not(None), Job.owner.in_(owners)).group_by(Job.owner)).all())
+            never = datetime.min.replace(tzinfo=timezone.utc)
+            owners.sort(key=lambda owner: (running.get(owner, 0),
+                                           aware(served[owner]) if served.get(owner) else never,
+                                           aware(oldest[owner])))
         for owner in owners:
             head = select(Job).where(queued, Job.owner == owner).order_by(Job.created_at, Job.id).limit(1)
             job = session.scalar(head.with_for_update(skip_locked=True) if lock else head)
@@ -137,41 +141,51 @@ class DatabaseQueue:
                 return job
         return None
 
-    def wait_for_batch(self, max_images: int, window_s: float, stop: threading.Event | None = None) -> None:
+    def wait_for_batch(self, max_images: int, window_s: float, stop: threading.Event | None = None) -> bool:
         """Dynamic batching: hold the next batch's first job until the batch is full or its window has passed.
 
         The window is counted from the job's submission, so no job waits longer than the window,
-        and a lone job is not held at all once the window has gone by.
+        and a lone job is not held at all once the window has gone by. The head is chosen once; then only the
+        compatible jobs are counted, every BATCH_POLL_S or as soon as a submission in this process says so.
+        False when nothing was queued (with a window: without one, nothing is looked at).
         """
         if window_s <= 0:
-            return
+            return True
+        self._submitted.clear()
+        with self.db.session() as session:
+            first = self.next_head(session)
+        if first is None:
+            return False
+        batch_key, submitted_at = first.batch_key, aware(first.created_at)
         while True:
-            with self.db.session() as session:
-                first = self.next_head(session)
-                if first is None:
-                    return
-                waiting = session.scalars(select(Job.request).where(
-                    Job.state == JobState.QUEUED.value, Job.batch_key == first.batch_key)).all()
-            if sum(parse_job_spec(request).num_images for request in waiting) >= max_images:
-                return
-            left = window_s - (self.clock() - aware(first.created_at)).total_seconds()
+            if self._queued_images(batch_key, max_images) >= max_images:
+                return True
+            left = window_s - (self.clock() - submitted_at).total_seconds()
             if left <= 0:
-                return
-            pause = min(left, 0.005)
+                return True
+            pause = min(left, BATCH_POLL_S)
             if self.sleep is not None:
                 self.sleep(pause)
-            elif stop is not None:
-                stop.wait(pause)
             else:
-                time.sleep(pause)
+                self._submitted.wait(pause)
+                self._submitted.clear()
             if stop is not None and stop.is_set():
-                return
+                return True
+
+    def _queued_images(self, batch_key: str, enough: int) -> int:
+        """Images the queued jobs of `batch_key` ask for, counted up to the first `enough` jobs."""
+        with self.db.session() as session:
+            waiting = session.scalars(select(Job.request).where(
+                Job.state == JobState.QUEUED.value, Job.batch_key == batch_key)
+                .order_by(Job.created_at, Job.id).limit(enough)).all()
+        return sum(parse_job_spec(request).num_images for request in waiting)
 
     def claim(self, worker_id: str, max_images: int, window_s: float = 0.0,
               stop: threading.Event | None = None) -> list[Job]:
         """A compatible group of queued jobs (one batch key, at most `max_images` images), now running
         under this worker's lease; [] when nothing is queued."""
-        self.wait_for_batch(max_images, window_s, stop)
+        if not self.wait_for_batch(max_images, window_s, stop):
+            return []
         now = self.clock()
         with self.db.session(write_lock=True) as session:
             first = self.next_head(session, lock=True)
@@ -196,7 +210,7 @@ class DatabaseQueue:
                 job.claimed_by = worker_id
                 job.lease_until = now + self.lease
         for job in claimed:
-            self.events.publish(job.id, "state", state=job.state)
+            self.events.publish(job.id, "state", state=job.state, labels=labels_of(job))
         return claimed
 
     # -- leases ----------------------------------------------------------------------------------
@@ -261,7 +275,7 @@ class DatabaseQueue:
 
     def _publish(self, jobs: list[Job]) -> None:
         for job in jobs:
-            self.events.publish(job.id, "state", state=job.state)
+            self.events.publish(job.id, "state", state=job.state, labels=labels_of(job))
         if any(job.state == JobState.QUEUED.value for job in jobs):
             self.notify()
 

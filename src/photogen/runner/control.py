@@ -25,22 +25,23 @@ class WorkerStopping(Exception):
 
 
 class Progress:
-    """A step callback over one or several passes: it publishes the count, writes it to the rows now and then,
-    and runs the jobs' interrupt check, which raises JobCanceled, WorkerStopping or JobTimedOut."""
+    """A step callback over one or several passes: it publishes the count, writes it to the rows every
+    PROGRESS_WRITE_EVERY_S while the pass runs (the rows get the final count with the job's end), and runs the
+    jobs' interrupt check, which raises JobCanceled, WorkerStopping or JobTimedOut."""
 
     def __init__(self, control: JobControl, jobs: list[Job], total: int, interrupt: InterruptCheck,
                  *, images: int | None = None) -> None:
         self.control, self.jobs, self.total, self.interrupt = control, jobs, total, interrupt
         self.images = {job.id: images if images is not None else job.spec.num_images for job in jobs}
-        self.last_write = 0.0
+        self.last_write = time.monotonic()  # the claim wrote step 0
 
     def __call__(self, done: int, total: int | None = None) -> None:
         if total is not None:
             self.total = total
-        for job in self.jobs:
-            self.control.events.publish(job.id, "progress", step=done, total=self.total, images=self.images[job.id])
+        self.control.events.publish_progress(
+            [(job.id, {"step": done, "total": self.total, "images": self.images[job.id]}) for job in self.jobs])
         now = time.monotonic()
-        if now - self.last_write >= PROGRESS_WRITE_EVERY_S or done == self.total:
+        if now - self.last_write >= PROGRESS_WRITE_EVERY_S and done < self.total:
             self.last_write = now
             self.control.write_progress(self.jobs, done)
         self.interrupt()
@@ -90,14 +91,9 @@ class JobControl:
                 if current is None or current.cancel_requested:
                     self.events.request_cancel(job_id)
 
-    def cancel_requested(self, job: Job, *, from_db: bool = False) -> bool:
-        if self.events.cancel_requested(job.id):
-            return True
-        if not from_db:
-            return False
-        with self.db.session() as session:
-            current = session.get(Job, job.id)
-        return current is None or current.cancel_requested
+    def cancel_requested(self, job: Job) -> bool:
+        """As heard through the events (the row's own flag is read again when the results are committed)."""
+        return self.events.cancel_requested(job.id)
 
     def write_progress(self, jobs: list[Job], done: int) -> None:
         # Read, then write: under the write lock, or SQLite refuses the write once another writer (a

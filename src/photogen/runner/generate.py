@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
@@ -18,6 +18,7 @@ from photogen.observability.metrics import RUN_METRICS
 from photogen.outputs import pixel_sha256
 from photogen.runner.context import RunContext
 from photogen.runner.records import Output, RunResult, crop_output, output_record
+from photogen.runner.timings import Timings
 from photogen.services.review import score_images
 
 
@@ -30,6 +31,7 @@ class GenerationTask:
     model: Generator
     source: dict[str, Any]
     ref: Any = None  # whatever the caller tracks the task by (the server's job row)
+    timings: Timings = field(default_factory=Timings)  # where its time went on the worker
 
 
 def plan_for(decoded: DecodedImage, request: GenerationRequest, model: Generator) -> CropPlan:

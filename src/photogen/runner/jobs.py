@@ -15,15 +15,16 @@ from photogen.intake.decode import DecodedImage
 from photogen.runner.context import RunContext
 from photogen.runner.control import JobCanceled, JobControl, WorkerStopping
 from photogen.runner.generate import GenerationTask, batches, prepare, result_for, run_batch
-from photogen.runner.sinks import AssetStore
+from photogen.runner.sinks import AssetStore, JobEnded
 from photogen.runner.sweep import run_sweep
+from photogen.runner.timings import PassClock, Timings
 from photogen.runner.upscale import run_upscale
 from photogen.store.tables import Asset, Job, Upload
 
 
 class JobRunner:
     def __init__(self, ctx: RunContext, *, stopping: Callable[[], bool],
-                 on_finished: Callable[[Job], None] | None = None) -> None:
+                 on_finished: JobEnded | None = None) -> None:
         self.ctx = ctx
         self.assets = AssetStore(ctx.db, ctx.blobs, ctx.events, signer=ctx.signer, on_finished=on_finished)
         self.control = JobControl(ctx.db, ctx.events, job_timeout_s=ctx.limits.job_timeout_s, stopping=stopping)
@@ -43,6 +44,8 @@ class JobRunner:
                     tasks.append(self.prepare(job, spec))
             except WorkerStopping:
                 self.assets.requeue([job])
+            except JobCanceled:
+                self.assets.finish(job, JobState.CANCELED)
             except Exception as exc:  # noqa: BLE001 (one bad job must not sink the batch)
                 self.assets.fail(job, exc)
         # 2. generations that can share a pass run together
@@ -52,9 +55,14 @@ class JobRunner:
     # -- generation ----------------------------------------------------------------------------
 
     def prepare(self, job: Job, spec: GenerationSpec) -> GenerationTask:
-        decoded, source = self.source_of(job)
-        references = self.references_of(job, spec.request.references)
-        return prepare(self.ctx, decoded, spec.request, source, ref=job, references=references)
+        timings = Timings()
+        with timings.phase("source"):
+            decoded, source = self.source_of(job)
+            references = self.references_of(job, spec.request.references)
+        with timings.phase("prepare"):
+            task = prepare(self.ctx, decoded, spec.request, source, ref=job, references=references)
+        task.timings = timings
+        return task
 
     def run_group(self, group: list[GenerationTask]) -> None:
         # 1. one pass for the group, steered by its jobs' cancels, the shutdown and the time limit
@@ -62,8 +70,10 @@ class JobRunner:
         interrupt = self.control.interrupt_for(jobs)
         steps = group[0].model.capabilities.denoising_steps(group[0].item.request)
         progress = self.control.progress_for(jobs, steps, interrupt)
+        clock = PassClock()  # the model's time, apart from the time its callbacks take
         try:
-            images = run_batch(group, progress, interrupt)
+            with clock.measure():
+                images = run_batch(group, clock.timed(progress), clock.timed(interrupt))
         except JobCanceled:
             for job in jobs:
                 self.assets.finish(job, JobState.CANCELED)
@@ -78,11 +88,16 @@ class JobRunner:
         # 2. each job's results, committed with its success unless it was canceled meanwhile
         for task, job_images in zip(group, images):
             job = task.ref
-            if self.control.cancel_requested(job, from_db=True):
+            clock.record(task.timings, len(group))
+            if self.control.cancel_requested(job):  # as heard; the commit reads the row's flag
                 self.assets.finish(job, JobState.CANCELED)
                 continue
             try:
-                self.assets.sink_for(job).store(result_for(task, job_images))
+                with task.timings.phase("result"):
+                    result = result_for(task, job_images)
+                self.assets.sink_for(job).store(result, task.timings)
+            except JobCanceled:
+                self.assets.finish(job, JobState.CANCELED)
             except Exception as exc:  # noqa: BLE001 (a failed store ends this job only)
                 self.assets.fail(job, exc)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -20,10 +21,12 @@ from sqlalchemy import select
 from photogen.domain.errors import PhotogenError
 from photogen.domain.jobs import JobState, check_transition
 from photogen.intake.derivatives import encode_derivative
-from photogen.outputs import WrittenOutput, encode_png, output_stem, write_output
+from photogen.outputs import PNG_COMPRESS_LEVEL, WrittenOutput, encode_png, output_stem, write_output
+from photogen.runner.control import JobCanceled
 from photogen.runner.records import Output, RunResult
 from photogen.runner.replay import compare_outputs
-from photogen.services.events import JobEvents
+from photogen.runner.timings import Timings
+from photogen.services.events import JobEvents, labels_of
 from photogen.services.uploads import safe_owner
 from photogen.store.blobs import BlobStore
 from photogen.store.database import Database
@@ -31,16 +34,18 @@ from photogen.store.tables import Asset, Job, Upload, utcnow
 
 log = logging.getLogger("photogen.worker")
 Piece = tuple[str, bytes, Asset]  # blob key, file bytes, row
+JobEnded = Callable[[Job, int], None]
+"""Told of each job that ended here: its row as it ended, and how many images it stored (crops not counted)."""
 
 
 class AssetStore:
     """The server's side of a job: its assets, and its state from running to an end, each change published."""
 
     def __init__(self, db: Database, blobs: BlobStore, events: JobEvents, *, signer=None,
-                 on_finished: Callable[[Job], None] | None = None) -> None:
+                 on_finished: JobEnded | None = None) -> None:
         self.db, self.blobs, self.events = db, blobs, events
         self.signer = signer  # signs outputs and upscales with Content Credentials when configured
-        self.on_finished = on_finished or (lambda job: None)
+        self.on_finished = on_finished or (lambda job, outputs: None)
         self._last_ingredient: tuple[str, tuple[bytes, str, str]] | None = None
 
     def sink_for(self, job: Job) -> AssetSink:
@@ -49,7 +54,8 @@ class AssetStore:
     def piece(self, job: Job, output: Output, key: str) -> Piece:
         """One asset to commit: the crop as a plain PNG, anything else with its record embedded (and signed)."""
         if output.kind == "crop":
-            record, data = output.record, encode_derivative(output.image, "PNG")
+            record = output.record
+            data = encode_derivative(output.image, "PNG", compress_level=PNG_COMPRESS_LEVEL)
         else:
             record = {**output.record, "job_id": job.id}
             data = encode_png(output.image, record)
@@ -73,14 +79,20 @@ class AssetStore:
             self._last_ingredient = (upload_id, (self.blobs.get(upload.blob_key), upload.filename, upload.format))
         return self._last_ingredient[1]
 
-    def commit(self, job: Job, pieces: list[Piece], **updates: Any) -> None:
+    def commit(self, job: Job, pieces: list[Piece], *, timings: Timings | None = None, **updates: Any) -> None:
         """Blobs first, then all rows and the job's success in one transaction; on failure the new blobs go.
+        The success event carries `timings`, where the job's time went on the worker. A job canceled or deleted
+        since its pass stores nothing: JobCanceled, for the caller to end it so.
 
         Fenced by the claim: a worker whose lease ran out (the job was requeued, perhaps taken by another
         worker, which writes the same blob keys) stores nothing and removes nothing of the new owner's.
         """
+        started = time.perf_counter()
         with self.db.session() as session:
-            if not _still_ours(session.get(Job, job.id), job):
+            current = session.get(Job, job.id)
+            if current is None or current.cancel_requested:  # deleted or canceled since the pass: nothing is kept
+                raise JobCanceled()
+            if not _still_ours(current, job):
                 raise LeaseLost(job.id)
         written: list[str] = []
         try:
@@ -99,6 +111,7 @@ class AssetStore:
                 current.finished_at = utcnow()
                 for name, value in updates.items():
                     setattr(current, name, value)
+                ended = current
         except LeaseLost:
             with self.db.session() as session:  # keys the job's new owner has committed stay
                 kept = set(session.scalars(select(Asset.blob_key).where(Asset.blob_key.in_(written))))
@@ -111,8 +124,13 @@ class AssetStore:
                 self.blobs.delete(key)
             raise
         outputs = [row.id for _key, _data, row in pieces if row.kind != "crop"]
-        self.events.publish(job.id, "state", state=JobState.SUCCEEDED.value, assets=outputs)
-        self.on_finished(self.reload(job.id) or job)
+        extra = {}
+        if timings is not None:
+            timings.add("store", time.perf_counter() - started)
+            extra["timings"] = timings.as_dict()
+        self.events.publish(job.id, "state", state=JobState.SUCCEEDED.value, assets=outputs, labels=labels_of(job),
+                            **extra)
+        self.on_finished(ended, len(outputs))
 
     def compare_with_parent(self, job: Job, pieces: list[Piece]) -> dict | None:
         """For a replay: each output against the same output of the job it replays."""
@@ -128,10 +146,6 @@ class AssetStore:
     def _opener(self, blob_key: str) -> Callable[[], Image.Image]:
         return lambda: Image.open(io.BytesIO(self.blobs.get(blob_key)))
 
-    def reload(self, job_id: str) -> Job | None:
-        with self.db.session() as session:
-            return session.get(Job, job_id)
-
     def requeue(self, jobs: list[Job]) -> None:
         """Stopped by a shutdown, not by anything the jobs did: back to the queue, the attempt not counted."""
         with self.db.session(write_lock=True) as session:
@@ -142,13 +156,13 @@ class AssetStore:
                     current.claimed_by, current.lease_until = None, None
                     current.attempts = max(0, current.attempts - 1)
         for job in jobs:
-            self.events.publish(job.id, "state", state=JobState.QUEUED.value)
+            self.events.publish(job.id, "state", state=JobState.QUEUED.value, labels=labels_of(job))
 
     def finish(self, job: Job, state: JobState, **fields: Any) -> None:
         with self.db.session(write_lock=True) as session:
             current = session.get(Job, job.id)
             if current is None:  # deleted while it ran: there is no row to update; listeners hear it ended
-                self.events.publish(job.id, "state", state=JobState.CANCELED.value)
+                self.events.publish(job.id, "state", state=JobState.CANCELED.value, labels=labels_of(job))
                 return
             if not _still_ours(current, job):  # requeued after this worker's lease ran out: not ours to end
                 log.warning("job %s: lease lost to %s; this worker's result is dropped", job.id, current.claimed_by)
@@ -158,9 +172,9 @@ class AssetStore:
             current.finished_at = utcnow()
             for name, value in fields.items():
                 setattr(current, name, value)
-        self.events.publish(job.id, "state", state=state.value,
+        self.events.publish(job.id, "state", state=state.value, labels=labels_of(job),
                             **{k: v for k, v in fields.items() if k != "error_detail"})
-        self.on_finished(self.reload(job.id) or job)
+        self.on_finished(current, 0)
 
     def fail(self, job: Job, exc: BaseException) -> None:
         if isinstance(exc, PhotogenError):
@@ -178,16 +192,19 @@ class AssetSink:
     def __init__(self, store: AssetStore, job: Job) -> None:
         self.assets, self.job = store, job
 
-    def store(self, result: RunResult) -> None:
+    def store(self, result: RunResult, timings: Timings | None = None) -> None:
         folder = f"assets/{safe_owner(self.job.owner)}/{self.job.id}"
-        pieces = [self.assets.piece(self.job, output, f"{folder}/{_asset_name(output)}") for output in result.pieces]
+        timings = timings or Timings()
+        with timings.phase("encode"):
+            pieces = [self.assets.piece(self.job, output, f"{folder}/{_asset_name(output)}")
+                      for output in result.pieces]
         updates: dict[str, Any] = {}
         if result.plan is not None:
             updates["crop"] = result.plan.as_dict()
         updates["progress_step"] = result.steps
         if self.job.kind == "generate":
             updates["comparison"] = self.assets.compare_with_parent(self.job, pieces)
-        self.assets.commit(self.job, pieces, **updates)
+        self.assets.commit(self.job, pieces, timings=timings, **updates)
 
 
 def _asset_name(output: Output) -> str:

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, Self
 
 from photogen.store.database import Database
@@ -39,6 +39,11 @@ def job_labels(db: Database) -> JobLabels:
             return None if job is None else (job.kind, job.owner)
 
     return labels
+
+
+def labels_of(job: Job) -> tuple[str, str]:
+    """A job row's (kind, owner), for the log line of its state changes without reading the row again."""
+    return job.kind, job.owner
 
 
 def is_terminal(kind: str, data: dict[str, Any]) -> bool:
@@ -121,8 +126,12 @@ class JobEvents(Protocol):
 
     labels: JobLabels | None
 
-    def publish(self, job_id: str, kind: str, **data: Any) -> None:
-        """Append one event (kind "state" or "progress") to the job's events, with the next seq."""
+    def publish(self, job_id: str, kind: str, *, labels: tuple[str, str] | None = None, **data: Any) -> None:
+        """Append one event (kind "state" or "progress") to the job's events, with the next seq. `labels` are the
+        job's (kind, owner) for the log line of a state change; without them they are read through `labels`."""
+
+    def publish_progress(self, steps: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """A "progress" event for each (job id, data), as `publish` would; for a batch's jobs at once."""
 
     def since(self, job_id: str, seq: int) -> list[dict[str, Any]]:
         """The kept events after `seq`, in order (seq 0: all kept)."""
@@ -140,11 +149,12 @@ class JobEvents(Protocol):
         """Release connections and threads."""
 
 
-def log_state(labels: JobLabels | None, job_id: str, data: dict[str, Any]) -> None:
+def log_state(labels: JobLabels | None, job_id: str, data: dict[str, Any],
+              known: tuple[str, str] | None = None) -> None:
     if not log.isEnabledFor(logging.INFO):
         return
     try:
-        kind, owner = (labels(job_id) if labels else None) or ("-", "-")
+        kind, owner = known or (labels(job_id) if labels else None) or ("-", "-")
     except Exception:  # the log line must never break a state change
         log.debug("no labels for job %s", job_id, exc_info=True)
         kind, owner = "-", "-"
@@ -164,7 +174,7 @@ class InProcessEvents:
         self._cancel: set[str] = set()
         self._waiters = EventWaiters()
 
-    def publish(self, job_id: str, kind: str, **data: Any) -> None:
+    def publish(self, job_id: str, kind: str, *, labels: tuple[str, str] | None = None, **data: Any) -> None:
         with self._lock:
             events = self._events[job_id]
             seq = events[-1]["seq"] + 1 if events else 1
@@ -175,7 +185,11 @@ class InProcessEvents:
             self._forget_old()
         self._waiters.wake(job_id)
         if kind == "state":
-            log_state(self.labels, job_id, data)
+            log_state(self.labels, job_id, data, labels)
+
+    def publish_progress(self, steps: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        for job_id, data in steps:
+            self.publish(job_id, "progress", **data)
 
     def since(self, job_id: str, seq: int) -> list[dict[str, Any]]:
         with self._lock:

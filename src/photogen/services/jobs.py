@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from photogen.domain.errors import InvalidRequest, PhotogenError
 from photogen.domain.jobs import (
     GenerationSpec,
+    JobOrigin,
     JobSpec,
     JobState,
     SweepSpec,
@@ -27,7 +28,7 @@ from photogen.domain.jobs import (
 )
 from photogen.domain.params import GenerationRequest
 from photogen.domain.records import AssetRecord, JobRecord, UploadRecord
-from photogen.services.events import JobEvents
+from photogen.services.events import JobEvents, labels_of
 from photogen.services.generation import resolve_seed
 from photogen.services.job_counts import jobs_by_state
 from photogen.services.limits import OwnerLimits
@@ -78,10 +79,11 @@ class SourcePhoto:
     identity: str
     store: Callable[[], str]
     stores_new_upload: bool = True
+    upload: UploadRecord | None = None  # the record, for a photo stored already
 
     @classmethod
     def of_upload(cls, upload: UploadRecord) -> SourcePhoto:
-        return cls(f"sha256:{upload.sha256}", lambda: upload.id, stores_new_upload=False)
+        return cls(f"sha256:{upload.sha256}", lambda: upload.id, stores_new_upload=False, upload=upload)
 
 
 def check_fits(request: GenerationRequest, upload: UploadRecord | None) -> None:
@@ -128,10 +130,12 @@ class JobService:
         parent_id: str | None = None,
         relation: str | None = None,
         changes: dict[str, Any] | None = None,
+        via: JobOrigin | None = None,
     ) -> tuple[JobRecord, bool]:
         """Queue a generation from an upload id or a photo not yet stored; returns (job, created).
 
-        With `relation` "replay" or "vary" (and `changes`) it derives from job `parent_id`.
+        With `relation` "replay" or "vary" (and `changes`) it derives from job `parent_id`; `via` records the
+        compatibility path a request came through and what of it was ignored.
         A repeated idempotency key with the same request returns the first job, before anything is stored.
         """
         source = self._source(owner, source)
@@ -146,7 +150,7 @@ class JobService:
         self.admit(owner, request.model_dump(mode="json"))
         upload = self._store_checked(owner, source, request)
         request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
-        spec = generation_spec(request, parent_id=parent_id, relation=relation, changes=changes)
+        spec = generation_spec(request, parent_id=parent_id, relation=relation, changes=changes, via=via)
         with self._refused_drops_upload(owner, source, upload.id):
             queued = self._queue(
                 owner, upload.id, spec, batch_key_for(request, upload),
@@ -202,7 +206,7 @@ class JobService:
 
     def _store_checked(self, owner: str, source: SourcePhoto, request: GenerationRequest) -> UploadRecord:
         """The source's upload, stored now if new; refused (and not kept) when the request does not fit it."""
-        upload = self._uploads.get(owner, source.store())
+        upload = source.upload or self._uploads.get(owner, source.store())
         with self._refused_drops_upload(owner, source, upload.id):
             check_fits(request, upload)
         return upload
@@ -300,7 +304,7 @@ class JobService:
             if self._limits is not None:
                 self._limits.check_job(owner, session=session)
             session.add(job)
-        self._events.publish(job.id, "state", state=job.state)
+        self._events.publish(job.id, "state", state=job.state, labels=labels_of(job))
         self.on_submit()
         return job_record(job), True
 
@@ -321,11 +325,28 @@ class JobService:
         with self._db.session() as session:
             return [job_record(job) for job in session.scalars(query.order_by(Job.created_at.desc()).limit(limit))]
 
-    def assets(self, owner: str, job_id: str) -> list[AssetRecord]:
-        self.get(owner, job_id)
+    def with_assets(self, owner: str, job_id: str) -> tuple[JobRecord, list[AssetRecord]]:
+        """The job and its assets, read together."""
         with self._db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.owner != owner:
+                raise NotFound(f"no job {job_id}", hint="list your jobs with GET /v1/jobs")
             query = select(Asset).where(Asset.job_id == job_id).order_by(Asset.kind, Asset.index)
-            return [asset_record(asset) for asset in session.scalars(query)]
+            return job_record(job), [asset_record(asset) for asset in session.scalars(query)]
+
+    def assets(self, owner: str, job_id: str) -> list[AssetRecord]:
+        return self.with_assets(owner, job_id)[1]
+
+    def assets_of(self, jobs: list[JobRecord]) -> dict[str, list[AssetRecord]]:
+        """The assets of each of `jobs` (read already for their owner), in one read."""
+        found: dict[str, list[AssetRecord]] = {job.id: [] for job in jobs}
+        if not found:
+            return found
+        with self._db.session() as session:
+            query = select(Asset).where(Asset.job_id.in_(list(found))).order_by(Asset.kind, Asset.index)
+            for asset in session.scalars(query):
+                found[asset.job_id].append(asset_record(asset))
+        return found
 
     def counts_by_state(self) -> dict[str, int]:
         """How many jobs are in each state, every owner's (for metrics)."""
@@ -346,7 +367,7 @@ class JobService:
                 job.state = JobState.CANCELED.value
                 job.finished_at = utcnow()
         if job.state == JobState.CANCELED.value:
-            self._events.publish(job.id, "state", state=job.state)
+            self._events.publish(job.id, "state", state=job.state, labels=labels_of(job))
         else:
             self._events.request_cancel(job.id)
         return job_record(job)

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from photogen.domain.errors import PhotogenError
@@ -114,11 +114,13 @@ class KeyService:
         """The record that keys are required ({"reason", "since"}), or None while the server is open.
 
         Keys that existed before the record (revoked ones too) count: the record is written then."""
-        with self._db.session() as session:
-            state = session.get(ServerState, AUTH_STATE)
-            if state is not None and state.value.get("required"):
-                return dict(state.value)
-            if session.scalar(select(ApiKey.id).limit(1)) is None:
+        with self._db.session() as session:  # asked on every request of an open server: one statement
+            recorded, any_key = session.execute(select(
+                select(ServerState.value).where(ServerState.key == AUTH_STATE).scalar_subquery(),
+                exists(select(ApiKey.id)))).one()
+            if recorded is not None and recorded.get("required"):
+                return dict(recorded)
+            if not any_key:
                 return None
             return _record_required(session, "API keys existed")
 

@@ -48,6 +48,16 @@ class OwnerLimits:
         self._admitted: dict[str, deque[float]] = defaultdict(deque)  # owner -> wall times of admitted uploads
         self._lock = threading.Lock()
 
+    def admit_job(self, owner: str) -> None:
+        """An early answer for one more job of `owner`, before anything is stored for the request: within the
+        active-jobs limit, and the owner's storage within its quota (both counted in one read). The active-jobs
+        answer that holds is given again where the job is inserted (check_job with its session)."""
+        with self._db.session() as session:
+            count = self.active_jobs(owner, session)
+            stored = self._stored_bytes(session, owner)
+        self._check_active(owner, count)
+        self._check_stored(stored, 0)
+
     def check_job(self, owner: str, *, session: Session | None = None) -> None:
         """One more queued job for `owner` would stay within the active-jobs limit.
 
@@ -60,6 +70,9 @@ class OwnerLimits:
                 count = self.active_jobs(owner, own)
         else:
             count = self.active_jobs(owner, session)
+        self._check_active(owner, count)
+
+    def _check_active(self, owner: str, count: int) -> None:
         if count >= self.max_active_jobs:
             raise LimitExceeded(
                 f"{count} jobs are already queued or running for this key (the limit is {self.max_active_jobs})",
@@ -93,7 +106,9 @@ class OwnerLimits:
             self._window(owner).append(time.time())
 
     def check_storage(self, owner: str, incoming_bytes: int = 0) -> None:
-        stored = self.stored_bytes(owner)
+        self._check_stored(self.stored_bytes(owner), incoming_bytes)
+
+    def _check_stored(self, stored: int, incoming_bytes: int) -> None:
         if stored + incoming_bytes > self.max_stored_bytes:
             raise LimitExceeded(
                 f"this key stores {stored} bytes; {incoming_bytes} more would pass its limit of {self.max_stored_bytes}",
@@ -103,8 +118,12 @@ class OwnerLimits:
 
     def stored_bytes(self, owner: str) -> int:
         with self._db.session() as session:
-            uploads = session.scalar(select(func.coalesce(func.sum(Upload.size_bytes), 0)).where(Upload.owner == owner))
-            assets = session.scalar(select(func.coalesce(func.sum(Asset.size_bytes), 0)).where(Asset.owner == owner))
+            return self._stored_bytes(session, owner)
+
+    @staticmethod
+    def _stored_bytes(session, owner: str) -> int:
+        uploads = session.scalar(select(func.coalesce(func.sum(Upload.size_bytes), 0)).where(Upload.owner == owner))
+        assets = session.scalar(select(func.coalesce(func.sum(Asset.size_bytes), 0)).where(Asset.owner == owner))
         return int(uploads) + int(assets)
 
     def _window(self, owner: str) -> deque[float]:

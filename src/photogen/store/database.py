@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+
+
+# A pooled server connection idle this long is pinged before use (and replaced if the server dropped it).
+PING_AFTER_IDLE_S = 1.0
 
 
 def make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return _server_engine(url)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -28,6 +34,32 @@ def make_engine(url: str) -> Engine:
     def _sqlite_begin(connection) -> None:
         immediate = connection.get_execution_options().get("sqlite_immediate", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _server_engine(url: str) -> Engine:
+    """A pooled engine for a database server (PostgreSQL) whose connections are checked before use only when
+    they have been idle: what a server or a proxy drops is an idle connection, and a ping for each of the dozen
+    transactions a request makes would be one more round trip each (SQLAlchemy's pool_pre_ping).
+
+    A connection found dead is replaced (the pool tries again); one that fails in use, after a database restart,
+    fails that transaction and makes the pool replace every connection made before it."""
+    engine = create_engine(url, pool_size=10, max_overflow=10, pool_use_lifo=True)  # busy ones stay busy
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from_now(_dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError(f"a pooled connection was dropped ({type(error).__name__})") from error
 
     return engine
 

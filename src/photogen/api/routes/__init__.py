@@ -1,6 +1,9 @@
-"""The /v1 REST endpoints, one module per area. Blocking work runs in FastAPI's thread pool (plain `def` routes).
+"""The REST endpoints, one module per area: /v1, and the compatibility paths (the how-to's /v1/image-to-image,
+OpenAI's /v1/images/edits, AUTOMATIC1111's /sdapi/v1). Blocking work runs in FastAPI's thread pool (plain `def`
+routes, or run_in_threadpool in the `async def` routes that wait for a job).
 
-Route modules import the shared pieces in photogen.api (deps, schemas, shaping, sources), never each other."""
+Route modules import the shared pieces in photogen.api (deps, schemas, compat_schemas, shaping, sources, results),
+never each other."""
 
 from fastapi import APIRouter
 
@@ -8,13 +11,17 @@ from fastapi import APIRouter
 import photogen.api.routes.assets as assets
 import photogen.api.routes.health as health
 import photogen.api.routes.identities as identities
+import photogen.api.routes.image_to_image as image_to_image
 import photogen.api.routes.jobs as jobs
 import photogen.api.routes.me as me
 import photogen.api.routes.metrics as metrics
 import photogen.api.routes.models as models
+import photogen.api.routes.openai_images as openai_images
 import photogen.api.routes.recipes as recipes
+import photogen.api.routes.sdapi as sdapi
 import photogen.api.routes.uploads as uploads
 
 router = APIRouter()
-for module in (health, uploads, identities, jobs, assets, recipes, me, models, metrics):
+for module in (health, uploads, identities, jobs, assets, recipes, me, models, metrics, image_to_image, openai_images,
+               sdapi):
     router.include_router(module.router)

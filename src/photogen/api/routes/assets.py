@@ -54,7 +54,7 @@ def upscale_asset(
     if body.model is not None:
         spec["model"] = container_of(request).catalogue.resolve(body.model)
     job, created = jobs.submit_upscale(owner, asset_id, spec, idempotency_key=idempotency_key)
-    return submitted_job(response, created, job, jobs.assets(owner, job.id))
+    return submitted_job(response, created, job, jobs, owner)
 
 
 @router.get("/assets/{asset_id}/credentials", summary="Read and validate the asset's Content Credentials (C2PA)")

@@ -29,15 +29,11 @@ def _source(request: Request, owner: str, body: GenerationIn) -> str | SourcePho
     return source_photo(request, owner, image=body.image, image_url=body.image_url, upload_id=body.upload_id)
 
 
-def _checked(request: Request, body: GenerationIn) -> GenerationIn:
-    """The body with its model as a catalogue id, refused before anything else when the model is outside the
-    catalogue or the callback URL may not be reached."""
-    container = container_of(request)
-    if body.callback_url:
-        from photogen.net.guard import check_url
-
-        check_url(body.callback_url, allow=container.settings.url_allowlist)
-    return body.model_copy(update={"model": container.catalogue.resolve(body.model)})
+def _request(request: Request, owner: str, body: GenerationIn, also_given: tuple[str, ...] = ()):
+    """The body's generation request for a catalogue model, a recipe filling what the body left out, made to fit
+    the model (refused before anything is stored)."""
+    return container_of(request).submissions.request(owner, body.generation_fields(), body.given_fields(),
+                                                     model=body.model, recipe=body.recipe, also_given=also_given)
 
 
 @router.post("/generations", status_code=202, response_model=JobOut, summary="Start an image-to-image job")
@@ -49,13 +45,10 @@ def create_generation(
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
     container = container_of(request)
-    body = _checked(request, body)
-    expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
-    generation = container.catalogue.fit(body.generation_request(container.catalogue.default_id, expanded),
-                                         given=body.given_fields())
-    job, created = container.jobs.submit(owner, generation, _source(request, owner, body),
-                                         idempotency_key=idempotency_key, callback_url=body.callback_url)
-    return submitted_job(response, created, job, container.jobs.assets(owner, job.id))
+    generation = _request(request, owner, body)
+    job, created = container.submissions.submit(owner, generation, _source(request, owner, body),
+                                                idempotency_key=idempotency_key, callback_url=body.callback_url)
+    return submitted_job(response, created, job, container.jobs, owner)
 
 
 @router.post("/sweeps", status_code=202, response_model=JobOut,
@@ -65,15 +58,12 @@ def create_sweep(
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
     container = container_of(request)
-    body = _checked(request, body)
+    base = _request(request, owner, body, also_given=(body.sweep.field,))
     source = _source(request, owner, body)
-    expanded = container.recipes.expand(owner, body.recipe, body.given_fields()) if body.recipe else None
-    base = container.catalogue.fit(body.generation_request(container.catalogue.default_id, expanded),
-                                   given={*body.given_fields(), body.sweep.field})
     values = [int(v) if body.sweep.field in ("seed", "steps") else v for v in body.sweep.values]
-    job, created = container.jobs.submit_sweep(owner, base, source, body.sweep.field, values,
-                                              idempotency_key=idempotency_key, callback_url=body.callback_url)
-    return submitted_job(response, created, job, container.jobs.assets(owner, job.id))
+    job, created = container.submissions.submit_sweep(owner, base, source, body.sweep.field, values,
+                                                      idempotency_key=idempotency_key, callback_url=body.callback_url)
+    return submitted_job(response, created, job, container.jobs, owner)
 
 
 @router.post("/jobs/{job_id}/vary", status_code=202, response_model=JobOut,
@@ -84,7 +74,7 @@ def vary_job(
 ) -> JobOut:
     jobs = container_of(request).jobs
     job, created = jobs.vary(owner, job_id, body.changes, idempotency_key=idempotency_key)
-    return submitted_job(response, created, job, jobs.assets(owner, job.id))
+    return submitted_job(response, created, job, jobs, owner)
 
 
 @router.post("/jobs/{job_id}/replay", status_code=202, response_model=JobOut,
@@ -95,7 +85,7 @@ def replay_job(
 ) -> JobOut:
     jobs = container_of(request).jobs
     job, created = jobs.replay(owner, job_id, idempotency_key=idempotency_key)
-    return submitted_job(response, created, job, jobs.assets(owner, job.id))
+    return submitted_job(response, created, job, jobs, owner)
 
 
 @router.get("/jobs", response_model=list[JobOut], summary="Your jobs, newest first")
@@ -107,7 +97,8 @@ def list_jobs(
 ) -> list[JobOut]:
     jobs = container_of(request).jobs
     listed = jobs.list(owner, state, limit, upload_id=upload_id)
-    return [job_out(live_progress(request, j), jobs.assets(owner, j.id)) for j in listed]
+    assets = jobs.assets_of(listed)
+    return [job_out(live_progress(request, j), assets[j.id]) for j in listed]
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state, progress and results")
@@ -115,15 +106,14 @@ def get_job(
     request: Request, owner: Owner, job_id: str,
     sort: Annotated[str | None, Query(pattern="^(identity|structure)$", description="Order the outputs by this review score, best first.")] = None,
 ) -> JobOut:
-    jobs = container_of(request).jobs
-    assets = jobs.assets(owner, job_id)
+    job, assets = container_of(request).jobs.with_assets(owner, job_id)
     if sort:
         from photogen.scoring.review import sort_by
 
         outputs = [a for a in assets if a.kind == "output"]
         order = sort_by([a.scores or {} for a in outputs], sort)
         assets = [a for a in assets if a.kind != "output"] + [outputs[i] for i in order]
-    return job_out(live_progress(request, jobs.get(owner, job_id)), assets)
+    return job_out(live_progress(request, job), assets)
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut, summary="Cancel a queued or running job")
@@ -143,20 +133,22 @@ async def job_events(
                                                 "event is sent, none twice.")] = None,
 ) -> StreamingResponse:
     container = container_of(request)
-    await run_in_threadpool(container.jobs.get, owner, job_id)  # 404 before the stream starts
+    job = await run_in_threadpool(container.jobs.get, owner, job_id)  # 404 before the stream starts
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
-    return StreamingResponse(_event_stream(request, owner, job_id, after), media_type="text/event-stream",
+    return StreamingResponse(_event_stream(request, owner, job_id, after, _state_of(job)),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 ROW_CHECK_S = 3.0  # the job's row is read this often, for work done by processes whose events we cannot see
 
 
-async def _event_stream(request: Request, owner: str, job_id: str, after: int | None):
+async def _event_stream(request: Request, owner: str, job_id: str, after: int | None, row: dict[str, Any]):
     """The job's events as they are published, in any process the events port reaches; woken by each event.
 
     `after` (from Last-Event-ID) resumes a stream: the kept events after it are sent, none twice. Where events
-    are missing (expired, or published where this port cannot see) the job's state comes from its row.
+    are missing (expired, or published where this port cannot see) the job's state comes from its row: `row`
+    (read as the stream was asked for) first, then the row read again every ROW_CHECK_S.
     """
     container = container_of(request)
     events, ping_s = container.events, container.settings.sse_ping_s
@@ -169,9 +161,9 @@ async def _event_stream(request: Request, owner: str, job_id: str, after: int | 
             waiter.clear()  # before reading: an event published from here on wakes the wait below
             news = await run_in_threadpool(events.since, job_id, seen)
             if news and news[0]["seq"] > seen + 1:  # the events before these are gone: the row says where it stands
-                row = await _row_state(container, owner, job_id)
-                yield _sse(row)
-                if row["state"] == "deleted":
+                gap = await _row_state(container, owner, job_id)
+                yield _sse(gap)
+                if gap["state"] == "deleted":
                     return
                 sent_state = True
             for event in news:
@@ -181,8 +173,9 @@ async def _event_stream(request: Request, owner: str, job_id: str, after: int | 
                     return
             now = loop.time()
             if now - last_row_check >= ROW_CHECK_S:
+                if last_row_check > float("-inf"):  # the first check uses the row read before the stream
+                    row = await _row_state(container, owner, job_id)
                 last_row_check = now
-                row = await _row_state(container, owner, job_id)
                 ended = row["state"] in TERMINAL or row["state"] == "deleted"
                 if ended and not await run_in_threadpool(events.since, job_id, seen):
                     yield _sse(row)
@@ -203,6 +196,10 @@ async def _row_state(container, owner: str, job_id: str) -> dict[str, Any]:
         job = await run_in_threadpool(container.jobs.get, owner, job_id)
     except NotFound:
         return {"event": "state", "state": "deleted"}
+    return _state_of(job)
+
+
+def _state_of(job) -> dict[str, Any]:
     return {"event": "state", "state": job.state, "step": job.progress_step, "total": job.progress_total}
 
 
