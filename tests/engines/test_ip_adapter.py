@@ -194,7 +194,7 @@ def test_adapters_that_cannot_work_are_refused_with_a_fix(adapters, settings, tm
     with pytest.raises(UnsupportedModel, match="FaceID"):
         IPAdapterFiles.find(faceid)
     facts = inspect_model(join_spec("tiny", str(tmp_path / "missing.safetensors")), settings)
-    assert not facts.available  # the catalogue shows it unavailable instead of failing
+    assert not facts.available and facts.capabilities is None  # shown unavailable instead of failing
 
 
 def test_the_catalogue_offers_an_adapted_model_without_its_paths(adapters, settings, tmp_path):
