@@ -194,7 +194,7 @@ def test_adapters_that_cannot_work_are_refused_with_a_fix(adapters, settings, tm
     with pytest.raises(UnsupportedModel, match="FaceID"):
         IPAdapterFiles.find(faceid)
     facts = inspect_model(join_spec("tiny", str(tmp_path / "missing.safetensors")), settings)
-    assert not facts.available  # the catalogue shows it unavailable instead of failing
+    assert not facts.available and facts.capabilities is None  # shown unavailable instead of failing
 
 
 def test_the_catalogue_offers_an_adapted_model_without_its_paths(adapters, settings, tmp_path):
@@ -254,3 +254,28 @@ def _write_header(path, shapes: dict[str, list[int]]) -> None:
         offset += size
     encoded = json.dumps(header).encode()
     path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + bytes(offset))
+
+
+def test_the_command_line_takes_an_adapter_and_records_it_absolute(adapters, photogen_home, tiny, astronaut_jpeg,
+                                                                   coffee_png, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    env = {**os.environ, "PHOTOGEN_HOME": str(photogen_home), "PHOTOGEN_DEVICE": "cpu", "PHOTOGEN_OFFLINE": "1"}
+    folder = adapters["plain"].parent
+    result = subprocess.run(
+        [sys.executable, "-m", "photogen", "generate", str(astronaut_jpeg), "--prompt", "a portrait",
+         "--model", f"tiny+ip-adapter={adapters['plain'].name}", "--reference", str(coffee_png),
+         "--reference-strength", "0.7", "--steps", "2", "--image-strength", "0.3", "--width", "64", "--height", "64",
+         "--seed", "3", "--out", str(tmp_path), "--json"],
+        capture_output=True, text=True, env=env, cwd=folder, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    with Image.open(json.loads(result.stdout)["outputs"][0]["png"]) as image:
+        record = json.loads(image.text["photogen"])
+    assert record["request"]["model"] == f"tiny+ip-adapter={adapters['plain']}"  # absolute: replays from anywhere
+    assert record["request"]["reference_strength"] == 0.7 and len(record["request"]["references"]) == 1
+    assert record["model"]["ip_adapter"]["weights"] == "ip-adapter_tiny.safetensors"

@@ -35,8 +35,9 @@ def generate(
     height: Annotated[Optional[int], typer.Option(help="Explicit output height (with --width).")] = None,
     num_images: Annotated[int, typer.Option("--num-images", "-n", help="How many images.")] = 1,
     scheduler: Annotated[str, typer.Option(help="default, euler, euler_a, dpmpp_2m, ddim, pndm, lms.")] = "default",
-    model: Annotated[Optional[str], typer.Option(help="tiny (or tiny-flux2-klein, tiny-flux-kontext), a hub id, a diffusers folder or a .safetensors file.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="tiny (or tiny-flux2-klein, tiny-flux-kontext, tiny-qwen-image-edit-plus), a hub id, a diffusers folder or a .safetensors file; MODEL+ip-adapter=WEIGHTS adds an IP-Adapter to an SD model.")] = None,
     reference: Annotated[Optional[list[Path]], typer.Option("--reference", "-r", help="A reference image for models that take them (repeat for several, in order).")] = None,
+    reference_strength: Annotated[Optional[float], typer.Option(help="How strongly the references steer the output, 0 to 1 (IP-Adapter models). [default: the model's]")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Folder for the outputs.")] = None,
     recipe: Annotated[Optional[str], typer.Option(help="Start from a recipe (name or name@version); your options win.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -61,6 +62,7 @@ def generate(
         "height": height,
         "num_images": num_images,
         "scheduler": scheduler,
+        "reference_strength": reference_strength,
     }
     given = {key: value for key, value in given.items() if value is not None}
     try:

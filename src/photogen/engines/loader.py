@@ -265,7 +265,7 @@ def _with_adapter_facts(facts: ModelFacts, adapter: str) -> ModelFacts:
     try:
         files = IPAdapterFiles.find(adapter)
     except PhotogenError:
-        return replace(facts, available=False, ip_adapter="IP-Adapter")
+        return replace(facts, available=False, capabilities=None, ip_adapter="IP-Adapter")
     takes = facts.family is not None and getattr(family_named(facts.family), "takes_ip_adapter", False)
     capabilities = adapter_capabilities(facts.capabilities) if takes and facts.capabilities else None
     return replace(facts, available=facts.available and takes, capabilities=capabilities, ip_adapter=files.kind,

@@ -120,18 +120,19 @@ class QwenImageEditPlusGenerator(EditGenerator):
         """Per request, its images' latents (normalised as the VAE's config says) packed in 2x2 patches, one
         copy per row: (n, N, 4 x z); and each image's (frames, rows, columns) of tokens."""
         pipe = self._pipe
-        scale = pipe.vae_scale_factor
-        tokens, shapes = [], []
+        tokens = []
         for item, _first, count in rows.spans:
-            packed, shapes = [], []
+            packed = []
             for image in _images_of(item):
                 pixels = pipe.image_processor.preprocess(image, image.height, image.width).unsqueeze(2)
                 latents = pipe._encode_vae_image(image=pixels.to(device=device, dtype=dtype), generator=None)
                 latents = torch.cat([latents] * count, dim=0)
                 height, width = latents.shape[3:]
                 packed.append(pipe._pack_latents(latents, count, pipe.latent_channels, height, width))
-                shapes.append((1, image.height // scale // 2, image.width // scale // 2))
             tokens.append(torch.cat(packed, dim=1))
+        # the batch shares its images' sizes (photogen.engines.base.batch_key), so the first request's say it
+        scale = pipe.vae_scale_factor * 2
+        shapes = [(1, image.height // scale, image.width // scale) for image in _images_of(rows.spans[0][0])]
         return torch.cat(tokens), shapes
 
     def _decode(self, latents: torch.Tensor, height: int, width: int) -> list[Image.Image]:

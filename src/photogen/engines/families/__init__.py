@@ -1,8 +1,8 @@
 """Model families, discovered at run time: each module here exposes `FAMILIES`, a list of families.
 
-A new family (Qwen-Image-Edit-Plus, an IP-Adapter variant of SD, ...) is one new module in this package and,
-for its denoising loop, one generator module in photogen.engines; nothing else changes. The steps, with
-flux2_klein.py / photogen.engines.flux2_klein as the worked example:
+A new family is one new module in this package and, for its denoising loop, one generator module in
+photogen.engines; nothing else changes. The steps, with flux2_klein.py / photogen.engines.flux2_klein as the
+worked example (qwen_image_edit.py is another, with a processor of its own):
 
 1. A family class with the ModelFamily protocol (photogen.engines.base): `name`; `claims_folder`, which
    recognises its pipeline in model_index.json (`_class_name`); `capabilities_of(folder)`, its Capabilities
@@ -17,11 +17,13 @@ flux2_klein.py / photogen.engines.flux2_klein as the worked example:
    image, each with its own seed generator and guidance; per-request work such as prompt and image
    encoding done once per request). Each PreparedRequest brings its source crop (`image`) and its
    reference images (`references`, already sized by the runner to the capabilities' native pixels and
-   size multiple). An adapter family (IP-Adapter on SD) may instead wrap DiffusersImg2ImgGenerator and
-   feed `references` and `request.reference_strength` to the adapter.
+   size multiple). An adapter is an option of the family it adapts instead: the SD families take an
+   IP-Adapter (`load_folder(..., ip_adapter=...)`, photogen.engines.ip_adapter), whose generator subclasses
+   DiffusersImg2ImgGenerator and adds the references' embeddings in `_condition`.
 3. A tiny random-weight configuration for tests: a config folder model_configs/tiny-<name>/ (model_index.json,
    each component's config, photogen_tiny.json with the seed and weight scales), its tokenizers built
-   offline in photogen.engines.tiny_tokenizers, and its name in photogen.engines.tiny.TINY_EDIT_FAMILIES;
+   offline in photogen.engines.tiny_tokenizers (a processor too, where the pipeline has one), and its name in
+   photogen.engines.tiny.TINY_EDIT_FAMILIES;
    `--model tiny-<name>` then builds it once and loads it like any folder.
 4. Tests on the tiny model (see tests/engines/test_flux2_klein.py): it loads from a folder and from a hub
    id in the cache layout, the same seed gives the same pixels, changing a reference changes the output,
