@@ -181,16 +181,19 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             on_finished=_on_finished(webhooks),
             batch_window_s=settings.batch_window_ms / 1000.0,
             job_timeout_s=settings.job_timeout_s,
+            identity_threshold=settings.identity_threshold,
             work_limit=work_limit,
             signer=_output_signer(settings),
             queue=queue,
         )
     recipes = RecipeService(db)
     recipes.seed_builtins()
-    submissions = GenerationSubmissions(catalogue, recipes, jobs, uploads, limits, url_allowlist=settings.url_allowlist)
+    identities = IdentityService(db, uploads)
+    submissions = GenerationSubmissions(catalogue, recipes, jobs, uploads, limits, url_allowlist=settings.url_allowlist,
+                                        identities=identities)
     return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, privacy, embedded,
                      webhooks, catalogue=catalogue, limits=limits, queue=queue, assets=AssetService(db, blobs),
-                     identities=IdentityService(db, uploads), submissions=submissions)
+                     identities=identities, submissions=submissions)
 
 
 def key_service(settings: Settings) -> KeyService:

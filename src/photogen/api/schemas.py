@@ -62,6 +62,14 @@ class GenerationIn(GenerationRequest):
     model: str | None = Field(default=None, min_length=1, description="Model name; omitted uses the server's default model.")
     callback_url: str | None = Field(default=None, json_schema_extra={"minLength": 1},
                                      description="URL photogen POSTs a signed event to when the job ends.")
+    identity_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                    description="Draw on an identity set: its first usable photo is the source unless "
+                                    "image, image_url or upload_id is given; the next ones are reference images, as "
+                                    "many as the model takes. Outputs are scored against the whole set.")
+    reference_upload_ids: list[str] | None = Field(
+        default=None, max_length=8, description="Reference photos by upload id, in order: the first is the source "
+        "unless image, image_url or upload_id is given; the others are reference images (at most the model's "
+        "max_references).")
 
     @field_validator("callback_url")
     @classmethod
@@ -72,12 +80,18 @@ class GenerationIn(GenerationRequest):
 
     def given_fields(self) -> dict[str, Any]:
         """The generation fields the caller set, without the source, callback, recipe or sweep."""
-        skip = {"image", "image_url", "upload_id", "callback_url", "recipe", "sweep"}
+        skip = {"image", "image_url", "upload_id", "callback_url", "recipe", "sweep", "identity_id",
+                "reference_upload_ids"}
         return {name: getattr(self, name) for name in self.model_fields_set & set(GenerationIn.model_fields) - skip}
 
     def generation_fields(self) -> dict[str, Any]:
         """Every field of the generation request (the GenerationRequest fields), set or default."""
         return self.model_dump(include=set(GenerationRequest.model_fields))
+
+    @property
+    def source_given(self) -> bool:
+        """Whether the body names its own source photo (else its references' first photo is the source)."""
+        return any(value is not None for value in (self.image, self.image_url, self.upload_id))
 
 
 class Progress(BaseModel):
@@ -120,6 +134,13 @@ class JobOriginOut(BaseModel):
     user: str | None = Field(default=None, description="The caller's label for its end user (OpenAI's `user`).")
 
 
+class JobReferenceOut(BaseModel):
+    position: int = Field(description="0 for the source; 1, 2, ... for the reference images in request order.")
+    upload_id: str = Field(description="The upload (it may since have been deleted; the SHA-256 names the bytes).")
+    sha256: str = Field(description="SHA-256 of the photo's original bytes.")
+    role: Literal["source", "reference"] = Field(description="source: the photo the edit starts from.")
+
+
 class JobOut(BaseModel):
     id: str = Field(description="Job id.")
     state: Literal["queued", "running", "succeeded", "failed", "canceled"] = Field(description="Where the job is.")
@@ -142,6 +163,11 @@ class JobOut(BaseModel):
     finished_at: UtcDatetime | None = Field(description="When it ended.")
     via: JobOriginOut | None = Field(default=None, description="Where a job that came through a compatibility path "
                                      "came from, and what of its request was ignored; null for the /v1 API.")
+    identity_id: str | None = Field(default=None, description="The identity set its photos were drawn from.")
+    references: list[JobReferenceOut] = Field(default_factory=list, description="The source and each reference "
+                                              "image a generation with references drew on, by upload and SHA-256.")
+    warnings: list[str] = Field(default_factory=list, description="What the checks before the run warned about, "
+                                "e.g. a head turn past what the references show.")
 
 
 class Lineage(BaseModel):
@@ -198,6 +224,8 @@ class ModelCapabilities(BaseModel):
     default_guidance: float | None = Field(default=None, description="Guidance used when a request sets none (None: 7).")
     default_steps: int | None = Field(default=None, description="Steps used when a request sets none (None: 30).")
     min_steps: int = Field(default=1, description="Fewest steps a request may ask for.")
+    max_angle: int = Field(default=0, description="Largest head turn (`angle`, yaw degrees) a request may ask for; "
+                           "0: the model has no angle control.")
 
 
 class CommercialUseOut(BaseModel):

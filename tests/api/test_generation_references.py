@@ -1,0 +1,139 @@
+"""Generating with reference photos: `reference_upload_ids` and `identity_id` on POST /v1/generations with the
+tiny FLUX.2 [klein] (up to three reference images beside the source), the records and scores of their outputs,
+the head-turn control, and each refusal (422, or 404 for another owner's photo)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from photogen.api.app import create_app
+from photogen.intake import calibration
+from tests.api.conftest import make_settings, wait_for
+
+EDIT = {"steps": 2, "seed": 21, "guidance": 4.0, "width": 64, "height": 64}
+
+
+@pytest.fixture(scope="module")
+def photos() -> dict[str, bytes]:
+    sample = calibration.sample_photos()
+    pixels = {
+        "astronaut.jpg": sample["astronaut"],
+        "astronaut-mirrored.jpg": np.ascontiguousarray(sample["astronaut"][:, ::-1]),
+        "coffee.jpg": sample["coffee"],
+        "grace_hopper.jpg": sample["grace_hopper"],
+        "black.jpg": np.zeros((256, 256, 3), np.uint8),  # its preflight blocks it (no detail, no light)
+    }
+    return {name: calibration.jpeg_bytes(rgb, 92) for name, rgb in pixels.items()}
+
+
+@pytest.fixture
+def ref_api(tmp_path, settings, tiny, models):
+    models.get("tiny-flux2-klein")  # built once in the shared models folder
+    server = make_settings(tmp_path / "home", settings.models_dir, models={"klein": "tiny-flux2-klein"})
+    with TestClient(create_app(server)) as client:
+        yield client
+
+
+def upload(client, photos, name, headers=None) -> dict:
+    response = client.post("/v1/uploads", files={"file": (name, photos[name], "image/jpeg")}, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def output_of(client, job: dict) -> dict:
+    done = wait_for(client, job["id"])
+    assert done["state"] == "succeeded", done["error"]
+    return next(a for a in done["assets"] if a["kind"] == "output")
+
+
+def test_reference_uploads_in_order_the_first_is_the_source_and_each_reaches_the_model(ref_api, photos):
+    astronaut, coffee, hopper = (upload(ref_api, photos, n) for n in ("astronaut.jpg", "coffee.jpg", "grace_hopper.jpg"))
+    body = {"prompt": "make the jacket red", "model": "klein", **EDIT}
+    first = ref_api.post("/v1/generations", json={**body, "reference_upload_ids": [astronaut["id"], coffee["id"]]})
+    assert first.status_code == 202, first.text
+    job = first.json()
+    assert job["upload_id"] == astronaut["id"]  # the first photo is the source
+    assert job["request"]["references"] == [coffee["sha256"]]
+    assert job["references"] == [
+        {"position": 0, "upload_id": astronaut["id"], "sha256": astronaut["sha256"], "role": "source"},
+        {"position": 1, "upload_id": coffee["id"], "sha256": coffee["sha256"], "role": "reference"},
+    ]
+    # the same request with another reference photo is another picture: the reference reached the model
+    second = ref_api.post("/v1/generations", json={**body, "reference_upload_ids": [astronaut["id"], hopper["id"]]})
+    outputs = [output_of(ref_api, job), output_of(ref_api, second.json())]
+    assert outputs[0]["sha256"] != outputs[1]["sha256"]
+    # a source named separately keeps every listed photo as a reference
+    third = ref_api.post("/v1/generations", json={**body, "upload_id": hopper["id"],
+                                                   "reference_upload_ids": [astronaut["id"], coffee["id"]]}).json()
+    assert third["upload_id"] == hopper["id"]
+    assert third["request"]["references"] == [astronaut["sha256"], coffee["sha256"]]
+    # each output is scored against the faces of the photos it drew on, with its drift flags
+    scores = outputs[1]["scores"]
+    assert scores["identity_set"]["references"] == 2  # the astronaut's and Grace Hopper's faces
+    assert set(scores["identity_set"]) >= {"best", "mean", "threshold", "drift", "note"}
+    assert isinstance(scores["drift"], list) and "structure" in scores
+
+
+def test_an_identity_set_gives_the_source_and_references_and_scores_against_the_set(ref_api, photos):
+    astronaut, mirrored = upload(ref_api, photos, "astronaut.jpg"), upload(ref_api, photos, "astronaut-mirrored.jpg")
+    made = ref_api.post("/v1/identities", json={"name": "Eileen", "upload_ids": [astronaut["id"], mirrored["id"]]})
+    assert made.status_code == 201, made.text
+    identity = made.json()["id"]
+    body = {"prompt": "make the jacket red", "model": "klein", **EDIT, "identity_id": identity}
+    job = ref_api.post("/v1/generations", json=body)
+    assert job.status_code == 202, job.text
+    job = job.json()
+    assert job["identity_id"] == identity and job["upload_id"] == astronaut["id"]
+    assert job["request"]["references"] == [mirrored["sha256"]]
+    output = output_of(ref_api, job)
+    assert output["scores"]["identity_set"]["references"] == 2  # both faces of the set, as stored
+    record = ref_api.get(f"/v1/assets/{output['id']}").json()["record"]
+    assert record["identity_id"] == identity
+    assert [r["sha256"] for r in record["references"]] == [astronaut["sha256"], mirrored["sha256"]]
+
+
+def test_refusals_name_the_limit_or_the_reason(ref_api, photos, container_of):
+    astronaut, coffee, black = (upload(ref_api, photos, n) for n in ("astronaut.jpg", "coffee.jpg", "black.jpg"))
+    body = {"prompt": "make the jacket red", "model": "klein", **EDIT}
+
+    def refused(payload, status=422):
+        response = ref_api.post("/v1/generations", json={**body, **payload})
+        assert response.status_code == status, response.text
+        error = response.json()["error"]
+        assert error["hint"]
+        return error
+
+    # a reference whose preflight blocks it
+    error = refused({"reference_upload_ids": [astronaut["id"], black["id"]]})
+    assert error["code"] == "reference_blocked" and "black.jpg" in error["message"] and "exposure" in error["message"]
+    # more references than the model takes (the tiny klein takes three beside the source)
+    many = [upload(ref_api, photos, n)["id"] for n in ("grace_hopper.jpg", "astronaut-mirrored.jpg")]
+    error = refused({"upload_id": astronaut["id"], "reference_upload_ids": [coffee["id"], *many, astronaut["id"]]})
+    assert error["code"] == "unsupported_control" and error["message"].startswith("references:")
+    assert "at most 3" in error["message"]
+    # an identity set without a usable photo (its only photo was deleted since)
+    alone = upload(ref_api, photos, "astronaut-mirrored.jpg")
+    identity = ref_api.post("/v1/identities", json={"name": "x", "upload_ids": [alone["id"]]}).json()["id"]
+    assert ref_api.delete(f"/v1/uploads/{alone['id']}").status_code == 200
+    error = refused({"identity_id": identity})
+    assert error["code"] == "no_usable_reference" and "no usable photo" in error["message"]
+    # both ways at once, and a head turn on a model without the control
+    error = refused({"identity_id": identity, "reference_upload_ids": [astronaut["id"]]})
+    assert error["code"] == "invalid_request"
+    error = refused({"upload_id": astronaut["id"], "model": "tiny", "angle": 15, "steps": 4, "width": 64,
+                     "height": 64})
+    assert error["code"] == "unsupported_control" and error["message"].startswith("angle:") and "'tiny'" in error["message"]
+    assert ref_api.get("/v1/jobs").json() == []  # nothing was queued
+    # another owner's photo is as missing as any other (with keys from here on)
+    keys = container_of(ref_api).keys
+    as_alice = {"Authorization": f"Bearer {keys.create('alice').key}"}
+    as_bob = {"Authorization": f"Bearer {keys.create('bob').key}"}
+    alices = upload(ref_api, photos, "astronaut.jpg", headers=as_alice)
+    bobs = upload(ref_api, photos, "grace_hopper.jpg", headers=as_bob)
+    response = ref_api.post("/v1/generations", headers=as_alice,
+                            json={**body, "reference_upload_ids": [alices["id"], bobs["id"]]})
+    assert response.status_code == 404 and bobs["id"] in response.json()["error"]["message"]
+    response = ref_api.post("/v1/generations", headers=as_bob, json={**body, "identity_id": identity})
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
