@@ -137,3 +137,47 @@ def test_refusals_name_the_limit_or_the_reason(ref_api, photos, container_of):
     assert response.status_code == 404 and bobs["id"] in response.json()["error"]["message"]
     response = ref_api.post("/v1/generations", headers=as_bob, json={**body, "identity_id": identity})
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_every_reference_is_recorded_and_a_replay_uses_the_same_ones(ref_api, photos, container_of, tmp_path):
+    from sqlalchemy import select
+
+    from photogen.outputs import read_record
+    from photogen.store.tables import JobReferenceRow
+
+    astronaut, coffee = upload(ref_api, photos, "astronaut.jpg"), upload(ref_api, photos, "coffee.jpg")
+    body = {"prompt": "make the jacket red", "model": "klein", **EDIT,
+            "reference_upload_ids": [astronaut["id"], coffee["id"]]}
+    job = ref_api.post("/v1/generations", json=body).json()
+    output = output_of(ref_api, job)
+    digests = [astronaut["sha256"], coffee["sha256"]]
+    # the PNG's embedded record
+    png = tmp_path / "out.png"
+    png.write_bytes(ref_api.get(output["url"]).content)
+    embedded = read_record(png)
+    assert [r["sha256"] for r in embedded["references"]] == digests
+    assert embedded["request"]["references"] == [coffee["sha256"]]
+    # the database
+    with container_of(ref_api).db.session() as session:
+        rows = session.scalars(select(JobReferenceRow).where(JobReferenceRow.job_id == job["id"])
+                               .order_by(JobReferenceRow.position)).all()
+        assert [(r.position, r.upload_id, r.sha256, r.role) for r in rows] == [
+            (0, astronaut["id"], astronaut["sha256"], "source"), (1, coffee["id"], coffee["sha256"], "reference")]
+    # the lineage, with the reference as a node of its graph
+    lineage = ref_api.get(f"/v1/assets/{output['id']}/lineage").json()
+    assert [r["sha256"] for r in lineage["references"]] == digests
+    assert {"from": f"reference:{coffee['sha256']}", "to": f"job:{job['id']}", "relation": "reference of"} in \
+        lineage["graph"]["edges"]
+    # a replay runs with the same references and gives the same pixels
+    replay = ref_api.post(f"/v1/jobs/{job['id']}/replay").json()
+    assert [r["sha256"] for r in replay["references"]] == digests
+    replayed = wait_for(ref_api, replay["id"])
+    assert replayed["state"] == "succeeded", replayed["error"]
+    assert replayed["comparison"]["all_identical"], replayed["comparison"]
+    assert [o["max_difference"] for o in replayed["comparison"]["outputs"]] == [0]  # pixel-identical
+    # deleting the reference keeps the record of it (by SHA-256); a replay then says what is missing
+    assert ref_api.delete(f"/v1/uploads/{coffee['id']}").status_code == 200
+    lineage = ref_api.get(f"/v1/assets/{output['id']}/lineage").json()
+    assert [r["sha256"] for r in lineage["references"]] == digests
+    refused = ref_api.post(f"/v1/jobs/{job['id']}/replay")
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "reference_not_found"

@@ -178,6 +178,9 @@ class Lineage(BaseModel):
     ancestors: list[AssetOut] = Field(description="From the asset up to its generated output: the upscales it came through, nearest first.")
     upscales: list[AssetOut] = Field(description="Upscales made from the generation's outputs, at any depth.")
     graph: dict[str, Any] = Field(description="The same as nodes and edges: upload -> crop -> job -> outputs -> upscales.")
+    references: list[JobReferenceOut] = Field(default_factory=list, description="The photos the job drew on: its "
+                                              "source and each reference image, by upload id and SHA-256 (the "
+                                              "record stays when a reference upload is deleted).")
 
 
 class DeletedOut(BaseModel):

@@ -37,7 +37,7 @@ from photogen.services.records import asset_record, job_record
 from photogen.services.uploads import NotFound, UploadService
 from photogen.services.work import WorkLimit
 from photogen.store.database import Database
-from photogen.store.tables import Asset, Job, utcnow
+from photogen.store.tables import Asset, Job, JobReferenceRow, utcnow
 
 
 class IdempotencyConflict(PhotogenError):
@@ -340,6 +340,9 @@ class JobService:
             if self._limits is not None:
                 self._limits.check_job(owner, session=session)
             session.add(job)
+            for reference in getattr(spec, "reference_uploads", ()):
+                session.add(JobReferenceRow(job_id=job.id, position=reference.position, upload_id=reference.upload_id,
+                                            sha256=reference.sha256, role=reference.role))
         # A worker may claim the job as soon as it is committed, and publish "running" before this line runs.
         self._events.publish(job.id, "state", only_first=True, state=job.state, labels=labels_of(job))
         self.on_submit()
