@@ -181,3 +181,34 @@ def test_every_reference_is_recorded_and_a_replay_uses_the_same_ones(ref_api, ph
     assert [r["sha256"] for r in lineage["references"]] == digests
     refused = ref_api.post(f"/v1/jobs/{job['id']}/replay")
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "reference_not_found"
+
+
+def test_a_head_turn_is_an_instruction_that_keeps_the_crop_and_reports_the_measured_yaw(ref_api, photos):
+    astronaut, mirrored = upload(ref_api, photos, "astronaut.jpg"), upload(ref_api, photos, "astronaut-mirrored.jpg")
+    body = {"prompt": "a portrait", "model": "klein", **EDIT, "upload_id": astronaut["id"]}
+    plain = ref_api.post("/v1/generations", json=body).json()
+    turned = ref_api.post("/v1/generations", json={**body, "angle": 15})
+    assert turned.status_code == 202, turned.text
+    turned = turned.json()
+    assert turned["request"]["angle"] == 15 and turned["warnings"] == []  # a small turn warns of nothing
+    outputs = [output_of(ref_api, plain), output_of(ref_api, turned)]
+    assert outputs[0]["sha256"] != outputs[1]["sha256"]  # the instruction reached the model
+    jobs = [ref_api.get(f"/v1/jobs/{job['id']}").json() for job in (plain, turned)]
+    assert jobs[0]["crop"] == jobs[1]["crop"]  # the crop is kept
+    angle = outputs[1]["scores"]["angle"]
+    assert angle["requested"] == 15 and set(angle) == {"requested", "source_yaw", "measured_yaw", "turned", "reached"}
+    assert angle["source_yaw"] is not None and abs(angle["source_yaw"]) < 15  # the astronaut faces the camera
+    assert "angle" not in outputs[0]["scores"]
+    # larger than 30 degrees from one photo: a warning before the run, recorded on the job
+    wide = ref_api.post("/v1/generations", json={**body, "angle": -45}).json()
+    assert len(wide["warnings"]) == 1 and "more than 30 degrees" in wide["warnings"][0]
+    # an identity set whose photos all face the camera does not cover a 30 degree turn
+    identity = ref_api.post("/v1/identities", json={"name": "Eileen",
+                                                     "upload_ids": [astronaut["id"], mirrored["id"]]}).json()["id"]
+    covered = ref_api.post("/v1/generations", json={**body, "upload_id": None, "identity_id": identity,
+                                                     "angle": 30}).json()
+    assert any("past what they show" in warning and "three-quarter right" in warning for warning in covered["warnings"])
+    # beyond what the model turns at all
+    refused = ref_api.post("/v1/generations", json={**body, "angle": 60})
+    assert refused.status_code == 422 and refused.json()["error"]["message"].startswith("angle:")
+    assert ref_api.post("/v1/generations", json={**body, "angle": 12}).status_code == 422  # steps of 5 degrees

@@ -38,6 +38,7 @@ def generate(
     model: Annotated[Optional[str], typer.Option(help="tiny (or tiny-flux2-klein, tiny-flux-kontext, tiny-qwen-image-edit-plus), a hub id, a diffusers folder or a .safetensors file; MODEL+ip-adapter=WEIGHTS adds an IP-Adapter to an SD model.")] = None,
     reference: Annotated[Optional[list[Path]], typer.Option("--reference", "-r", help="A reference image for models that take them (repeat for several, in order).")] = None,
     reference_strength: Annotated[Optional[float], typer.Option(help="How strongly the references steer the output, 0 to 1 (IP-Adapter models). [default: the model's]")] = None,
+    angle: Annotated[Optional[int], typer.Option(help="Turn the head by this many degrees of yaw (e.g. 15 or -15; positive towards the image's right), keeping the crop (instruction-edit models).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Folder for the outputs.")] = None,
     recipe: Annotated[Optional[str], typer.Option(help="Start from a recipe (name or name@version); your options win.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -63,6 +64,7 @@ def generate(
         "num_images": num_images,
         "scheduler": scheduler,
         "reference_strength": reference_strength,
+        "angle": angle,
     }
     given = {key: value for key, value in given.items() if value is not None}
     try:
