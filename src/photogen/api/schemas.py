@@ -468,3 +468,49 @@ class IdentitySetOut(IdentitySetSummaryOut):
 
 class IdentitySetDeletedOut(BaseModel):
     deleted: dict[str, int] = Field(description="How many current references and history records went with it (the uploads stay).")
+
+
+# -- avatar sets ---------------------------------------------------------------------------------
+
+class AvatarSetIn(BaseModel):
+    """An identity set, the scenarios to run it through (one run per scenario) and how many outputs each."""
+
+    model_config = ConfigDict(extra="forbid")
+    identity_id: str = Field(min_length=1, max_length=64, description="The identity set the runs draw on.")
+    scenarios: list[str] = Field(min_length=1, max_length=8, description="Recipes, one run each (name or "
+                                 "name@version), e.g. avatar-corporate-headshot, avatar-creator-portrait.")
+    num_images: int = Field(default=2, ge=1, le=4, description="Outputs per scenario, with seeds seed, seed+1, ...")
+    model: str | None = Field(default=None, min_length=1, description="Model name; omitted uses the server's default.")
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="Seed of each scenario's first output; "
+                             "None picks one. Every scenario uses the same seeds.")
+    details: str = Field(default="", max_length=500, description="Your words, filled into each scenario's template.")
+    retry: bool = Field(default=False, description="Run a scenario again with its next seeds when an output falls "
+                        "below the identity threshold (PHOTOGEN_IDENTITY_THRESHOLD).")
+    max_retries: int = Field(default=1, ge=0, le=3, description="Most retries per scenario (with retry).")
+    steps: int | None = Field(default=None, ge=1, le=150, description="Steps per output; None: the model's own.")
+    size: int | None = Field(default=None, ge=64, le=2048, description="Square output side in pixels; None: the "
+                             "scenario's crop at the model's native size.")
+
+
+class AvatarRunOut(BaseModel):
+    scenario: str = Field(description="The scenario's recipe, as given.")
+    job_id: str = Field(description="The generation job of this run.")
+    state: str = Field(description="The job's state.")
+    attempt: int = Field(description="0 for the first run; 1, 2, ... for retries with the next seeds.")
+    retry_of: str | None = Field(description="For a retry: the job it retries (its parent in the lineage).")
+    outputs: list[AssetOut] = Field(description="The run's outputs with their scores (identity_set: best and mean "
+                                    "similarity to the set; drift flags).")
+    error: JobError | None = Field(default=None, description="Why the run failed.")
+
+
+class AvatarSetOut(BaseModel):
+    id: str = Field(description="Avatar set id.")
+    state: Literal["running", "succeeded", "failed"] = Field(description="running until every run has ended and "
+                                                             "the grid is made.")
+    identity_id: str = Field(description="The identity set it draws on.")
+    spec: dict[str, Any] = Field(description="Scenarios, outputs per scenario, model, seed, retries, threshold.")
+    runs: list[AvatarRunOut] = Field(description="One run per scenario, then its retries.")
+    marked: list[str] = Field(description="Outputs below the identity threshold (or without a face), by asset id.")
+    grid: AssetOut | None = Field(description="The grid: a row per scenario with its best outputs, each labelled "
+                                  "with seed and identity score; its record lists every cell.")
+    created_at: UtcDatetime = Field(description="When it was made (UTC).")

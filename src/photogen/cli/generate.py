@@ -71,7 +71,7 @@ def generate(
         references = [Source.from_path(path, settings) for path in reference or ()]
         set_by_user = set(given)
         if recipe:
-            given = _recipe_fields(recipe, given)
+            given = _recipe_fields(recipe, given, model_spec(model or settings.default_model), settings)
         if references:
             given["references"] = [ref.decoded.sha256 for ref in references]
         request = GenerationRequest.parse({**given, "model": model_spec(model or settings.default_model)})
@@ -94,10 +94,15 @@ def _fit_before_loading(request, given: set[str], settings):
     return request if capabilities is None else fit_request(request, given, capabilities, request.model)
 
 
-def _recipe_fields(ref: str, given: dict) -> dict:
+def _recipe_fields(ref: str, given: dict, model: str, settings) -> dict:
+    """The recipe's fields under what the user set; its instruction variant for an instruction-edit model."""
+    from photogen.engines.loader import inspect_model
+
+    capabilities = inspect_model(model, settings).capabilities
+    instruction = capabilities is not None and capabilities.prompt_kind == "instruction"
     container = open_container()
     try:
-        return container.recipes.expand("local", ref, given)
+        return container.recipes.expand("local", ref, given, instruction=instruction)
     finally:
         container.close()
 

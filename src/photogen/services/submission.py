@@ -61,7 +61,12 @@ class GenerationSubmissions:
         the model. Raises ModelNotAllowed, InvalidRequest or UnsupportedControl before anything is stored."""
         model_id = self._catalogue.resolve(model)
         if recipe:
-            fields = self._recipes.expand(owner, recipe, {name: fields[name] for name in given if name in fields})
+            capabilities = self._catalogue.capabilities(model_id)
+            instruction = capabilities is not None and capabilities.prompt_kind == "instruction"
+            fields = self._recipes.expand(owner, recipe, {name: fields[name] for name in given if name in fields},
+                                          instruction=instruction)
+            if capabilities is not None and not capabilities.image_strength and "image_strength" not in given:
+                fields = {**fields, "image_strength": None}  # the recipe's strength means nothing to an edit model
         request = GenerationRequest.parse({**fields, "model": model_id})
         return self._catalogue.fit(request, given={*given, *also_given})
 
