@@ -196,10 +196,8 @@ class JobService:
         return self._drop_lost_race_upload(owner, source, upload_id, queued)
 
     def _check_references(self, owner: str, request: GenerationRequest) -> None:
-        """Each reference image the request names (by the SHA-256 of its bytes) is one of the owner's uploads, and
-        one whose preflight does not block it."""
-        from photogen.services.references import check_not_blocked
-
+        """Each reference image the request names (by the SHA-256 of its bytes) is one of the owner's uploads.
+        (Photos drawn by upload id or from an identity set are also held to their preflight: services.references.)"""
         if not request.references:
             return
         held = self._uploads_by_sha256(owner, request.references)
@@ -209,8 +207,6 @@ class JobService:
                 f"references: no upload of yours has the SHA-256 {missing[0]}", code="reference_not_found",
                 hint="upload each reference image first (POST /v1/uploads) and name it by the sha256 of its answer",
             )
-        for digest in request.references:
-            check_not_blocked(held[digest])
 
     def _uploads_by_sha256(self, owner: str, digests: tuple[str, ...]) -> dict[str, UploadRecord]:
         """The owner's upload of each SHA-256 (the earliest, where the same bytes were uploaded twice)."""
