@@ -4,6 +4,7 @@ the grid written to the folder; and a scenario the model cannot run refused with
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,3 +57,23 @@ def test_avatars_from_the_command_line(cli, tmp_path):
 
     refused = cli("avatars", "create", identity, "-s", "angle-slight-left", "--model", "tiny")
     assert refused.exit_code != 0 and "angle" in refused.stderr and "fix:" in refused.stderr
+
+
+def test_generate_with_a_head_turn_and_a_reference_records_both(cli, tmp_path):
+    sample = calibration.sample_photos()
+    source, reference = tmp_path / "eileen.jpg", tmp_path / "grace.jpg"
+    source.write_bytes(calibration.jpeg_bytes(sample["astronaut"], 92))
+    reference.write_bytes(calibration.jpeg_bytes(sample["grace_hopper"], 92))
+    result = cli("generate", source, "--prompt", "a portrait", "--model", "tiny-flux2-klein", "--angle", "15",
+                 "--reference", reference, "--steps", "2", "--seed", "5", "--width", "64", "--height", "64",
+                 "--out", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.stderr
+    output = json.loads(result.stdout)["outputs"][0]
+    assert output["scores"]["angle"]["requested"] == 15 and "measured_yaw" in output["scores"]["angle"]
+    assert output["scores"]["identity_set"]["references"] == 2  # the faces of the source and the reference
+    sidecar = json.loads(Path(output["sidecar"]).read_text())
+    assert sidecar["request"]["angle"] == 15
+    assert [r["role"] for r in sidecar["references"]] == ["source", "reference"]
+    assert sidecar["references"][1]["sha256"] == sidecar["request"]["references"][0]
+    refused = cli("generate", source, "--prompt", "a portrait", "--model", "tiny", "--angle", "15")
+    assert refused.exit_code != 0 and "angle:" in refused.stderr and "fix:" in refused.stderr

@@ -23,6 +23,6 @@ import photogen.api.routes.sdapi as sdapi
 import photogen.api.routes.uploads as uploads
 
 router = APIRouter()
-for module in (health, uploads, identities, avatars, jobs, assets, recipes, me, models, metrics, image_to_image, openai_images,
-               sdapi):
+for module in (health, uploads, identities, avatars, jobs, assets, recipes, me, models, metrics, image_to_image,
+               openai_images, sdapi):
     router.include_router(module.router)
