@@ -12,6 +12,7 @@ import typer
 
 # Each submodule by its own name, so the package never imports itself.
 import photogen.cli.admin as admin
+import photogen.cli.avatars as avatars
 import photogen.cli.generate as generate
 import photogen.cli.identities as identities
 import photogen.cli.intake as intake
@@ -47,6 +48,7 @@ for command in (
 app.add_typer(recipes.recipes_app, name="recipes")
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(identities.identities_app, name="identities")
+app.add_typer(avatars.avatars_app, name="avatars")
 
 
 def main() -> None:

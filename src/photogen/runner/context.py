@@ -30,6 +30,7 @@ class RunLimits:
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES  # the same bound uploads were accepted under
     job_timeout_s: float | None = None
     work_limit: WorkLimit | None = None  # for requests submitted before their model was loaded
+    identity_threshold: float = 0.363  # below it an output is flagged as not the person of its references
 
 
 @dataclass

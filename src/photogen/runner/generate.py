@@ -34,6 +34,11 @@ class GenerationTask:
     ref: Any = None  # whatever the caller tracks the task by (the server's job row)
     timings: Timings = field(default_factory=Timings)  # where its time went on the worker
     source_face: Any = None  # the crop's face for the identity scores, when found ahead of the pass
+    # The faces outputs are scored against for identity (an identity set's, else the source's and references'
+    # when the request has references); None: only the review scores against the crop.
+    set_embeddings: list[Any] | None = None
+    identity_threshold: float = 0.363
+    provenance: dict[str, Any] = field(default_factory=dict)  # the photos drawn on, as every output records them
 
 
 def plan_for(decoded: DecodedImage, request: GenerationRequest, model: Generator) -> CropPlan:
@@ -125,9 +130,22 @@ def source_face(crop: Image.Image) -> Any:
 def result_for(task: GenerationTask, images: list[Image.Image]) -> RunResult:
     """The crop and each output with its record and review scores."""
     request = task.item.request
-    base = output_record(request, task.plan, task.model, task.source)
+    base = {**output_record(request, task.plan, task.model, task.source), **task.provenance}
     pieces = [crop_output(task.item.image, task.plan, task.source)]
     scores = score_images(task.item.image, images, source_face=task.source_face)
+    embeddings = task.set_embeddings
+    if embeddings is None and request.references:
+        from photogen.scoring.references import reference_embeddings
+
+        embeddings = reference_embeddings([np.asarray(im.convert("RGB")) for im in (task.item.image, *task.item.references)])
+    if embeddings is not None or request.angle is not None:
+        from photogen.scoring.references import face_yaw, reference_scores
+
+        source_yaw = face_yaw(np.asarray(task.item.image.convert("RGB"))) if request.angle is not None else None
+        for image, score in zip(images, scores):
+            score.update(reference_scores(np.asarray(image.convert("RGB")), embeddings, angle=request.angle,
+                                          source_yaw=source_yaw, threshold=task.identity_threshold,
+                                          identity_drift=bool(score.get("identity_drift"))))
     for index, (seed, image, score) in enumerate(zip(request.seeds(), images, scores)):
         record = {**base, "index": index, "seed": seed, "pixel_sha256": pixel_sha256(image)}
         pieces.append(Output("output", index, seed, image, record, scores=score))

@@ -106,7 +106,18 @@ class JobRunner:
         with timings.phase("prepare"):
             task = prepare(self.ctx, decoded, spec.request, source, ref=job, references=references)
         task.timings = timings
+        self.drawn_on(task, job, spec)
         return task
+
+    def drawn_on(self, task: GenerationTask, job: Job, spec: GenerationSpec) -> None:
+        """What a job with references records and is scored against: the photos it drew on (by SHA-256) and,
+        for an identity set, the faces of the set's usable references as stored when they joined."""
+        from photogen.runner.references import identity_embeddings, provenance_of
+
+        task.identity_threshold = self.ctx.limits.identity_threshold
+        task.provenance = provenance_of(spec)
+        if spec.identity_id:
+            task.set_embeddings = identity_embeddings(self.ctx.db, job.owner, spec.identity_id)
 
     def run_group(self, group: list[GenerationTask]) -> None:
         # 1. one pass for the group, steered by its jobs' cancels, the shutdown and the time limit

@@ -18,6 +18,7 @@ from photogen.domain.errors import InvalidRequest, PhotogenError
 from photogen.domain.jobs import (
     GenerationSpec,
     JobOrigin,
+    JobReference,
     JobSpec,
     JobState,
     SweepSpec,
@@ -36,7 +37,7 @@ from photogen.services.records import asset_record, job_record
 from photogen.services.uploads import NotFound, UploadService
 from photogen.services.work import WorkLimit
 from photogen.store.database import Database
-from photogen.store.tables import Asset, Job, utcnow
+from photogen.store.tables import Asset, Job, JobReferenceRow, utcnow
 
 
 class IdempotencyConflict(PhotogenError):
@@ -131,15 +132,19 @@ class JobService:
         relation: str | None = None,
         changes: dict[str, Any] | None = None,
         via: JobOrigin | None = None,
+        identity_id: str | None = None,
+        warnings: tuple[str, ...] = (),
     ) -> tuple[JobRecord, bool]:
         """Queue a generation from an upload id or a photo not yet stored; returns (job, created).
 
         With `relation` "replay" or "vary" (and `changes`) it derives from job `parent_id`; `via` records the
-        compatibility path a request came through and what of it was ignored.
+        compatibility path a request came through and what of it was ignored; `identity_id` the identity set its
+        photos were drawn from and `warnings` what the checks before the run warned about.
         A repeated idempotency key with the same request returns the first job, before anything is stored.
         """
         source = self._source(owner, source)
-        digest = _digest({"request": request.model_dump(mode="json"), "parent": parent_id}, source.identity, callback_url)
+        digest = _digest({"request": request.model_dump(mode="json"), "parent": parent_id,
+                          **({"identity": identity_id} if identity_id else {})}, source.identity, callback_url)
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
             return earlier, False
         check_fits(request, None)
@@ -150,7 +155,9 @@ class JobService:
         self.admit(owner, request.model_dump(mode="json"))
         upload = self._store_checked(owner, source, request)
         request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
-        spec = generation_spec(request, parent_id=parent_id, relation=relation, changes=changes, via=via)
+        spec = generation_spec(request, parent_id=parent_id, relation=relation, changes=changes, via=via,
+                               identity_id=identity_id, reference_uploads=self._reference_uploads(owner, request, upload),
+                               warnings=warnings)
         with self._refused_drops_upload(owner, source, upload.id):
             queued = self._queue(
                 owner, upload.id, spec, batch_key_for(request, upload),
@@ -189,16 +196,40 @@ class JobService:
         return self._drop_lost_race_upload(owner, source, upload_id, queued)
 
     def _check_references(self, owner: str, request: GenerationRequest) -> None:
-        """Each reference image the request names (by the SHA-256 of its bytes) is one of the owner's uploads."""
+        """Each reference image the request names (by the SHA-256 of its bytes) is one of the owner's uploads.
+        (Photos drawn by upload id or from an identity set are also held to their preflight: services.references.)"""
         if not request.references:
             return
-        held = self._uploads.held_sha256s(owner, request.references)
+        held = self._uploads_by_sha256(owner, request.references)
         missing = [digest for digest in request.references if digest not in held]
         if missing:
             raise PhotogenError(
                 f"references: no upload of yours has the SHA-256 {missing[0]}", code="reference_not_found",
                 hint="upload each reference image first (POST /v1/uploads) and name it by the sha256 of its answer",
             )
+
+    def _uploads_by_sha256(self, owner: str, digests: tuple[str, ...]) -> dict[str, UploadRecord]:
+        """The owner's upload of each SHA-256 (the earliest, where the same bytes were uploaded twice)."""
+        from photogen.services.records import upload_record
+        from photogen.store.tables import Upload
+
+        found: dict[str, UploadRecord] = {}
+        with self._db.session() as session:
+            rows = session.scalars(select(Upload).where(Upload.owner == owner, Upload.sha256.in_(set(digests)))
+                                   .order_by(Upload.created_at, Upload.id))
+            for row in rows:
+                found.setdefault(row.sha256, upload_record(row))
+        return found
+
+    def _reference_uploads(self, owner: str, request: GenerationRequest,
+                           source: UploadRecord) -> tuple[JobReference, ...]:
+        """The source and each reference image of a request with references, by upload and SHA-256."""
+        if not request.references:
+            return ()
+        held = self._uploads_by_sha256(owner, request.references)
+        return (JobReference(position=0, upload_id=source.id, sha256=source.sha256, role="source"),
+                *(JobReference(position=position, upload_id=held[digest].id, sha256=digest, role="reference")
+                  for position, digest in enumerate(request.references, start=1) if digest in held))
 
     def _source(self, owner: str, source: str | SourcePhoto) -> SourcePhoto:
         """An upload id becomes its photo (checked to be the owner's); a photo not yet stored stays as it is."""
@@ -247,7 +278,8 @@ class JobService:
             raise PhotogenError("only generation jobs can be varied", code="invalid_request", hint="vary a generation job")
         request = vary_request(spec.request, changes)
         return self.submit(owner, request, original.upload_id, idempotency_key=idempotency_key,
-                           parent_id=original.id, relation="vary", changes=dict(changes))
+                           parent_id=original.id, relation="vary", changes=dict(changes),
+                           identity_id=spec.identity_id)
 
     def replay(self, owner: str, job_id: str, *, idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
         """Run a stored job again; when it ends, its comparison says per output identical, close or different."""
@@ -257,7 +289,7 @@ class JobService:
             raise JobFinished(f"job {job_id} is {original.state} {original.kind}; only succeeded generations replay",
                               hint="replay a generation that succeeded", code="not_replayable")
         return self.submit(owner, spec.request, original.upload_id, idempotency_key=idempotency_key,
-                           parent_id=original.id, relation="replay")
+                           parent_id=original.id, relation="replay", identity_id=spec.identity_id)
 
     def submit_upscale(self, owner: str, asset_id: str, spec: dict[str, Any], *,
                        idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
@@ -304,6 +336,9 @@ class JobService:
             if self._limits is not None:
                 self._limits.check_job(owner, session=session)
             session.add(job)
+            for reference in getattr(spec, "reference_uploads", ()):
+                session.add(JobReferenceRow(job_id=job.id, position=reference.position, upload_id=reference.upload_id,
+                                            sha256=reference.sha256, role=reference.role))
         # A worker may claim the job as soon as it is committed, and publish "running" before this line runs.
         self._events.publish(job.id, "state", only_first=True, state=job.state, labels=labels_of(job))
         self.on_submit()

@@ -39,6 +39,7 @@ def get_lineage(request: Request, owner: Owner, asset_id: str) -> Lineage:
         upload=upload_out(found.upload), crop=asset_out(found.crop) if found.crop else None, job=job,
         outputs=[asset_out(a) for a in found.outputs], ancestors=[asset_out(a) for a in found.ancestors],
         upscales=[asset_out(a) for a in found.upscales], graph=found.graph(),
+        references=found.references,
     )
 
 
