@@ -198,6 +198,8 @@ class AssetSink:
         with timings.phase("encode"):
             pieces = [self.assets.piece(self.job, output, f"{folder}/{_asset_name(output)}")
                       for output in result.pieces]
+        if self.job.kind == "restore":
+            chain_steps(pieces)
         updates: dict[str, Any] = {}
         if result.plan is not None:
             updates["crop"] = result.plan.as_dict()
@@ -207,7 +209,25 @@ class AssetSink:
         self.assets.commit(self.job, pieces, timings=timings, **updates)
 
 
+def chain_steps(pieces: list[Piece]) -> None:
+    """A restoration's steps in lineage order: each image names the step before it as its parent (the mask's
+    preview names the mask), so the output's lineage walks back through faces, tones, repair and the mask."""
+    previous: Asset | None = None
+    mask: Asset | None = None
+    for _key, _data, row in pieces:
+        if row.kind == "mask_preview":
+            row.parent_asset_id = mask.id if mask is not None else None
+            continue
+        if previous is not None:
+            row.parent_asset_id = previous.id
+        if row.kind == "damage_mask":
+            mask = row
+        previous = row
+
+
 def _asset_name(output: Output) -> str:
+    if output.record.get("kind") == "restore":
+        return "restored.png" if output.kind == "output" else f"{output.kind}.png"
     if output.kind == "crop":
         return "crop.png"
     if output.kind == "grid":
