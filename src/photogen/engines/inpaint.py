@@ -38,6 +38,12 @@ class DiffusersInpainter:
         self._pipe = pipeline
         self._lock = lock or contextlib.nullcontext()
         self.pipeline_name = type(pipeline).__name__
+        # the model's own scheduler, made afresh for each tile: the loaded pipeline shares its scheduler object,
+        # whose state each generation changes
+        base = dict(getattr(_unwrapped(generator), "scheduler_config", None) or
+                    {"_class_name": type(pipeline.scheduler).__name__, **pipeline.scheduler.config})
+        self._scheduler_class = base.pop("_class_name")
+        self._scheduler_config = base
 
     def inpaint(self, image: Image.Image, mask: Image.Image, *, prompt: str, negative_prompt: str = "",
                 seed: int = 0, steps: int = 20, strength: float = 0.6, guidance: float = 5.0,
@@ -49,7 +55,10 @@ class DiffusersInpainter:
                 interrupt()
             return kwargs
 
+        import diffusers
+
         with self._lock, torch.inference_mode():
+            self._pipe.scheduler = getattr(diffusers, self._scheduler_class).from_config(self._scheduler_config)
             result = self._pipe(
                 prompt=prompt, negative_prompt=negative_prompt or None, image=image, mask_image=mask,
                 width=image.width, height=image.height, strength=strength, num_inference_steps=steps,

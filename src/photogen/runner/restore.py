@@ -53,7 +53,7 @@ def run_restore(scan: Image.Image, *, mask: Image.Image | None = None, model: Ge
         return {"schema": SCHEMA, "kind": "restore", "step": step, **lineage, "size": list(size)}
 
     pieces: list[Output] = []
-    steps: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
     # 1. the damage map: found, or the user's own
     if mask is not None:
         found = DamageMap(mask=mask_from_image(np.asarray(mask), size), params={"source": "user"})
@@ -67,7 +67,7 @@ def run_restore(scan: Image.Image, *, mask: Image.Image | None = None, model: Ge
     preview = Image.fromarray(mask_preview(rgb, found.mask), "RGB")
     pieces.append(Output("mask_preview", 0, None, preview, {**base("mask_preview", rgb), "damage": damage,
                                                             "preview_of": "damage_mask"}))
-    steps.append({"step": "damage_mask", **damage})
+    history.append({"step": "damage_mask", **damage})
     step_done(1)
     # 2. repair at full resolution: the model's inpainting pipeline when it has one, else OpenCV
     inpainter = inpainter_for(generator)
@@ -75,7 +75,7 @@ def run_restore(scan: Image.Image, *, mask: Image.Image | None = None, model: Ge
     if model is not None and inpainter is None:
         how["note"] = f"model {model.info.id} has no inpainting pipeline here; OpenCV repaired"
     pieces.append(_image_step("repair", repaired, {**base("repair", repaired), "repair": how}))
-    steps.append({"step": "repair", **how})
+    history.append({"step": "repair", **how})
     step_done(2)
     # 3. tones and colour: measured black and white points, per-channel curves on a monochrome print
     monochrome = is_monochrome(repaired)
@@ -83,7 +83,7 @@ def run_restore(scan: Image.Image, *, mask: Image.Image | None = None, model: Ge
     toned = correction.apply(repaired)
     tones = {**correction.as_dict(), "monochrome": monochrome}
     pieces.append(_image_step("tones", toned, {**base("tones", toned), "tones": tones}))
-    steps.append({"step": "tones", **tones})
+    history.append({"step": "tones", **tones})
     step_done(3)
     # 4. colourisation, asked for, of a black-and-white scan, by a model that follows instructions
     current = toned
@@ -96,7 +96,7 @@ def run_restore(scan: Image.Image, *, mask: Image.Image | None = None, model: Ge
             current, colour = colourise(toned, generator, seed=seed, steps=steps, interrupt=interrupt)
             colour["done"] = True
             pieces.append(_image_step("colourise", current, {**base("colourise", current), "colourise": colour}))
-        steps.append({"step": "colourise", **colour})
+        history.append({"step": "colourise", **colour})
     step_done(4)
     # 5. the faces: a gentle pass, identity measured before and after, drift flagged (and undone)
     detector = detector or default_detector()
@@ -106,12 +106,12 @@ def run_restore(scan: Image.Image, *, mask: Image.Image | None = None, model: Ge
                              interrupt=interrupt)
     overall = scorer.score(rgb, final)
     faces["identity"] = overall.as_dict()
-    steps.append({"step": "faces", **faces})
+    history.append({"step": "faces", **faces})
     step_done(5)
     record = {
         "schema": SCHEMA, "kind": "restore", **lineage, "size": list(size),
-        "restoration": {"steps": steps, "damage": damage, "model": model.info.id if model is not None else None,
-                        "seed": seed, "steps": steps, "colourise": colourise_scan},
+        "restoration": {"steps": history, "damage": damage, "model": model.info.id if model is not None else None,
+                        "seed": seed, "model_steps": steps, "colourise": colourise_scan},
         "pixel_sha256": pixel_sha256(Image.fromarray(final, "RGB")),
         "software": software_versions(),
     }
