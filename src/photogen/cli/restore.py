@@ -24,6 +24,8 @@ def restore(
 ) -> None:
     """Damage map, repair, tones, faces (and colourise): one PNG at the scan's size, its record naming each
     step, with the damage mask beside it."""
+    if colourise and not model:  # refused before anything heavy is imported
+        raise fail_with(_no_instruction_model())
     import hashlib
     import uuid
     from datetime import datetime, timezone
@@ -52,10 +54,7 @@ def restore(
             with Image.open(mask) as opened:
                 mask_image = opened.convert("L") if opened.mode not in ("RGBA", "LA") else opened.convert("RGBA")
         generator = load_generator(model_spec(model), settings) if model else None
-        if colourise:
-            if generator is None:
-                raise PhotogenError("--colourise needs a model that follows instructions", code="colourise_unsupported",
-                                    hint="add --model with an instruction-edit model, or drop --colourise")
+        if colourise and generator is not None:
             check_colourise(generator.info.id, generator.capabilities.prompt_kind)
         from photogen.runner.restore import run_restore
 
@@ -88,3 +87,10 @@ def restore(
         elif step["step"] == "colourise":
             typer.echo(f"colourise: " + (f"structure {step['structure']:.3f}" if step["done"] else step["note"]))
     typer.echo(f"restored {output.image.width}x{output.image.height}: {written.png}")
+
+
+def _no_instruction_model():
+    from photogen.domain.errors import PhotogenError
+
+    return PhotogenError("--colourise needs a model that follows instructions", code="colourise_unsupported",
+                         hint="add --model with an instruction-edit model, or drop --colourise")
