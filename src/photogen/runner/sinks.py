@@ -1,5 +1,6 @@
 """Where a run's results go. AssetSink: blobs, rows and the job's success in one commit (the server).
-FolderSink: PNG files with .json sidecars in a folder, named DATE-TIME_JOB_INDEX_sSEED.png (the command line)."""
+FolderSink: PNG files with .json sidecars in a folder, named DATE-TIME_JOB_INDEX_sSEED.png (the command line;
+photogen.outputs.download_stem, the scheme every download uses)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from sqlalchemy import select
 from photogen.domain.errors import PhotogenError
 from photogen.domain.jobs import JobState, check_transition
 from photogen.intake.derivatives import encode_derivative
-from photogen.outputs import PNG_COMPRESS_LEVEL, WrittenOutput, encode_png, output_stem, write_output
+from photogen.outputs import PNG_COMPRESS_LEVEL, WrittenOutput, download_stem, encode_png, output_stem, write_output
 from photogen.runner.control import JobCanceled
 from photogen.runner.records import Output, RunResult
 from photogen.runner.replay import compare_outputs
@@ -263,7 +264,7 @@ class FolderSink:
                                             {**self.extra, "scores": output.scores}))
             elif output.kind == "grid":
                 field = output.record["sweep"]["field"]
-                grid = self.out_dir / f"{self.created:%Y%m%d-%H%M%S}_{self.job_id[:8]}_grid_{field}.png"
+                grid = self.out_dir / f"{download_stem(self.created, self.job_id, 0, kind='grid')}_{field}.png"
                 output.image.save(grid)
         return FolderResult(outputs, grid)
 
