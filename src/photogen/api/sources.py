@@ -15,6 +15,7 @@ from photogen.api.deps import container_of
 from photogen.api.schemas import UploadJson
 from photogen.domain.errors import InvalidRequest
 from photogen.services.jobs import SourcePhoto
+from photogen.services.uploads import url_filename
 
 # Line breaks where encoders wrap (76 columns by default for `base64` and MIME), nothing else.
 _LINE_BREAKS = re.compile(r"\r?\n")
@@ -59,7 +60,7 @@ def source_photo(request: Request, owner: str, *, image: str | None, image_url: 
         limits.check_upload_rate(owner)  # before fetching anything
         data, claimed = fetch_source(request, url)
         limits.admit_upload(owner, len(data))
-        return uploads.create(owner, data, "", claimed).id
+        return uploads.create(owner, data, url_filename(url), claimed).id
 
     return SourcePhoto(f"url:{url}", fetch_and_store)
 
