@@ -42,16 +42,19 @@ def test_a_restoration_is_a_job_whose_assets_are_its_steps(api, scan):
     assert job["state"] == "succeeded", job["error"]
     assert job["kind"] == "restore" and job["request"]["num_images"] == 1
     assets = assets_by_kind(job)
-    assert set(assets) == {"damage_mask", "mask_preview", "repair", "tones", "output"}
+    assert set(assets) == {"scan", "damage_mask", "mask_preview", "repair", "tones", "output"}
     for asset in assets.values():
         assert (asset["width"], asset["height"]) == (160, 160)  # everything at the scan's own size
+    before = Image.open(io.BytesIO(api.get(assets["scan"]["url"]).content))
+    assert np.array_equal(np.asarray(before.convert("RGB")), scan)  # the before, pixel for pixel
     # the lineage walks back from the output through each step to the mask
     assert assets["output"]["parent_asset_id"] == assets["tones"]["id"]
     assert assets["tones"]["parent_asset_id"] == assets["repair"]["id"]
     assert assets["repair"]["parent_asset_id"] == assets["damage_mask"]["id"]
+    assert assets["damage_mask"]["parent_asset_id"] == assets["scan"]["id"]
     assert assets["mask_preview"]["parent_asset_id"] == assets["damage_mask"]["id"]
     lineage = api.get(f"/v1/assets/{assets['output']['id']}/lineage").json()
-    assert [a["kind"] for a in lineage["ancestors"]] == ["tones", "repair", "damage_mask"]
+    assert [a["kind"] for a in lineage["ancestors"]] == ["tones", "repair", "damage_mask", "scan"]
     mask = Image.open(io.BytesIO(api.get(assets["damage_mask"]["url"]).content))
     assert mask.mode == "L" and mask.size == (160, 160)
     record = api.get(f"/v1/assets/{assets['output']['id']}").json()["record"]

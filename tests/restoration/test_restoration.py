@@ -78,8 +78,9 @@ def test_a_users_mask_replaces_the_detected_map_and_must_fit_the_scan(damaged_ph
     painted[100:140, 200:260] = 255
     result = run_restore(Image.fromarray(photo.damaged), mask=Image.fromarray(painted, "L"))
     kinds = [piece.kind for piece in result.pieces]
-    assert kinds == ["damage_mask", "mask_preview", "repair", "tones", "output"]
-    assert np.array_equal(np.asarray(result.pieces[0].image) > 0, painted > 0)
+    assert kinds == ["scan", "damage_mask", "mask_preview", "repair", "tones", "output"]
+    assert np.array_equal(np.asarray(result.pieces[0].image), photo.damaged)
+    assert np.array_equal(np.asarray(result.pieces[1].image) > 0, painted > 0)
     output = result.pieces[-1]
     assert output.image.size == (photo.damaged.shape[1], photo.damaged.shape[0])  # one output at the scan's size
     steps = [step["step"] for step in output.record["restoration"]["steps"]]

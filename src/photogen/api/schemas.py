@@ -93,11 +93,11 @@ class JobError(BaseModel):
 
 class AssetOut(BaseModel):
     id: str = Field(description="Asset id.")
-    kind: Literal["crop", "output", "grid", "upscale", "damage_mask", "mask_preview", "repair", "tones",
+    kind: Literal["crop", "output", "grid", "upscale", "scan", "damage_mask", "mask_preview", "repair", "tones",
                   "colourise"] = Field(
         description="crop: the cropped source the model saw; output: a generated image (a restoration's result); "
-        "grid: a sweep's labelled grid; upscale: an enlarged asset. A restoration's steps: damage_mask (white where "
-        "damaged, the scan's size), mask_preview (the scan with the damage tinted), repair, tones, colourise.")
+        "grid: a sweep's labelled grid; upscale: an enlarged asset. A restoration's steps: scan (the before, as read, "
+        "full size), damage_mask (white where damaged, the scan's size), mask_preview (the scan with the damage tinted), repair, tones, colourise.")
     job_id: str | None = Field(description="The job that made it.")
     upload_id: str = Field(description="The upload it derives from.")
     index: int = Field(description="Image index within the job.")

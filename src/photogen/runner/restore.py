@@ -1,7 +1,8 @@
 """A restoration: one recorded job that repairs an old photo's scan at its own size, step by step.
 
 Steps, each kept as an asset of the job so its lineage holds them all:
-damage_mask (and mask_preview) -> repair -> tones -> [colourise] -> output (after the faces' pass).
+scan (the before) -> damage_mask (and mask_preview) -> repair -> tones -> [colourise] -> output (the after,
+once the faces' pass is done).
 The output is the scan's size; its record names every step, its measures and what it came from.
 """
 
@@ -52,7 +53,8 @@ def run_restore(scan: Image.Image, *, mask: Image.Image | None = None, model: Ge
     def base(step: str, _image: np.ndarray) -> dict[str, Any]:
         return {"schema": SCHEMA, "kind": "restore", "step": step, **lineage, "size": list(size)}
 
-    pieces: list[Output] = []
+    # 0. the scan as the job read it (upright, full size, no metadata): the "before" of a before/after view
+    pieces: list[Output] = [_image_step("scan", rgb, base("scan", rgb))]
     history: list[dict[str, Any]] = []
     # 1. the damage map: found, or the user's own
     if mask is not None:

@@ -19,9 +19,9 @@ router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
              summary="Restore an old photo's scan at its own size: damage map, repair, tones, faces, colourise")
 def create_restoration(request: Request, owner: Owner, body: RestorationIn, response: Response,
                        idempotency_key: IdempotencyKey = None) -> JobOut:
-    """The job's assets, once it succeeded: damage_mask (white where damaged; edit it and send it back as
-    `mask`), mask_preview, repair, tones, colourise (when asked) and the output, each with a download URL. The
-    scan itself (the "before") is the job's upload."""
+    """The job's assets, once it succeeded: scan (the before), damage_mask (white where damaged; edit it and
+    send it back as `mask`), mask_preview, repair, tones, colourise (when asked) and the output (the after),
+    each with a download URL, all at the scan's size but the preview."""
     container = container_of(request)
     model = container.catalogue.resolve(body.model) if body.model is not None else None
     if body.colourise:
