@@ -3,12 +3,14 @@ brings the damaged pixels back towards the clean photo, the tones undo fading an
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from photogen.domain.errors import PhotogenError
-from photogen.restoration.damage import find_damage, is_monochrome, mask_from_image
+from photogen.restoration.damage import find_damage, is_monochrome, mask_from_image, open_mask
 from photogen.restoration.repair import repair
 from photogen.restoration.tones import measure_tones
 from photogen.runner.restore import run_restore
@@ -89,6 +91,13 @@ def test_a_users_mask_replaces_the_detected_map_and_must_fit_the_scan(damaged_ph
     with pytest.raises(PhotogenError) as refused:
         mask_from_image(painted[:50], (photo.damaged.shape[1], photo.damaged.shape[0]))
     assert refused.value.code == "mask_size_mismatch"
+    # strokes painted in any colour on a transparent layer: the strokes are the mask, the clear layer is not
+    layer = np.zeros((*painted.shape, 4), np.uint8)
+    layer[painted > 0] = (255, 0, 0, 255)
+    buffer = io.BytesIO()
+    Image.fromarray(layer, "RGBA").save(buffer, format="PNG")
+    opened = np.asarray(open_mask(buffer.getvalue()))
+    assert np.array_equal(mask_from_image(opened, (painted.shape[1], painted.shape[0])), painted > 0)
 
 
 def test_the_faces_pass_reports_identity_before_and_after(damaged_photos):

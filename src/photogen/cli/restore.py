@@ -30,14 +30,13 @@ def restore(
     import uuid
     from datetime import datetime, timezone
 
-    from PIL import Image
-
     from photogen.domain.errors import PhotogenError
     from photogen.engines.interrupt import Deadline
     from photogen.engines.loader import load_generator
     from photogen.intake.decode import decode_image
     from photogen.outputs import output_stem, write_output
     from photogen.restoration.colourise import check_colourise
+    from photogen.restoration.damage import open_mask
 
     settings = load_settings()
     quiet_libraries()
@@ -51,8 +50,10 @@ def restore(
                                max_decoded_bytes=settings.max_decoded_bytes)
         mask_image = None
         if mask is not None:
-            with Image.open(mask) as opened:
-                mask_image = opened.convert("L") if opened.mode not in ("RGBA", "LA") else opened.convert("RGBA")
+            mask_bytes = mask.read_bytes()
+            decode_image(mask_bytes, max_pixels=settings.max_pixels, max_bytes=2**40,
+                         max_decoded_bytes=settings.max_decoded_bytes)  # refused as any photo would be
+            mask_image = open_mask(mask_bytes)
         generator = load_generator(model_spec(model), settings) if model else None
         if colourise and generator is not None:
             check_colourise(generator.info.id, generator.capabilities.prompt_kind)

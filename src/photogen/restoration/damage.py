@@ -267,6 +267,19 @@ def mask_from_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return plane >= 128
 
 
+def open_mask(data: bytes):
+    """A mask file as an image: upright, its alpha kept when it has one (strokes painted on a transparent
+    layer), else grey levels. Decode it with the upload limits first (photogen.intake.decode)."""
+    import io
+
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as opened:
+        image = ImageOps.exif_transpose(opened)
+        has_alpha = "A" in image.mode or "transparency" in image.info
+        return image.convert("RGBA" if has_alpha else "L")
+
+
 def mask_preview(rgb: np.ndarray, mask: np.ndarray, long_side: int = 1024) -> np.ndarray:
     """The scan with the damage tinted red, at most `long_side` px on its long side (a preview, not the mask)."""
     import cv2

@@ -17,6 +17,7 @@ from photogen.intake.decode import DecodedImage
 from photogen.runner.context import RunContext
 from photogen.runner.control import JobCanceled, JobControl, WorkerStopping
 from photogen.runner.generate import GenerationTask, batches, prepare, result_for, run_batch, source_face
+from photogen.restoration.damage import open_mask
 from photogen.runner.restore import run_restore
 from photogen.runner.sinks import AssetStore, JobEnded
 from photogen.runner.sweep import run_sweep
@@ -194,7 +195,9 @@ class JobRunner:
             if upload is None:
                 raise PhotogenError("the mask's upload was deleted", code="upload_deleted",
                                     hint="send the mask again with the restoration")
-            mask = self.ctx.decode(self.ctx.blobs.get(upload.blob_key)).image.convert("L")
+            data = self.ctx.blobs.get(upload.blob_key)
+            self.ctx.decode(data)  # within the limits it was accepted under
+            mask = open_mask(data)
             source["mask_upload_id"] = upload.id
             source["mask_sha256"] = upload.sha256
         interrupt = self.control.interrupt_for([job])
