@@ -163,6 +163,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
 
     uploads.on_jobs_deleted = stop_deleted_jobs
     jobs.admit = _job_admission(catalogue, limits)
+    jobs.admit_model = _job_admission(catalogue, None)
     jobs.check_controls = catalogue.check_controls
     webhooks = _webhook_sender(settings, db)
     queue = DatabaseQueue(db, events, max_attempts=settings.job_max_attempts, lease_s=settings.lease_s,
@@ -236,14 +237,16 @@ def events_for(settings: Settings) -> JobEvents:
     return events
 
 
-def _job_admission(catalogue: ModelCatalogue, limits: OwnerLimits):
-    """What every new job passes before anything is stored for it: a catalogue model and the owner's limits.
-    The active-jobs count is checked again, under a lock, where JobService inserts the job."""
+def _job_admission(catalogue: ModelCatalogue, limits: OwnerLimits | None):
+    """What every new job passes before anything is stored for it: a catalogue model and (with `limits`) the
+    owner's limits. The active-jobs count is checked again, under a lock, where JobService inserts the job;
+    without `limits` (nothing is stored before the insert) all the owner's limits are checked there alone."""
 
     def admit(owner: str, request: dict[str, Any]) -> None:
         if request.get("model") is not None:
             catalogue.check(request["model"])
-        limits.admit_job(owner)
+        if limits is not None:
+            limits.admit_job(owner)
 
     return admit
 

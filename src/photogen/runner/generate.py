@@ -34,6 +34,7 @@ class GenerationTask:
     ref: Any = None  # whatever the caller tracks the task by (the server's job row)
     timings: Timings = field(default_factory=Timings)  # where its time went on the worker
     source_face: Any = None  # the crop's face for the identity scores, when found ahead of the pass
+    crop_png: bytes | None = None  # the crop's PNG as its asset stores it, when encoded ahead of the pass
     # The faces outputs are scored against for identity (an identity set's, else the source's and references'
     # when the request has references); None: only the review scores against the crop.
     set_embeddings: list[Any] | None = None
@@ -131,7 +132,9 @@ def result_for(task: GenerationTask, images: list[Image.Image]) -> RunResult:
     """The crop and each output with its record and review scores."""
     request = task.item.request
     base = {**output_record(request, task.plan, task.model, task.source), **task.provenance}
-    pieces = [crop_output(task.item.image, task.plan, task.source)]
+    crop = crop_output(task.item.image, task.plan, task.source)
+    crop.encoded = task.crop_png
+    pieces = [crop]
     scores = score_images(task.item.image, images, source_face=task.source_face)
     embeddings = task.set_embeddings
     if embeddings is None and request.references:

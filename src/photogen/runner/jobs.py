@@ -19,7 +19,7 @@ from photogen.runner.control import JobCanceled, JobControl, WorkerStopping
 from photogen.runner.generate import GenerationTask, batches, prepare, result_for, run_batch, source_face
 from photogen.restoration.damage import open_mask
 from photogen.runner.restore import run_restore
-from photogen.runner.sinks import AssetStore, JobEnded
+from photogen.runner.sinks import AssetStore, JobEnded, crop_png
 from photogen.runner.sweep import run_sweep
 from photogen.runner.timings import PassClock, Timings
 from photogen.runner.upscale import run_upscale
@@ -38,7 +38,8 @@ class JobRunner:
         self._prefetched: dict[str, Future[GenerationTask]] = {}
 
     def prefetch(self, job: Job) -> None:
-        """Start making a queued generation ready (its source read, decoded and cropped, the crop's face found)
+        """Start making a queued generation ready (its source read, decoded and cropped, the crop's face found,
+        the crop's PNG encoded)
         while the batch window holds it: work the lone job would otherwise do after the window. The claim that
         follows uses it if this worker claims the job; a failure here is left for the claimed run to meet."""
         if not isinstance(job.spec, GenerationSpec) or job.id in self._prefetched:
@@ -60,6 +61,8 @@ class JobRunner:
         task = self.prepare(job, spec)
         with task.timings.phase("source_face"):
             task.source_face = source_face(task.item.image)
+        with task.timings.phase("crop_png"):
+            task.crop_png = crop_png(task.item.image)
         return task
 
     def _ready(self, job: Job, spec: GenerationSpec) -> GenerationTask:

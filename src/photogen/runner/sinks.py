@@ -56,7 +56,7 @@ class AssetStore:
         """One asset to commit: the crop as a plain PNG, anything else with its record embedded (and signed)."""
         if output.kind == "crop":
             record = output.record
-            data = encode_derivative(output.image, "PNG", compress_level=PNG_COMPRESS_LEVEL)
+            data = output.encoded if output.encoded is not None else crop_png(output.image)
         else:
             record = {**output.record, "job_id": job.id}
             data = encode_png(output.image, record)
@@ -185,6 +185,11 @@ class AssetStore:
             code, message = "generation_failed", f"generation failed ({type(exc).__name__})"
         detail = "".join(traceback.format_exception(exc))
         self.finish(job, JobState.FAILED, error_code=code, error_message=message, error_detail=detail)
+
+
+def crop_png(image: Image.Image) -> bytes:
+    """A crop's asset: a plain PNG (no record embedded), the same bytes wherever it is encoded."""
+    return encode_derivative(image, "PNG", compress_level=PNG_COMPRESS_LEVEL)
 
 
 class AssetSink:

@@ -115,8 +115,12 @@ class JobService:
         self._work_limit = work_limit  # requests asking for more pixel-steps are refused here
         self._limits = limits  # the active-jobs limit, checked again where each job is inserted
         self.on_submit = lambda: None  # the embedded worker sets this to wake itself
-        # Called with (owner, request) before a new job is stored; raises to refuse it (model, per-owner limits).
+        # Called with (owner, request) before a photo sent with the request is stored for its job; raises to refuse
+        # it (model, per-owner limits).
         self.admit: Callable[[str, dict[str, Any]], None] = lambda owner, request: None
+        # Called with (owner, request) where nothing is stored before the job's insert; raises to refuse it (the
+        # model). The per-owner limits are then checked once, in the insert's transaction.
+        self.admit_model: Callable[[str, dict[str, Any]], None] = lambda owner, request: None
         # Called with each generation request (a sweep's every variant); raises UnsupportedControl when it uses a
         # control its model lacks (the catalogue knows the model's capabilities).
         self.check_controls: Callable[[GenerationRequest], None] = lambda request: None
@@ -144,7 +148,8 @@ class JobService:
         A repeated idempotency key with the same request returns the first job, before anything is stored.
         """
         source = self._source(owner, source)
-        digest = _digest({"request": request.model_dump(mode="json"), "parent": parent_id,
+        dumped = request.model_dump(mode="json")
+        digest = _digest({"request": dumped, "parent": parent_id,
                           **({"identity": identity_id} if identity_id else {})}, source.identity, callback_url)
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
             return earlier, False
@@ -153,7 +158,7 @@ class JobService:
         self._check_references(owner, request)
         if self._work_limit is not None:
             self._work_limit.check_generations([request])
-        self.admit(owner, request.model_dump(mode="json"))
+        checked = self._admit(owner, dumped, stores=source.stores_new_upload)
         upload = self._store_checked(owner, source, request)
         request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
         spec = generation_spec(request, parent_id=parent_id, relation=relation, changes=changes, via=via,
@@ -163,7 +168,7 @@ class JobService:
             queued = self._queue(
                 owner, upload.id, spec, batch_key_for(request, upload),
                 digest=digest, idempotency_key=idempotency_key, callback_url=callback_url, recipe=request.recipe,
-                progress_total=request.denoising_steps, parent_id=parent_id, relation=relation,
+                progress_total=request.denoising_steps, parent_id=parent_id, relation=relation, storage_checked=checked,
             )
         return self._drop_lost_race_upload(owner, source, upload.id, queued)
 
@@ -184,7 +189,7 @@ class JobService:
             self._work_limit.check_generations(variants)
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
             return earlier, False
-        self.admit(owner, base.model_dump(mode="json"))
+        checked = self._admit(owner, base.model_dump(mode="json"), stores=source.stores_new_upload)
         upload_id = self._store_checked(owner, source, base).id
         base = resolve_seed(base)
         spec = SweepSpec(base=base.model_copy(update={"num_images": 1}), field=field, values=list(values))
@@ -192,9 +197,19 @@ class JobService:
             queued = self._queue(
                 owner, upload_id, spec, f"sweep:{uuid.uuid4().hex}", kind="sweep", digest=digest,
                 idempotency_key=idempotency_key, callback_url=callback_url, recipe=base.recipe,
-                progress_total=sum(v.denoising_steps for v in variants),
+                progress_total=sum(v.denoising_steps for v in variants), storage_checked=checked,
             )
         return self._drop_lost_race_upload(owner, source, upload_id, queued)
+
+    def _admit(self, owner: str, request: dict[str, Any], *, stores: bool) -> bool:
+        """The checks before a job's insert; whether the owner's storage was checked here. Where the request stores
+        a photo first (`stores`), the per-owner limits are checked now too, before it is stored; otherwise only the
+        model is, and the insert's transaction checks the limits (one transaction for the submission)."""
+        if stores:
+            self.admit(owner, request)
+            return True
+        self.admit_model(owner, request)
+        return False
 
     def _check_references(self, owner: str, request: GenerationRequest) -> None:
         """Each reference image the request names (by the SHA-256 of its bytes) is one of the owner's uploads.
@@ -308,12 +323,12 @@ class JobService:
         digest = _digest({"upscale": request, "asset": asset_id}, f"asset:{asset_id}", None)
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
             return earlier, False
-        self.admit(owner, request)
+        checked = self._admit(owner, request, stores=False)
         upscale = UpscaleSpec.model_validate({**spec, "source_asset_id": asset_id})
         return self._queue(
             owner, asset.upload_id, upscale, f"upscale:{uuid.uuid4().hex}", kind="upscale", digest=digest,
             idempotency_key=idempotency_key, parent_id=asset.job_id, relation="upscale",
-            source_asset_id=asset_id, progress_total=0,
+            source_asset_id=asset_id, progress_total=0, storage_checked=checked,
         )
 
     def submit_restoration(self, owner: str, source: str | SourcePhoto, *, mask: str | SourcePhoto | None = None,
@@ -328,7 +343,8 @@ class JobService:
                          source.identity, None)
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
             return earlier, False
-        self.admit(owner, {**options, "num_images": 1})
+        checked = self._admit(owner, {**options, "num_images": 1}, stores=source.stores_new_upload or (
+            mask_source is not None and mask_source.stores_new_upload))
         upload = source.upload or self._uploads.get(owner, source.store())
         with self._refused_drops_upload(owner, source, upload.id):
             mask_id = None
@@ -345,12 +361,15 @@ class JobService:
                              "damage_mask asset, which has that size", code="mask_size_mismatch")
             spec = RestoreSpec(mask_upload_id=mask_id, model=model, colourise=colourise, seed=seed, steps=steps)
             queued = self._queue(owner, upload.id, spec, f"restore:{uuid.uuid4().hex}", kind="restore",
-                                 digest=digest, idempotency_key=idempotency_key, progress_total=5)
+                                 digest=digest, idempotency_key=idempotency_key, progress_total=5,
+                                 storage_checked=checked)
         return self._drop_lost_race_upload(owner, source, upload.id, queued)
 
     def _queue(self, owner: str, upload_id: str, spec: JobSpec, batch_key: str, *, digest: str,
-               idempotency_key: str | None, kind: str = "generate", **columns: Any) -> tuple[JobRecord, bool]:
-        """Insert the job; callers have looked up `idempotency_key` and admitted it already.
+               idempotency_key: str | None, kind: str = "generate", storage_checked: bool = True,
+               **columns: Any) -> tuple[JobRecord, bool]:
+        """Insert the job; callers have looked up `idempotency_key` and admitted it already (with
+        `storage_checked` False: all but the owner's storage, which is checked here with the active jobs).
 
         The owner's active jobs are counted and the job inserted in one transaction that holds the owner's job
         lock (PostgreSQL: an advisory lock; SQLite: the database's write lock), so concurrent submissions, in
@@ -367,7 +386,7 @@ class JobService:
             if idempotency_key and (earlier := _by_idempotency_key(session, owner, idempotency_key, digest)):
                 return job_record(earlier), False
             if self._limits is not None:
-                self._limits.check_job(owner, session=session)
+                self._limits.check_job(owner, session=session, storage=not storage_checked)
             session.add(job)
             for reference in getattr(spec, "reference_uploads", ()):
                 session.add(JobReferenceRow(job_id=job.id, position=reference.position, upload_id=reference.upload_id,

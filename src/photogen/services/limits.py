@@ -58,8 +58,10 @@ class OwnerLimits:
         self._check_active(owner, count)
         self._check_stored(stored, 0)
 
-    def check_job(self, owner: str, *, session: Session | None = None) -> None:
-        """One more queued job for `owner` would stay within the active-jobs limit.
+    def check_job(self, owner: str, *, session: Session | None = None, storage: bool = False) -> None:
+        """One more queued job for `owner` would stay within the active-jobs limit (and, with `storage`, the
+        owner's storage within its quota: for a submission that stored nothing before its insert, so had no
+        early answer from admit_job).
 
         Without `session` this is an early answer, before anything is stored for the request. The answer that
         holds is given inside the transaction that inserts the job, after it took the owner's job lock
@@ -67,10 +69,11 @@ class OwnerLimits:
         """
         if session is None:
             with self._db.session() as own:
-                count = self.active_jobs(owner, own)
-        else:
-            count = self.active_jobs(owner, session)
-        self._check_active(owner, count)
+                self.check_job(owner, session=own, storage=storage)
+            return
+        self._check_active(owner, self.active_jobs(owner, session))
+        if storage:
+            self._check_stored(self._stored_bytes(session, owner), 0)
 
     def _check_active(self, owner: str, count: int) -> None:
         if count >= self.max_active_jobs:
@@ -122,9 +125,11 @@ class OwnerLimits:
 
     @staticmethod
     def _stored_bytes(session, owner: str) -> int:
-        uploads = session.scalar(select(func.coalesce(func.sum(Upload.size_bytes), 0)).where(Upload.owner == owner))
-        assets = session.scalar(select(func.coalesce(func.sum(Asset.size_bytes), 0)).where(Asset.owner == owner))
-        return int(uploads) + int(assets)
+        """The owner's uploads and assets in bytes, summed in one statement (one round trip, both by the owner
+        index)."""
+        uploads = select(func.coalesce(func.sum(Upload.size_bytes), 0)).where(Upload.owner == owner).scalar_subquery()
+        assets = select(func.coalesce(func.sum(Asset.size_bytes), 0)).where(Asset.owner == owner).scalar_subquery()
+        return int(session.scalar(select(uploads + assets)))
 
     def _window(self, owner: str) -> deque[float]:
         window, cutoff = self._admitted[owner], time.time() - WINDOW_S
