@@ -39,6 +39,29 @@ def test_the_same_photo_by_upload_id_matches_the_digest(api, astronaut_b64):
     assert again.json()["id"] == first.json()["id"]
 
 
+def test_a_retry_by_upload_id_is_answered_where_a_new_request_would_be_refused(api, astronaut_b64):
+    """A submission naming a stored upload looks its key up in the insert's transaction; a check before it that
+    refuses (here: the model withdrawn meanwhile) still answers a retry with its first job."""
+    from photogen.services.catalogue import ModelNotAllowed
+
+    upload = api.post("/v1/uploads", json={"image": astronaut_b64}).json()
+    body = {"prompt": "a", "upload_id": upload["id"], **FAST}
+    first = api.post("/v1/generations", json=body, headers={"Idempotency-Key": "withdrawn"})
+    assert first.status_code == 202, first.text
+
+    def withdrawn(owner, request):
+        raise ModelNotAllowed(f"model {request['model']} is withdrawn", hint="pick another model")
+
+    api.app.state.container.jobs.admit_model = withdrawn
+    again = api.post("/v1/generations", json=body, headers={"Idempotency-Key": "withdrawn"})
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    new = api.post("/v1/generations", json=body, headers={"Idempotency-Key": "new"})
+    assert new.json()["error"]["code"] == "model_not_allowed"
+    other = api.post("/v1/generations", json={**body, "prompt": "b"}, headers={"Idempotency-Key": "withdrawn"})
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
+    assert len(api.get("/v1/jobs").json()) == 1
+
+
 def test_a_retried_sweep_with_an_inline_photo_returns_the_first_job(api, astronaut_b64):
     body = {"prompt": "a", "image": astronaut_b64, **FAST, "sweep": {"field": "image_strength", "values": [0.3, 0.5]}}
     first = api.post("/v1/sweeps", json=body, headers={"Idempotency-Key": "sweep-1"})

@@ -151,15 +151,23 @@ class JobService:
         dumped = request.model_dump(mode="json")
         digest = _digest({"request": dumped, "parent": parent_id,
                           **({"identity": identity_id} if identity_id else {})}, source.identity, callback_url)
-        if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
+        # A photo stored already: nothing is stored before the insert, whose transaction looks the key up under the
+        # owner's lock anyway, so the retry is looked up early only if a check below refuses the request.
+        later = idempotency_key is not None and not source.stores_new_upload
+        if not later and (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
             return earlier, False
-        check_fits(request, None)
-        self.check_controls(request)
-        self._check_references(owner, request)
-        if self._work_limit is not None:
-            self._work_limit.check_generations([request])
-        checked = self._admit(owner, dumped, stores=source.stores_new_upload)
-        upload = self._store_checked(owner, source, request)
+        try:
+            check_fits(request, None)
+            self.check_controls(request)
+            self._check_references(owner, request)
+            if self._work_limit is not None:
+                self._work_limit.check_generations([request])
+            checked = self._admit(owner, dumped, stores=source.stores_new_upload)
+            upload = self._store_checked(owner, source, request)
+        except PhotogenError:
+            if later and (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
+                return earlier, False  # a retry gets its first job, whatever would refuse a new one now
+            raise
         request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
         spec = generation_spec(request, parent_id=parent_id, relation=relation, changes=changes, via=via,
                                identity_id=identity_id, reference_uploads=self._reference_uploads(owner, request, upload),
