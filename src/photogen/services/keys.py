@@ -25,6 +25,10 @@ from photogen.store.tables import ApiKey, ServerState, utcnow
 
 KEY_PREFIX = "pg_"
 AUTH_STATE = "auth"  # the server_state row that records that keys are required
+# Asked on every request of an open server: built once, so each ask is the statement alone (building a select
+# and its cache key cost more than running it on SQLite).
+_REQUIRED_OR_ANY_KEY = select(
+    select(ServerState.value).where(ServerState.key == AUTH_STATE).scalar_subquery(), exists(select(ApiKey.id)))
 CREATE_KEY_HINT = "create one with `photogen keys create --owner NAME` and send it as Authorization: Bearer <key>"
 
 
@@ -115,9 +119,7 @@ class KeyService:
 
         Keys that existed before the record (revoked ones too) count: the record is written then."""
         with self._db.session() as session:  # asked on every request of an open server: one statement
-            recorded, any_key = session.execute(select(
-                select(ServerState.value).where(ServerState.key == AUTH_STATE).scalar_subquery(),
-                exists(select(ApiKey.id)))).one()
+            recorded, any_key = session.execute(_REQUIRED_OR_ANY_KEY).one()
             if recorded is not None and recorded.get("required"):
                 return dict(recorded)
             if not any_key:
