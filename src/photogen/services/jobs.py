@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from photogen.domain.errors import InvalidRequest, PhotogenError
@@ -39,6 +39,10 @@ from photogen.services.uploads import NotFound, UploadService
 from photogen.services.work import WorkLimit
 from photogen.store.database import Database
 from photogen.store.tables import Asset, Job, JobReferenceRow, utcnow
+
+
+# A job's assets, read on every GET /v1/jobs/{id}: built once (building a select costs more than running it).
+_ASSETS_OF_JOB = select(Asset).where(Asset.job_id == bindparam("job_id")).order_by(Asset.kind, Asset.index)
 
 
 class IdempotencyConflict(PhotogenError):
@@ -427,8 +431,7 @@ class JobService:
             job = session.get(Job, job_id)
             if job is None or job.owner != owner:
                 raise NotFound(f"no job {job_id}", hint="list your jobs with GET /v1/jobs")
-            query = select(Asset).where(Asset.job_id == job_id).order_by(Asset.kind, Asset.index)
-            return job_record(job), [asset_record(asset) for asset in session.scalars(query)]
+            return job_record(job), [asset_record(asset) for asset in session.scalars(_ASSETS_OF_JOB, {"job_id": job_id})]
 
     def assets(self, owner: str, job_id: str) -> list[AssetRecord]:
         return self.with_assets(owner, job_id)[1]

@@ -15,7 +15,7 @@ import time
 from collections import defaultdict, deque
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from photogen.domain.errors import PhotogenError
@@ -25,6 +25,14 @@ from photogen.store.tables import Asset, Job, Upload
 
 WINDOW_S = 60.0
 ACTIVE_JOBS_RETRY_S = 10  # queued jobs usually start or end within seconds; poll again after this
+
+
+# Asked on every submission: built once (building a select and its cache key costs more than running it).
+_ACTIVE_JOBS = select(func.count()).select_from(Job).where(
+    Job.owner == bindparam("owner"), Job.state.in_((JobState.QUEUED.value, JobState.RUNNING.value)))
+_STORED_BYTES = select(
+    select(func.coalesce(func.sum(Upload.size_bytes), 0)).where(Upload.owner == bindparam("owner")).scalar_subquery()
+    + select(func.coalesce(func.sum(Asset.size_bytes), 0)).where(Asset.owner == bindparam("owner")).scalar_subquery())
 
 
 class LimitExceeded(PhotogenError):
@@ -84,8 +92,7 @@ class OwnerLimits:
 
     def active_jobs(self, owner: str, session: Session) -> int:
         """The owner's queued and running jobs, as `session` sees them."""
-        active = (JobState.QUEUED.value, JobState.RUNNING.value)
-        return session.scalar(select(func.count()).select_from(Job).where(Job.owner == owner, Job.state.in_(active)))
+        return session.scalar(_ACTIVE_JOBS, {"owner": owner})
 
     def check_upload_rate(self, owner: str) -> None:
         """One more upload now would stay within the per-minute limit (checked before the body is read)."""
@@ -127,9 +134,7 @@ class OwnerLimits:
     def _stored_bytes(session, owner: str) -> int:
         """The owner's uploads and assets in bytes, summed in one statement (one round trip, both by the owner
         index)."""
-        uploads = select(func.coalesce(func.sum(Upload.size_bytes), 0)).where(Upload.owner == owner).scalar_subquery()
-        assets = select(func.coalesce(func.sum(Asset.size_bytes), 0)).where(Asset.owner == owner).scalar_subquery()
-        return int(session.scalar(select(uploads + assets)))
+        return int(session.scalar(_STORED_BYTES, {"owner": owner}))
 
     def _window(self, owner: str) -> deque[float]:
         window, cutoff = self._admitted[owner], time.time() - WINDOW_S
