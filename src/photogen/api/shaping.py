@@ -61,7 +61,7 @@ def submitted_job(response: Response, created: bool, job: JobRecord, jobs: JobSe
 
 
 def live_progress(request: Request, job: JobRecord) -> JobRecord:
-    """Fold in this process's newer progress than the row holds (rows are written every half second)."""
+    """Fold in a running job's progress from its events: the row holds step 0 from the claim until the job ends."""
     if job.state != "running":
         return job
     events = container_of(request).events.since(job.id, 0)

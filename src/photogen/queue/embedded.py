@@ -89,6 +89,7 @@ class EmbeddedWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self.runner.close()
         self._beats_stop.set()
         if self._beats is not None:
             self._beats.join(timeout)
@@ -137,4 +138,6 @@ class EmbeddedWorker:
 
     def claim(self, *, window: bool = False) -> list[Job]:
         """The next compatible group, claimed under this worker's lease (after the batch window with `window`)."""
-        return self.queue.claim(self.id, self._max_batch_images, self._window if window else 0.0, self._stop)
+        if not window:
+            return self.queue.claim(self.id, self._max_batch_images, 0.0, self._stop)
+        return self.queue.claim(self.id, self._max_batch_images, self._window, self._stop, self.runner.prefetch)

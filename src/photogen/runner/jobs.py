@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from PIL import Image
@@ -14,12 +16,14 @@ from photogen.domain.jobs import GenerationSpec, JobState, SweepSpec, UpscaleSpe
 from photogen.intake.decode import DecodedImage
 from photogen.runner.context import RunContext
 from photogen.runner.control import JobCanceled, JobControl, WorkerStopping
-from photogen.runner.generate import GenerationTask, batches, prepare, result_for, run_batch
+from photogen.runner.generate import GenerationTask, batches, prepare, result_for, run_batch, source_face
 from photogen.runner.sinks import AssetStore, JobEnded
 from photogen.runner.sweep import run_sweep
 from photogen.runner.timings import PassClock, Timings
 from photogen.runner.upscale import run_upscale
 from photogen.store.tables import Asset, Job, Upload
+
+log = logging.getLogger("photogen.worker")
 
 
 class JobRunner:
@@ -28,6 +32,46 @@ class JobRunner:
         self.ctx = ctx
         self.assets = AssetStore(ctx.db, ctx.blobs, ctx.events, signer=ctx.signer, on_finished=on_finished)
         self.control = JobControl(ctx.db, ctx.events, job_timeout_s=ctx.limits.job_timeout_s, stopping=stopping)
+        self._prefetch_pool: ThreadPoolExecutor | None = None
+        self._prefetched: dict[str, Future[GenerationTask]] = {}
+
+    def prefetch(self, job: Job) -> None:
+        """Start making a queued generation ready (its source read, decoded and cropped, the crop's face found)
+        while the batch window holds it: work the lone job would otherwise do after the window. The claim that
+        follows uses it if this worker claims the job; a failure here is left for the claimed run to meet."""
+        if not isinstance(job.spec, GenerationSpec) or job.id in self._prefetched:
+            return
+        if self._prefetch_pool is None:
+            self._prefetch_pool = ThreadPoolExecutor(1, thread_name_prefix="photogen-prefetch")
+        for stale in list(self._prefetched)[:-3]:  # heads another worker took: at most a few are kept
+            self._prefetched.pop(stale).cancel()
+        self._prefetched[job.id] = self._prefetch_pool.submit(self._made_ready, job, job.spec)
+
+    def close(self) -> None:
+        """Stop making jobs ready ahead of their claim (at the worker's stop)."""
+        self._prefetched.clear()
+        if self._prefetch_pool is not None:
+            self._prefetch_pool.shutdown(wait=False, cancel_futures=True)
+            self._prefetch_pool = None
+
+    def _made_ready(self, job: Job, spec: GenerationSpec) -> GenerationTask:
+        task = self.prepare(job, spec)
+        with task.timings.phase("source_face"):
+            task.source_face = source_face(task.item.image)
+        return task
+
+    def _ready(self, job: Job, spec: GenerationSpec) -> GenerationTask:
+        """The job made ready: by its prefetch when there was one (waited for if still going), else now."""
+        future = self._prefetched.pop(job.id, None)
+        if future is not None and not future.cancelled():
+            try:
+                task = future.result()
+            except Exception:  # noqa: BLE001 (made ready again below, where the error ends the job properly)
+                log.debug("prefetch of job %s failed; preparing it again", job.id, exc_info=True)
+            else:
+                task.ref = job  # the claimed row, under this worker's lease
+                return task
+        return self.prepare(job, spec)
 
     def run(self, jobs: list[Job]) -> None:
         """Claimed jobs to an end: sweeps and upscales one by one, compatible generations one batch each."""
@@ -41,7 +85,7 @@ class JobRunner:
                 elif isinstance(spec, UpscaleSpec):
                     self.run_upscale(job, spec)
                 else:
-                    tasks.append(self.prepare(job, spec))
+                    tasks.append(self._ready(job, spec))
             except WorkerStopping:
                 self.assets.requeue([job])
             except JobCanceled:
