@@ -146,8 +146,9 @@ class JobOut(BaseModel):
     state: Literal["queued", "running", "succeeded", "failed", "canceled"] = Field(description="Where the job is.")
     kind: Literal["generate", "sweep", "upscale"] = Field(description="What the job does.")
     recipe: str | None = Field(description="The recipe it came from, as name@version.")
-    parent_id: str | None = Field(description="The job this one derives from (vary, replay, upscale).")
-    relation: str | None = Field(description="How it derives from its parent: vary, replay or upscale.")
+    parent_id: str | None = Field(description="The job this one derives from (vary, replay, upscale, retry).")
+    relation: str | None = Field(description="How it derives from its parent: vary, replay, upscale, or retry (an "
+                                 "avatar set's run again with the next seeds).")
     comparison: dict[str, Any] | None = Field(description="For a replay: per output identical, close (with the largest difference) or different.")
     upload_id: str = Field(description="The source upload.")
     request: dict[str, Any] = Field(description="The generation request, with its seed resolved.")
