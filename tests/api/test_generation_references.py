@@ -30,8 +30,10 @@ def photos() -> dict[str, bytes]:
 
 @pytest.fixture
 def ref_api(tmp_path, settings, tiny, models):
-    models.get("tiny-flux2-klein")  # built once in the shared models folder
-    server = make_settings(tmp_path / "home", settings.models_dir, models={"klein": "tiny-flux2-klein"})
+    for name in ("tiny-flux2-klein", "tiny-flux-kontext"):
+        models.get(name)  # built once in the shared models folder
+    server = make_settings(tmp_path / "home", settings.models_dir,
+                           models={"klein": "tiny-flux2-klein", "kontext": "tiny-flux-kontext"})
     with TestClient(create_app(server)) as client:
         yield client
 
@@ -212,3 +214,21 @@ def test_a_head_turn_is_an_instruction_that_keeps_the_crop_and_reports_the_measu
     refused = ref_api.post("/v1/generations", json={**body, "angle": 60})
     assert refused.status_code == 422 and refused.json()["error"]["message"].startswith("angle:")
     assert ref_api.post("/v1/generations", json={**body, "angle": 12}).status_code == 422  # steps of 5 degrees
+
+
+def test_an_identity_set_on_a_model_without_references_gives_only_the_source(ref_api, photos):
+    astronaut, mirrored = upload(ref_api, photos, "astronaut.jpg"), upload(ref_api, photos, "astronaut-mirrored.jpg")
+    identity = ref_api.post("/v1/identities", json={"name": "Eileen",
+                                                     "upload_ids": [astronaut["id"], mirrored["id"]]}).json()["id"]
+    job = ref_api.post("/v1/generations", json={"prompt": "make the jacket red", "model": "kontext", "steps": 2,
+                                                "seed": 3, "width": 64, "height": 64, "identity_id": identity})
+    assert job.status_code == 202, job.text
+    job = job.json()
+    assert job["upload_id"] == astronaut["id"] and job["request"]["references"] == []  # Kontext takes none
+    assert job["identity_id"] == identity
+    output = output_of(ref_api, job)
+    assert output["scores"]["identity_set"]["references"] == 2  # still scored against the whole set
+    # a 45 degree turn from the one photo the model sees warns before the run
+    turned = ref_api.post("/v1/generations", json={"prompt": "a portrait", "model": "kontext", "steps": 2,
+                                                   "identity_id": identity, "angle": 45}).json()
+    assert any("from one photo" in warning for warning in turned["warnings"])
