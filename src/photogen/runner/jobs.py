@@ -217,7 +217,7 @@ class JobRunner:
         try:
             result = run_restore(decoded.image, mask=mask, model=model, colourise_scan=spec.colourise,
                                  seed=spec.seed, steps=spec.steps, interrupt=interrupt, on_progress=progress,
-                                 lineage={"source": source})
+                                 lineage={"source": source}, check_work=self.ctx.check_pixel_steps)
         except JobCanceled:
             self.assets.finish(job, JobState.CANCELED)
             return
