@@ -147,7 +147,8 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
                             strip_originals=settings.original_exif == "strip",
                             max_decoded_bytes=settings.max_decoded_bytes)
     privacy = PrivacyService(db, blobs, uploads, originals_days=settings.retention_originals_days,
-                             outputs_days=settings.retention_outputs_days, max_decoded_bytes=settings.max_decoded_bytes)
+                             outputs_days=settings.retention_outputs_days, max_decoded_bytes=settings.max_decoded_bytes,
+                             original_exif=settings.original_exif)
     work_limit = WorkLimit(settings.max_work_per_request,
                            native_pixels=lambda spec: _native_pixels_if_loaded(models, spec))
     limits = OwnerLimits(db, max_active_jobs=settings.max_active_jobs_per_owner,

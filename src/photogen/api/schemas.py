@@ -107,9 +107,11 @@ class JobError(BaseModel):
 
 class AssetOut(BaseModel):
     id: str = Field(description="Asset id.")
-    kind: Literal["crop", "output", "grid", "upscale"] = Field(
-        description="crop: the cropped source the model saw; output: a generated image; grid: a sweep's labelled "
-        "grid; upscale: an enlarged asset.")
+    kind: Literal["crop", "output", "grid", "upscale", "scan", "damage_mask", "mask_preview", "repair", "tones",
+                  "colourise"] = Field(
+        description="crop: the cropped source the model saw; output: a generated image (a restoration's result); "
+        "grid: a sweep's labelled grid; upscale: an enlarged asset. A restoration's steps: scan (the before, as read, "
+        "full size), damage_mask (white where damaged, the scan's size), mask_preview (the scan with the damage tinted), repair, tones, colourise.")
     job_id: str | None = Field(description="The job that made it.")
     upload_id: str = Field(description="The upload it derives from.")
     index: int = Field(description="Image index within the job.")
@@ -144,7 +146,7 @@ class JobReferenceOut(BaseModel):
 class JobOut(BaseModel):
     id: str = Field(description="Job id.")
     state: Literal["queued", "running", "succeeded", "failed", "canceled"] = Field(description="Where the job is.")
-    kind: Literal["generate", "sweep", "upscale"] = Field(description="What the job does.")
+    kind: Literal["generate", "sweep", "upscale", "restore"] = Field(description="What the job does.")
     recipe: str | None = Field(description="The recipe it came from, as name@version.")
     parent_id: str | None = Field(description="The job this one derives from (vary, replay, upscale, retry).")
     relation: str | None = Field(description="How it derives from its parent: vary, replay, upscale, or retry (an "
@@ -328,6 +330,25 @@ class UpscaleIn(BaseModel):
     prompt: str = Field(default="", max_length=2000, description="Prompt for the tiled refine; default a neutral detail prompt.")
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of the refine (tile k uses seed + k).")
     print: PrintSpec | None = Field(default=None, description="Target print size: the job records whether the factor reaches it.")
+
+
+class RestorationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image: str | None = Field(default=None, description="The scan, base64-encoded (give one of image, image_url, "
+                              "upload_id).")
+    image_url: str | None = Field(default=None, max_length=2000, description="A URL to fetch the scan from.")
+    upload_id: str | None = Field(default=None, description="An upload holding the scan.")
+    mask: str | None = Field(default=None, description="Your own damage mask, base64 PNG at the scan's size: white "
+                             "where damaged. Leave it out to have the damage found; send an edited damage_mask "
+                             "asset to repair what you painted.")
+    mask_upload_id: str | None = Field(default=None, description="An upload holding the mask, instead of `mask`.")
+    model: str | None = Field(default=None, description="The model that repairs (its inpainting pipeline), passes "
+                              "over faces and colourises; none: OpenCV repairs and no model runs.")
+    colourise: bool = Field(default=False, description="Colourise a black-and-white scan (needs a model that "
+                            "follows instructions).")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of the model's passes (tile k: seed + k).")
+    steps: int = Field(default=20, ge=1, le=150, description="Scheduler steps of the model's passes (repair, faces, "
+                       "colourise).")
 
 
 class PrintAdviceIn(BaseModel):

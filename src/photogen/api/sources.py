@@ -18,6 +18,7 @@ from photogen.domain.errors import InvalidRequest
 from photogen.domain.params import GenerationRequest
 from photogen.services.jobs import SourcePhoto
 from photogen.services.references import DrawnReferences
+from photogen.services.uploads import url_filename
 
 # Line breaks where encoders wrap (76 columns by default for `base64` and MIME), nothing else.
 _LINE_BREAKS = re.compile(r"\r?\n")
@@ -62,7 +63,7 @@ def source_photo(request: Request, owner: str, *, image: str | None, image_url: 
         limits.check_upload_rate(owner)  # before fetching anything
         data, claimed = fetch_source(request, url)
         limits.admit_upload(owner, len(data))
-        return uploads.create(owner, data, "", claimed).id
+        return uploads.create(owner, data, url_filename(url), claimed).id
 
     return SourcePhoto(f"url:{url}", fetch_and_store)
 

@@ -19,6 +19,7 @@ import photogen.cli.intake as intake
 import photogen.cli.keys as keys
 import photogen.cli.recipes as recipes
 import photogen.cli.replay as replay
+import photogen.cli.restore as restore
 import photogen.cli.review as review
 import photogen.cli.serve as serve
 import photogen.cli.worker as worker
@@ -41,6 +42,7 @@ for command in (
     review.sweep,
     review.vary,
     review.upscale,
+    restore.restore,
     admin.purge,
     admin.export,
 ):

@@ -1,5 +1,5 @@
 """Jobs: the state machine (queued -> running -> succeeded | failed | canceled) and the JobSpec union,
-what a job does (generate | sweep | upscale | replay | vary), versioned so later formats can migrate."""
+what a job does (generate | sweep | upscale | replay | vary | restore), versioned so later formats can migrate."""
 
 from __future__ import annotations
 
@@ -148,7 +148,27 @@ class UpscaleSpec(_Spec):
         return 1
 
 
-JobSpec = Annotated[GenerateSpec | ReplaySpec | VarySpec | SweepSpec | UpscaleSpec, Field(discriminator="kind")]
+class RestoreSpec(_Spec):
+    """Restore the job's upload (an old photo's scan) at its own size: damage map (or the user's mask, upload
+    `mask_upload_id`), repair (with `model`'s inpainting pipeline, else OpenCV), tones, optional colourisation
+    and the faces' pass; every step is an asset of the job."""
+
+    kind: Literal["restore"] = "restore"
+    mask_upload_id: str | None = Field(default=None, min_length=1, description="An upload holding the mask to "
+                                       "repair (white where damaged), instead of the detected damage map.")
+    model: str | None = Field(default=None, description="The model that repairs, colourises and passes over "
+                              "faces; None: OpenCV only.")
+    colourise: bool = False
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    steps: int = Field(default=20, ge=1, le=150, description="Scheduler steps of the model's passes.")
+
+    @property
+    def num_images(self) -> int:
+        return 1
+
+
+JobSpec = Annotated[GenerateSpec | ReplaySpec | VarySpec | SweepSpec | UpscaleSpec | RestoreSpec,
+                    Field(discriminator="kind")]
 GenerationSpec = GenerateSpec | ReplaySpec | VarySpec
 _JOB_SPEC: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
 
@@ -209,5 +229,8 @@ def request_view(spec: JobSpec) -> dict[str, Any]:
                 "sweep": {"field": spec.field, "values": list(spec.values)}}
     if isinstance(spec, UpscaleSpec):
         return {**spec.model_dump(mode="json", include={"factor", "method", "model", "prompt", "seed", "print"}),
+                "num_images": 1}
+    if isinstance(spec, RestoreSpec):
+        return {**spec.model_dump(mode="json", include={"mask_upload_id", "model", "colourise", "seed", "steps"}),
                 "num_images": 1}
     return spec.request.model_dump(mode="json")

@@ -12,11 +12,13 @@ from PIL import Image
 from sqlalchemy import select
 
 from photogen.domain.errors import PhotogenError
-from photogen.domain.jobs import GenerationSpec, JobState, SweepSpec, UpscaleSpec
+from photogen.domain.jobs import GenerationSpec, JobState, RestoreSpec, SweepSpec, UpscaleSpec
 from photogen.intake.decode import DecodedImage
 from photogen.runner.context import RunContext
 from photogen.runner.control import JobCanceled, JobControl, WorkerStopping
 from photogen.runner.generate import GenerationTask, batches, prepare, result_for, run_batch, source_face
+from photogen.restoration.damage import open_mask
+from photogen.runner.restore import run_restore
 from photogen.runner.sinks import AssetStore, JobEnded
 from photogen.runner.sweep import run_sweep
 from photogen.runner.timings import PassClock, Timings
@@ -84,6 +86,8 @@ class JobRunner:
                     self.run_sweep(job, spec)
                 elif isinstance(spec, UpscaleSpec):
                     self.run_upscale(job, spec)
+                elif isinstance(spec, RestoreSpec):
+                    self.run_restore(job, spec)
                 else:
                     tasks.append(self._ready(job, spec))
             except WorkerStopping:
@@ -188,6 +192,32 @@ class JobRunner:
                                  print_spec=spec.print, on_progress=progress,
                                  lineage={"source_asset_id": parent.id, "source_asset_sha256": parent.sha256},
                                  parent_asset_id=parent.id, seed_of_parent=parent.seed)
+        except JobCanceled:
+            self.assets.finish(job, JobState.CANCELED)
+            return
+        self.assets.sink_for(job).store(result)
+
+    def run_restore(self, job: Job, spec: RestoreSpec) -> None:
+        decoded, source = self.source_of(job)
+        mask = None
+        if spec.mask_upload_id is not None:
+            with self.ctx.db.session() as session:
+                upload = session.get(Upload, spec.mask_upload_id)
+            if upload is None:
+                raise PhotogenError("the mask's upload was deleted", code="upload_deleted",
+                                    hint="send the mask again with the restoration")
+            data = self.ctx.blobs.get(upload.blob_key)
+            self.ctx.decode(data)  # within the limits it was accepted under
+            mask = open_mask(data)
+            source["mask_upload_id"] = upload.id
+            source["mask_sha256"] = upload.sha256
+        interrupt = self.control.interrupt_for([job])
+        model = self.ctx.models.get(spec.model) if spec.model else None
+        progress = self.control.progress_for([job], 5, interrupt, images=1)
+        try:
+            result = run_restore(decoded.image, mask=mask, model=model, colourise_scan=spec.colourise,
+                                 seed=spec.seed, steps=spec.steps, interrupt=interrupt, on_progress=progress,
+                                 lineage={"source": source}, check_work=self.ctx.check_pixel_steps)
         except JobCanceled:
             self.assets.finish(job, JobState.CANCELED)
             return

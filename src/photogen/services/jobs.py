@@ -21,6 +21,7 @@ from photogen.domain.jobs import (
     JobReference,
     JobSpec,
     JobState,
+    RestoreSpec,
     SweepSpec,
     UpscaleSpec,
     check_transition,
@@ -315,6 +316,38 @@ class JobService:
             source_asset_id=asset_id, progress_total=0,
         )
 
+    def submit_restoration(self, owner: str, source: str | SourcePhoto, *, mask: str | SourcePhoto | None = None,
+                           model: str | None = None, colourise: bool = False, seed: int = 0, steps: int = 20,
+                           idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
+        """Restore an old photo's scan at its own size, as one recorded job (photogen.runner.restore). `mask`
+        (an upload id or a photo not yet stored) replaces the detected damage map."""
+        source = self._source(owner, source)
+        mask_source = self._source(owner, mask) if mask is not None else None
+        options = {"model": model, "colourise": colourise, "seed": seed, "steps": steps}
+        digest = _digest({"restore": options, "mask": mask_source.identity if mask_source else None},
+                         source.identity, None)
+        if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
+            return earlier, False
+        self.admit(owner, {**options, "num_images": 1})
+        upload = source.upload or self._uploads.get(owner, source.store())
+        with self._refused_drops_upload(owner, source, upload.id):
+            mask_id = None
+            if mask_source is not None:
+                mask_upload = mask_source.upload or self._uploads.get(owner, mask_source.store())
+                mask_id = mask_upload.id
+                if (mask_upload.width, mask_upload.height) != (upload.width, upload.height):
+                    if mask_source.stores_new_upload:
+                        self._uploads.delete(owner, mask_id, actor="photogen", reason="the mask did not fit its scan")
+                    raise InvalidRequest(
+                        f"the mask is {mask_upload.width}x{mask_upload.height} but the scan is "
+                        f"{upload.width}x{upload.height}",
+                        hint="send the mask at the scan's own size (white where damaged): edit the job's "
+                             "damage_mask asset, which has that size", code="mask_size_mismatch")
+            spec = RestoreSpec(mask_upload_id=mask_id, model=model, colourise=colourise, seed=seed, steps=steps)
+            queued = self._queue(owner, upload.id, spec, f"restore:{uuid.uuid4().hex}", kind="restore",
+                                 digest=digest, idempotency_key=idempotency_key, progress_total=5)
+        return self._drop_lost_race_upload(owner, source, upload.id, queued)
+
     def _queue(self, owner: str, upload_id: str, spec: JobSpec, batch_key: str, *, digest: str,
                idempotency_key: str | None, kind: str = "generate", **columns: Any) -> tuple[JobRecord, bool]:
         """Insert the job; callers have looked up `idempotency_key` and admitted it already.
@@ -424,7 +457,7 @@ def _model_of(spec: JobSpec) -> str | None:
     """The model a job ran (an upscale's own, when it named one)."""
     if isinstance(spec, SweepSpec):
         return spec.base.model
-    if isinstance(spec, UpscaleSpec):
+    if isinstance(spec, (UpscaleSpec, RestoreSpec)):
         return spec.model
     return spec.request.model
 
