@@ -232,3 +232,11 @@ def test_an_identity_set_on_a_model_without_references_gives_only_the_source(ref
     turned = ref_api.post("/v1/generations", json={"prompt": "a portrait", "model": "kontext", "steps": 2,
                                                    "identity_id": identity, "angle": 45}).json()
     assert any("from one photo" in warning for warning in turned["warnings"])
+
+
+def test_one_step_on_an_edit_model_is_not_cut_by_a_strength_it_does_not_have(ref_api, photos):
+    astronaut = upload(ref_api, photos, "astronaut.jpg")
+    response = ref_api.post("/v1/generations", json={"prompt": "make the jacket red", "model": "klein", "steps": 1,
+                                                     "upload_id": astronaut["id"], "width": 64, "height": 64})
+    assert response.status_code == 202, response.text
+    assert response.json()["request"]["image_strength"] is None and response.json()["progress"]["total"] == 1

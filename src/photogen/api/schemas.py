@@ -78,6 +78,16 @@ class GenerationIn(GenerationRequest):
             raise ValueError("must be an http(s) URL; leave callback_url out for no callback")
         return value
 
+    @model_validator(mode="after")
+    def _check_combination(self) -> GenerationIn:
+        """GenerationRequest's checks; a default image strength is left to the model (an edit model has none),
+        so it cannot refuse the steps here: the request is checked again once fitted to its model."""
+        if "image_strength" in self.model_fields_set:
+            GenerationRequest._check_combination(self)
+        else:
+            GenerationRequest._check_combination(self.model_copy(update={"image_strength": None}))
+        return self
+
     def given_fields(self) -> dict[str, Any]:
         """The generation fields the caller set, without the source, callback, recipe or sweep."""
         skip = {"image", "image_url", "upload_id", "callback_url", "recipe", "sweep", "identity_id",

@@ -60,13 +60,14 @@ class GenerationSubmissions:
         to fit the model: controls the caller set are checked (`also_given` counts as set), the others follow
         the model. Raises ModelNotAllowed, InvalidRequest or UnsupportedControl before anything is stored."""
         model_id = self._catalogue.resolve(model)
+        capabilities = self._catalogue.capabilities(model_id)
         if recipe:
-            capabilities = self._catalogue.capabilities(model_id)
             instruction = capabilities is not None and capabilities.prompt_kind == "instruction"
             fields = self._recipes.expand(owner, recipe, {name: fields[name] for name in given if name in fields},
                                           instruction=instruction)
-            if capabilities is not None and not capabilities.image_strength and "image_strength" not in given:
-                fields = {**fields, "image_strength": None}  # the recipe's strength means nothing to an edit model
+        if capabilities is not None and not capabilities.image_strength and "image_strength" not in {*given, *also_given}:
+            # a default or a recipe's strength means nothing to an edit model (and must not cut its steps)
+            fields = {**fields, "image_strength": None}
         request = GenerationRequest.parse({**fields, "model": model_id})
         return self._catalogue.fit(request, given={*given, *also_given})
 
