@@ -65,7 +65,8 @@ class GenerationSubmissions:
             instruction = capabilities is not None and capabilities.prompt_kind == "instruction"
             fields = self._recipes.expand(owner, recipe, {name: fields[name] for name in given if name in fields},
                                           instruction=instruction)
-        if capabilities is not None and not capabilities.image_strength and "image_strength" not in {*given, *also_given}:
+        strength_set = "image_strength" in {*given, *also_given}
+        if capabilities is not None and not capabilities.image_strength and not strength_set:
             # a default or a recipe's strength means nothing to an edit model (and must not cut its steps)
             fields = {**fields, "image_strength": None}
         request = GenerationRequest.parse({**fields, "model": model_id})
@@ -79,9 +80,8 @@ class GenerationSubmissions:
         if identity_id is None and reference_upload_ids is None:
             return None
         capabilities = self._catalogue.capabilities(self._catalogue.resolve(model))
-        return self._picker.draw(owner, identity_id=identity_id,
-                                 reference_upload_ids=None if reference_upload_ids is None else list(reference_upload_ids),
-                                 source_given=source_given,
+        listed = None if reference_upload_ids is None else list(reference_upload_ids)
+        return self._picker.draw(owner, identity_id=identity_id, reference_upload_ids=listed, source_given=source_given,
                                  max_references=None if capabilities is None else capabilities.max_references)
 
     def request_drawing(self, owner: str, fields: Mapping[str, Any], given: Collection[str], *, model: str | None,
