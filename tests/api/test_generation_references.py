@@ -240,3 +240,14 @@ def test_one_step_on_an_edit_model_is_not_cut_by_a_strength_it_does_not_have(ref
                                                      "upload_id": astronaut["id"], "width": 64, "height": 64})
     assert response.status_code == 202, response.text
     assert response.json()["request"]["image_strength"] is None and response.json()["progress"]["total"] == 1
+
+
+def test_the_image_to_image_path_draws_on_references_too(ref_api, photos):
+    astronaut, coffee = upload(ref_api, photos, "astronaut.jpg"), upload(ref_api, photos, "coffee.jpg")
+    response = ref_api.post("/v1/image-to-image", json={"prompt": "make the jacket red", "model": "klein", **EDIT,
+                                                         "reference_upload_ids": [astronaut["id"], coffee["id"]]})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert len(answer["images"]) == 1 and answer["job"]["upload_id"] == astronaut["id"]
+    assert [r["role"] for r in answer["job"]["references"]] == ["source", "reference"]
+    assert answer["job"]["via"]["path"] == "/v1/image-to-image" and answer["job"]["via"]["ignored_fields"] == []
