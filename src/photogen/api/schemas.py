@@ -62,6 +62,10 @@ class GenerationIn(GenerationRequest):
     model: str | None = Field(default=None, min_length=1, description="Model name; omitted uses the server's default model.")
     callback_url: str | None = Field(default=None, json_schema_extra={"minLength": 1},
                                      description="URL photogen POSTs a signed event to when the job ends.")
+    delivery: Literal["preset", "native"] | None = Field(
+        default=None, description="preset: each output smaller than the crop preset's delivery size (e.g. 800x1000 "
+        "for headshot) is also delivered at that size by the upscale pass, as an upscale asset of its own; native "
+        "or left out: the model's size only.")
 
     @field_validator("callback_url")
     @classmethod
@@ -72,7 +76,7 @@ class GenerationIn(GenerationRequest):
 
     def given_fields(self) -> dict[str, Any]:
         """The generation fields the caller set, without the source, callback, recipe or sweep."""
-        skip = {"image", "image_url", "upload_id", "callback_url", "recipe", "sweep"}
+        skip = {"image", "image_url", "upload_id", "callback_url", "recipe", "sweep", "delivery"}
         return {name: getattr(self, name) for name in self.model_fields_set & set(GenerationIn.model_fields) - skip}
 
     def generation_fields(self) -> dict[str, Any]:

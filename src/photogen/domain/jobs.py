@@ -77,6 +77,9 @@ class GenerateSpec(_Spec):
     kind: Literal["generate"] = "generate"
     request: GenerationRequest
     via: JobOrigin | None = Field(default=None, description="Set when the job came through a compatibility path.")
+    delivery: Literal["preset", "native"] | None = Field(
+        default=None, description="preset: each output smaller than the crop preset's size is also delivered at "
+        "that size by the upscale pass; native (or None): the model's size only.")
 
     @property
     def num_images(self) -> int:
@@ -157,6 +160,8 @@ def dump_job_spec(spec: JobSpec) -> dict[str, Any]:
     data = spec.model_dump(mode="json")
     if data.get("via", 0) is None:
         del data["via"]
+    if data.get("delivery", 0) is None:
+        del data["delivery"]
     return data
 
 

@@ -13,6 +13,7 @@ from photogen.domain.errors import PhotogenError
 from photogen.domain.jobs import GenerationSpec, JobState, SweepSpec, UpscaleSpec
 from photogen.intake.decode import DecodedImage
 from photogen.runner.context import RunContext
+from photogen.runner.delivery import deliver
 from photogen.runner.control import JobCanceled, JobControl, WorkerStopping
 from photogen.runner.generate import GenerationTask, batches, prepare, result_for, run_batch
 from photogen.runner.sinks import AssetStore, JobEnded
@@ -95,6 +96,10 @@ class JobRunner:
             try:
                 with task.timings.phase("result"):
                     result = result_for(task, job_images)
+                if getattr(job.spec, "delivery", None) == "preset":
+                    with task.timings.phase("delivery"):
+                        deliver(result, task.item.request.crop_preset, task.model, interrupt,
+                                prompt=task.item.request.prompt)
                 self.assets.sink_for(job).store(result, task.timings)
             except JobCanceled:
                 self.assets.finish(job, JobState.CANCELED)

@@ -131,6 +131,7 @@ class JobService:
         relation: str | None = None,
         changes: dict[str, Any] | None = None,
         via: JobOrigin | None = None,
+        delivery: str | None = None,
     ) -> tuple[JobRecord, bool]:
         """Queue a generation from an upload id or a photo not yet stored; returns (job, created).
 
@@ -139,7 +140,10 @@ class JobService:
         A repeated idempotency key with the same request returns the first job, before anything is stored.
         """
         source = self._source(owner, source)
-        digest = _digest({"request": request.model_dump(mode="json"), "parent": parent_id}, source.identity, callback_url)
+        asked = {"request": request.model_dump(mode="json"), "parent": parent_id}
+        if delivery is not None:
+            asked["delivery"] = delivery
+        digest = _digest(asked, source.identity, callback_url)
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
             return earlier, False
         check_fits(request, None)
@@ -151,6 +155,8 @@ class JobService:
         upload = self._store_checked(owner, source, request)
         request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
         spec = generation_spec(request, parent_id=parent_id, relation=relation, changes=changes, via=via)
+        if delivery is not None:
+            spec = spec.model_copy(update={"delivery": delivery})
         with self._refused_drops_upload(owner, source, upload.id):
             queued = self._queue(
                 owner, upload.id, spec, batch_key_for(request, upload),

@@ -68,7 +68,7 @@ class GenerationSubmissions:
 
     def submit(self, owner: str, request: GenerationRequest, source: str | SourcePhoto, *,
                idempotency_key: str | None = None, callback_url: str | None = None, via: JobOrigin | None = None,
-               reference_images: Sequence[bytes] = ()) -> tuple[JobRecord, bool]:
+               reference_images: Sequence[bytes] = (), delivery: str | None = None) -> tuple[JobRecord, bool]:
         """Queue `request` from `source` (an upload id or a photo not stored yet); returns (job, created).
 
         `reference_images` are the bytes of reference images the request names by digest and the owner may not
@@ -77,7 +77,8 @@ class GenerationSubmissions:
         made = self._store_references(owner, request, reference_images)
         try:
             return self._jobs.submit(owner, request, source, idempotency_key=idempotency_key,
-                                     callback_url=callback_url, via=via)
+                                     callback_url=callback_url, via=via,
+                                     **({"delivery": delivery} if delivery is not None else {}))
         except PhotogenError:
             self._drop(owner, made)
             raise

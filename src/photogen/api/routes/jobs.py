@@ -47,7 +47,8 @@ def create_generation(
     container = container_of(request)
     generation = _request(request, owner, body)
     job, created = container.submissions.submit(owner, generation, _source(request, owner, body),
-                                                idempotency_key=idempotency_key, callback_url=body.callback_url)
+                                                idempotency_key=idempotency_key, callback_url=body.callback_url,
+                                                **({"delivery": body.delivery} if body.delivery else {}))
     return submitted_job(response, created, job, container.jobs, owner)
 
 
