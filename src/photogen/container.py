@@ -159,6 +159,8 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             events.request_cancel(job_id)
 
     uploads.on_jobs_deleted = stop_deleted_jobs
+    assets = AssetService(db, blobs)
+    assets.on_jobs_deleted = stop_deleted_jobs
     jobs.admit = _job_admission(catalogue, limits)
     jobs.check_controls = catalogue.check_controls
     webhooks = _webhook_sender(settings, db)
@@ -189,7 +191,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     recipes.seed_builtins()
     submissions = GenerationSubmissions(catalogue, recipes, jobs, uploads, limits, url_allowlist=settings.url_allowlist)
     return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, privacy, embedded,
-                     webhooks, catalogue=catalogue, limits=limits, queue=queue, assets=AssetService(db, blobs),
+                     webhooks, catalogue=catalogue, limits=limits, queue=queue, assets=assets,
                      identities=IdentityService(db, uploads), submissions=submissions)
 
 

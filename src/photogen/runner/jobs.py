@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from photogen.domain.errors import PhotogenError
 from photogen.domain.jobs import GenerationSpec, JobState, SweepSpec, UpscaleSpec
+from photogen.engines.preview import data_url, latent_image, previews
 from photogen.intake.decode import DecodedImage
 from photogen.runner.context import RunContext
 from photogen.runner.delivery import deliver
@@ -21,6 +22,9 @@ from photogen.runner.sweep import run_sweep
 from photogen.runner.timings import PassClock, Timings
 from photogen.runner.upscale import run_upscale
 from photogen.store.tables import Asset, Job, Upload
+
+
+PREVIEWS_PER_PASS = 4  # previews over one pass: a hint every quarter, cheap beside a step
 
 
 class JobRunner:
@@ -73,7 +77,7 @@ class JobRunner:
         progress = self.control.progress_for(jobs, steps, interrupt)
         clock = PassClock()  # the model's time, apart from the time its callbacks take
         try:
-            with clock.measure():
+            with clock.measure(), previews(clock.timed(self.preview_sink(group))):
                 images = run_batch(group, clock.timed(progress), clock.timed(interrupt))
         except JobCanceled:
             for job in jobs:
@@ -105,6 +109,25 @@ class JobRunner:
                 self.assets.finish(job, JobState.CANCELED)
             except Exception as exc:  # noqa: BLE001 (a failed store ends this job only)
                 self.assets.fail(job, exc)
+
+    def preview_sink(self, group: list[GenerationTask]):
+        """Publishes a small preview of each job's first image every PREVIEW_EVERY-th of the pass (a "preview"
+        event with a JPEG data URL), decoded from the latents by the fixed linear map."""
+        rows, row = [], 0
+        for task in group:
+            rows.append((task.ref.id, row))
+            row += task.item.request.num_images
+
+        def sink(done: int, total: int, latents) -> None:
+            every = max(1, total // PREVIEWS_PER_PASS)
+            if done % every and done != total:
+                return
+            for job_id, first in rows:
+                image = latent_image(latents[first])
+                if image is not None:
+                    self.ctx.events.publish(job_id, "preview", step=done, total=total, image=data_url(image))
+
+        return sink
 
     # -- sweep and upscale ---------------------------------------------------------------------
 

@@ -40,3 +40,34 @@ def test_the_delivery_size_factor_and_fit():
     assert needed_factor((800, 1000), (800, 1000)) is None
     fitted = fit_to(Image.new("RGB", (448, 576)), (800, 1000))
     assert fitted.size == (800, 1000)
+
+
+def test_previews_come_through_the_events_as_small_jpegs(api, astronaut_b64, container_of):
+    job = wait_for(api, api.post("/v1/generations", json={"prompt": "a", "image": astronaut_b64, **FAST, "steps": 16}).json()["id"])
+    previews = [e for e in container_of(api).events.since(job["id"], 0) if e["event"] == "preview"]
+    assert [e["step"] for e in previews] == [2, 4, 6, 8], previews  # every quarter of the 8 steps the strength leaves
+    image = Image.open(__import__("io").BytesIO(__import__("base64").b64decode(previews[-1]["image"].split(",", 1)[1])))
+    assert image.format == "JPEG" and max(image.size) == 96 and len(previews[-1]["image"]) < 8000
+    import numpy as np
+
+    assert np.asarray(image).std() > 1  # a picture, not a flat tile
+
+
+def test_one_image_or_one_job_can_be_deleted_and_the_upload_stays(api, astronaut_b64):
+    body = {"prompt": "a", "image": astronaut_b64, "num_images": 2, **FAST}
+    job = wait_for(api, api.post("/v1/generations", json=body).json()["id"])
+    outputs = sorted((a for a in job["assets"] if a["kind"] == "output"), key=lambda a: a["index"])
+    upscale = wait_for(api, api.post(f"/v1/assets/{outputs[0]['id']}/upscale", json={"factor": 2, "method": "lanczos"}).json()["id"])
+    gone = api.delete(f"/v1/assets/{outputs[0]['id']}")
+    assert gone.status_code == 200 and gone.json()["deleted"] == {"jobs": 1, "assets": 2}  # its upscale went with it
+    assert api.get(f"/v1/assets/{outputs[0]['id']}").status_code == 404
+    assert api.get(f"/v1/jobs/{upscale['id']}").status_code == 404
+    left = api.get(f"/v1/jobs/{job['id']}").json()
+    assert [a["id"] for a in left["assets"] if a["kind"] == "output"] == [outputs[1]["id"]]
+    assert api.delete(f"/v1/assets/{outputs[0]['id']}").json()["error"]["code"] == "not_found"
+
+    whole = api.delete(f"/v1/jobs/{job['id']}")
+    assert whole.status_code == 200 and whole.json()["deleted"] == {"jobs": 1, "assets": 2}  # the crop and one output
+    assert api.get(f"/v1/jobs/{job['id']}").status_code == 404
+    assert api.get(f"/v1/uploads/{job['upload_id']}").status_code == 200
+    assert api.delete(f"/v1/jobs/{job['id']}").status_code == 404
