@@ -71,3 +71,14 @@ def test_one_image_or_one_job_can_be_deleted_and_the_upload_stays(api, astronaut
     assert api.get(f"/v1/jobs/{job['id']}").status_code == 404
     assert api.get(f"/v1/uploads/{job['upload_id']}").status_code == 200
     assert api.delete(f"/v1/jobs/{job['id']}").status_code == 404
+
+
+def test_change_one_thing_for_one_image_keeps_its_seed_and_links_the_pair(api, astronaut_b64):
+    job = wait_for(api, api.post("/v1/generations", json={"prompt": "a", "image": astronaut_b64, "num_images": 2, **FAST}).json()["id"])
+    one = api.post(f"/v1/jobs/{job['id']}/vary", json={"changes": {"image_strength": 0.75}, "index": 1})
+    assert one.status_code == 202, one.text
+    varied = one.json()
+    assert (varied["parent_id"], varied["relation"]) == (job["id"], "vary")
+    assert (varied["request"]["seed"], varied["request"]["num_images"], varied["request"]["image_strength"]) == (1235, 1, 0.75)
+    bad = api.post(f"/v1/jobs/{job['id']}/vary", json={"changes": {"image_strength": 0.75}, "index": 5})
+    assert bad.status_code == 422 and bad.json()["error"]["hint"] == "give an index from 0 to 1"

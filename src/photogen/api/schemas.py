@@ -282,6 +282,8 @@ class SweepIn(GenerationIn):
 class VaryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     changes: dict[str, Any] = Field(description="Exactly one field of the job's request with its new value, e.g. {\"image_strength\": 0.6}.")
+    index: int | None = Field(default=None, ge=0, le=15, description="Vary only this image of the job (its seed, one "
+                              "image); left out: all of them.")
 
 
 class PrintSpec(BaseModel):

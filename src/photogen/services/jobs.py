@@ -243,17 +243,27 @@ class JobService:
             job = _by_idempotency_key(session, owner, idempotency_key, digest)
         return job_record(job) if job is not None else None
 
-    def vary(self, owner: str, job_id: str, changes: dict[str, Any], *, idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
-        """Change one thing: the same request and seed with one field changed, linked to the original."""
+    def vary(self, owner: str, job_id: str, changes: dict[str, Any], *, idempotency_key: str | None = None,
+             index: int | None = None) -> tuple[JobRecord, bool]:
+        """Change one thing: the same request and seed with one field changed, linked to the original. With
+        `index`, only that image of the job is made again (its seed, one image). The delivery carries over."""
         from photogen.services.review import vary_request
 
         original = self.get(owner, job_id)
         spec = original.spec
         if not isinstance(spec, GenerationSpec):
             raise PhotogenError("only generation jobs can be varied", code="invalid_request", hint="vary a generation job")
-        request = vary_request(spec.request, changes)
+        base = spec.request
+        if index is not None:
+            if index >= base.num_images or base.seed is None:
+                raise PhotogenError(f"job {job_id} has no image {index}", code="invalid_request",
+                                    hint=f"give an index from 0 to {base.num_images - 1}")
+            base = base.model_copy(update={"seed": base.seed + index, "num_images": 1})
+        request = vary_request(base, changes)
+        delivery = getattr(spec, "delivery", None)
         return self.submit(owner, request, original.upload_id, idempotency_key=idempotency_key,
-                           parent_id=original.id, relation="vary", changes=dict(changes))
+                           parent_id=original.id, relation="vary", changes=dict(changes),
+                           **({"delivery": delivery} if delivery is not None else {}))
 
     def replay(self, owner: str, job_id: str, *, idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
         """Run a stored job again; when it ends, its comparison says per output identical, close or different."""

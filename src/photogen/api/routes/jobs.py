@@ -74,7 +74,8 @@ def vary_job(
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
     jobs = container_of(request).jobs
-    job, created = jobs.vary(owner, job_id, body.changes, idempotency_key=idempotency_key)
+    job, created = jobs.vary(owner, job_id, body.changes, idempotency_key=idempotency_key,
+                             **({"index": body.index} if body.index is not None else {}))
     return submitted_job(response, created, job, jobs, owner)
 
 
