@@ -1,3 +1,4 @@
+// @ts-check
 // Identity sets: a few photos of one person or one product, made from the session's uploads, each with
 // its coverage report (usable photos, head angles, camera distance, light, consistency, what is missing).
 
