@@ -313,8 +313,15 @@ async function render() {
   if (changeFor !== id) {
     changeFor = id;
     buildChangeValue(job);
-    $("#change-scope").replaceChildren(el("option", { value: "", text: "all images" }),
+  }
+  const scope = $("#change-scope");
+  const scopes = all.map((a) => String(a.index)).join(",");
+  if (scope.dataset.for !== `${id}:${scopes}`) {
+    const chosen = scope.value;
+    scope.dataset.for = `${id}:${scopes}`;
+    scope.replaceChildren(el("option", { value: "", text: "all images" }),
       ...all.map((a) => el("option", { value: String(a.index), text: `image ${a.index + 1} (seed ${a.seed})` })));
+    scope.value = [...scope.options].some((o) => o.value === chosen) ? chosen : "";
   }
   renderSideBySide();
 }
