@@ -1,7 +1,12 @@
-"""photogen's engine against plain diffusers img2img on the same random SD 1.5 and SDXL weights.
+"""photogen's engine against plain diffusers on the same random weights: SD 1.5 and SDXL img2img, and the
+instruction-edit models FLUX.2 [klein] 4B and FLUX.1 Kontext [dev].
 
-    .venv/bin/python bench/engine.py           # CUDA: full-size SD 1.5 at 512x512 and SDXL at 1024x1024
+    .venv/bin/python bench/engine.py --gpu     # CUDA: full-size SD 1.5 at 512x512 and SDXL at 1024x1024
     .venv/bin/python bench/engine.py --tiny    # the same code on tiny configs: a CPU smoke run (~2 min)
+    .venv/bin/python bench/engine.py --gpu --models flux2-klein,flux-kontext --clients 8   # edit rows, 1024x1024
+    .venv/bin/python bench/engine.py --tiny --models flux2-klein,flux-kontext --clients 8  # their tiny rows
+
+Without --gpu or --tiny it runs full-size where CUDA is, tiny elsewhere.
 
 Workload (../shared/PERFORMANCE.md): image-to-image, 40 scheduler steps at strength 0.75 (30 denoising
 steps), classifier-free guidance on. Random weights cost what trained ones cost. For each model:
@@ -16,6 +21,13 @@ steps), classifier-free guidance on. Random weights cost what trained ones cost.
 
 Share of the FLOP floor = images/s / (measured matmul rate / FLOPs per image), FLOPs counted with
 FlopCounterMode. Prints a table and writes JSON to bench/results/.
+
+Edit models (flux2-klein, flux-kontext; bench/edit_configs/ holds their full-size configs, the tiny rows use
+photogen's tiny configs): one source at the model's native size (1024x1024 full-size) plus, for FLUX.2 [klein],
+one reference image; EDIT_STEPS steps with the model's guidance (true CFG for klein base, embedded for Kontext).
+Rows: the stock pipeline (Flux2KleinPipeline / FluxKontextPipeline, one request per call), photogen's generator
+for one request, and C concurrent clients through the batcher. FLOPs per image are counted on the whole run of
+one request (text encoder, VAE and every transformer step) and peak memory is CUDA's max allocated per row.
 """
 
 from __future__ import annotations
@@ -298,6 +310,125 @@ def matmul_rate() -> float:
 # ---------------------------------------------------------------------------------------- run
 
 
+# ---------------------------------------------------------------------------------------- edit models
+
+EDIT_MODELS = {"flux2-klein": ("tiny-flux2-klein", "flux2-klein-4b"), "flux-kontext": ("tiny-flux-kontext",
+                                                                                      "flux1-kontext-dev")}
+EDIT_STEPS = 8  # short of the models' own 50 / 28: enough steps to time, few enough to fit a GPU slot
+EDIT_CONFIGS = Path(__file__).resolve().parent / "edit_configs"
+
+
+def build_edit_generator(model: str, tiny: bool):
+    """photogen's generator over a pipeline with random weights built from configs, on the device."""
+    from photogen.engines.base import ModelInfo as Info
+    from photogen.engines.tiny import build_from_configs, tiny_config_folder
+
+    folder = tiny_config_folder(EDIT_MODELS[model][0]) if tiny else EDIT_CONFIGS / EDIT_MODELS[model][1]
+    index = json.loads((folder / "model_index.json").read_text())
+    vae_config = json.loads((folder / "vae" / "config.json").read_text())
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16 if DEV == "cuda" else torch.float32)
+    try:
+        with torch.device(DEV):  # initialise on the device: seconds instead of minutes for 12B weights
+            pipe = build_from_configs(folder)
+    finally:
+        torch.set_default_dtype(previous)
+    pipe.set_progress_bar_config(disable=True)
+    pipe = pipe.to(DEV, DTYPE)
+    if model == "flux2-klein":
+        from photogen.engines.families.flux2_klein import klein_capabilities
+        from photogen.engines.flux2_klein import Flux2KleinGenerator as Generator
+
+        capabilities = klein_capabilities(index, vae_config)
+    else:
+        from photogen.engines.families.flux_kontext import kontext_capabilities
+        from photogen.engines.flux_kontext import FluxKontextGenerator as Generator
+
+        capabilities = kontext_capabilities(json.loads((folder / "transformer" / "config.json").read_text()),
+                                            vae_config)
+    info = Info(model, model, "bench", random_weights=True, native_pixels=capabilities.native_pixels)
+    return Generator(pipe, info, DEV, capabilities), pipe
+
+
+def edit_requests(count: int, image: Image.Image, reference: Image.Image | None, steps: int,
+                  guidance: float) -> list[PreparedRequest]:
+    side = image.size[0]
+    refs = (reference,) if reference is not None else ()
+    return [PreparedRequest(GenerationRequest(prompt=f"make the jacket {colour}", seed=k, steps=steps, guidance=guidance,
+                                              image_strength=None, width=side, height=side,
+                                              references=tuple(f"{k:064x}" for _ in refs)), image, refs)
+            for k, colour in zip(range(count), ("red", "blue", "green", "black", "white", "grey", "brown", "gold") * 64)]
+
+
+def bench_edit_model(model: str, args, rate: float) -> dict:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    tiny, rows, record = args.tiny, [], {"model": model}
+    t0 = time.perf_counter()
+    generator, pipe = build_edit_generator(model, tiny)
+    caps = generator.capabilities
+    side = int(caps.native_pixels**0.5)
+    record["build_s"], record["size"] = round(time.perf_counter() - t0, 1), side
+    guidance = caps.default_guidance or 1.0
+    image = source_image(side)
+    reference = source_image(side).rotate(90) if caps.max_references else None
+    reps = 1 if tiny else 2
+
+    # FLOPs of one image: a run of one request counted whole, at 1 and 2 steps; the rest is one step each
+    def counted(steps: int) -> float:
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            generator.generate(edit_requests(1, image, reference, steps, guidance))
+        return float(counter.get_total_flops())
+
+    one, two = counted(1), counted(2)
+    flops = {"per_step": two - one, "fixed": 2 * one - two, "per_image": one + (EDIT_STEPS - 1) * (two - one)}
+    floor = rate / flops["per_image"]
+    record["flops"], record["floor_images_per_s"] = flops, floor
+    record["memory_by_batch"] = {}
+
+    def peak() -> dict:
+        if DEV != "cuda":
+            return {}
+        return {"peak_gib": torch.cuda.max_memory_allocated() / 2**30}
+
+    def reset() -> None:
+        if DEV == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+
+    def add(row: str, images_per_s: float, **extra) -> None:
+        rows.append({"row": row, "images_per_s": images_per_s, "floor_share": images_per_s / floor, **extra})
+        print(f"  {model:12s} {row:32s} {images_per_s:8.3f} img/s  {100 * images_per_s / floor:5.1f}% of floor"
+              + "".join(f"  {k} {v:.3f}" if isinstance(v, float) else f"  {k} {v}" for k, v in extra.items()),
+              flush=True)
+
+    # 1. the stock pipeline on the same weights, one request per call
+    def stock():
+        images = [image, reference] if reference is not None else image
+        extra = {} if model == "flux2-klein" else {"max_area": side * side, "_auto_resize": False}
+        return pipe(image=images, prompt="make the jacket red", height=side, width=side, num_inference_steps=EDIT_STEPS,
+                    guidance_scale=guidance, generator=torch.Generator("cpu").manual_seed(0), **extra)
+
+    reset()
+    with torch.inference_mode():
+        seconds = timed(stock, reps)
+    add("diffusers, 1 per call", 1 / seconds, latency_s=seconds, **peak())
+
+    # 2. photogen: one request, then C concurrent clients through the batcher
+    single = edit_requests(1, image, reference, EDIT_STEPS, guidance)
+    reset()
+    with torch.inference_mode():
+        seconds = timed(lambda: generator.generate(single), reps)
+    add("photogen, 1 request", 1 / seconds, latency_s=seconds, **peak())
+    clients = edit_requests(args.clients, image, reference, EDIT_STEPS, guidance)
+    reset()
+    with torch.inference_mode():
+        load = concurrent_load(generator, clients, max_images=args.clients)
+    add(f"photogen, {args.clients} clients", load.pop("images_per_s"), **load, **peak())
+    record["rows"] = rows
+    return record
+
+
 def bench_model(model: str, args, rate: float) -> dict:
     tiny, rows, record = args.tiny, [], {"model": model}
     t0 = time.perf_counter()
@@ -366,13 +497,15 @@ def _wanted(switch: str) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tiny", action="store_true", help="tiny configs (CPU smoke run of the same code)")
+    parser.add_argument("--gpu", action="store_true", help="full-size configs on CUDA (refused without CUDA)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent requests through the batcher")
     parser.add_argument("--compile", choices=["auto", "on", "off"], default="auto", help="compile SD 1.5's UNet")
     parser.add_argument("--compile-sdxl", action="store_true", help="compile SDXL's UNet too (minutes per bucket)")
-    parser.add_argument("--models", default="sd15,sdxl", help="comma-separated: sd15, sdxl")
+    parser.add_argument("--models", default="sd15,sdxl", help="comma-separated: sd15, sdxl, flux2-klein, flux-kontext")
     args = parser.parse_args()
-    if not args.tiny and DEV != "cuda":
+    if args.gpu and DEV != "cuda":
         sys.exit("full-size models need CUDA; use --tiny for the CPU smoke run")
+    args.tiny = args.tiny or (not args.gpu and DEV != "cuda")
 
     import diffusers
     import transformers
@@ -384,10 +517,11 @@ def main() -> None:
                "cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "diffusers": diffusers.__version__,
                "dtype": str(DTYPE).removeprefix("torch."), "matmul_tflops": rate / 1e12}  # fmt: skip
     print(f"{machine['device']}: torch {torch.__version__}, diffusers {diffusers.__version__}, {machine['dtype']}, "
-          f"matmul {rate / 1e12:.2f} TFLOP/s; img2img {STEPS} steps at strength {STRENGTH}, CFG on", flush=True)
+          f"matmul {rate / 1e12:.2f} TFLOP/s; img2img {STEPS} steps at strength {STRENGTH}, CFG on; edit models "
+          f"{EDIT_STEPS} steps", flush=True)
     models = []
     for model in (m.strip() for m in args.models.split(",") if m.strip()):
-        models.append(bench_model(model, args, rate))
+        models.append(bench_edit_model(model, args, rate) if model in EDIT_MODELS else bench_model(model, args, rate))
         if DEV == "cuda":  # the model just measured is garbage now: give its memory back
             gc.collect()
             torch.cuda.empty_cache()
@@ -400,8 +534,11 @@ def main() -> None:
             print(f"{record['model']:6s} {row['row']:40s} {row['images_per_s']:8.3f} {100 * row['floor_share']:5.1f}% "
                   f"{row['images_per_s'] / base:8.2f}x " + (f"{latency:9.3f} " if latency else "        - ")
                   + (f"{p95:7.3f}" if p95 else "      -"))
+        peaks = {row["row"]: round(row["peak_gib"], 2) for row in record["rows"] if "peak_gib" in row}
+        memory = (f"peak GiB by row: {peaks}" if peaks else
+                  f"peak memory by batch: {record['memory_by_batch'] or 'not measured (no CUDA)'}")
         print(f"{'':6s} floor {record['floor_images_per_s']:.3f} img/s ({record['flops']['per_image'] / 1e12:.3f} TFLOP "
-              f"per image); peak memory by batch: {record['memory_by_batch'] or 'not measured (no CUDA)'}")
+              f"per image); {memory}")
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

@@ -249,6 +249,12 @@ class Settings(BaseSettings):
     sse_ping_s: float = Field(
         default=15.0, gt=0, description="Seconds between keep-alive comments (`: ping`) on an idle event stream."
     )
+    identity_threshold: float = Field(
+        default=0.363, ge=0.0, le=1.0,
+        description="Identity similarity (SFace cosine) below which an output no longer passes as the person of its "
+        "identity set or references: it is flagged (identity_set_drift), marked in avatar sets and retried there "
+        "when asked. 0.363 is OpenCV's published threshold for SFace.",
+    )
     job_timeout_s: float | None = Field(
         default=1800.0,
         gt=0,

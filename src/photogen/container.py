@@ -16,6 +16,7 @@ from photogen.observability.metrics import RUN_METRICS
 from photogen.queue.embedded import EmbeddedWorker
 from photogen.queue.port import DatabaseQueue
 from photogen.services.assets import AssetService
+from photogen.services.avatars import AvatarService
 from photogen.services.catalogue import ModelCatalogue
 from photogen.services.events import InProcessEvents, JobEvents, job_labels
 from photogen.services.identities import IdentityService
@@ -54,6 +55,7 @@ class Container:
     assets: AssetService | None = None
     identities: IdentityService | None = None
     submissions: GenerationSubmissions | None = None
+    avatars: AvatarService | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def label_job_logs(self) -> None:
@@ -145,7 +147,8 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
                             strip_originals=settings.original_exif == "strip",
                             max_decoded_bytes=settings.max_decoded_bytes)
     privacy = PrivacyService(db, blobs, uploads, originals_days=settings.retention_originals_days,
-                             outputs_days=settings.retention_outputs_days, max_decoded_bytes=settings.max_decoded_bytes)
+                             outputs_days=settings.retention_outputs_days, max_decoded_bytes=settings.max_decoded_bytes,
+                             original_exif=settings.original_exif)
     work_limit = WorkLimit(settings.max_work_per_request,
                            native_pixels=lambda spec: _native_pixels_if_loaded(models, spec))
     limits = OwnerLimits(db, max_active_jobs=settings.max_active_jobs_per_owner,
@@ -183,16 +186,20 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             on_finished=_on_finished(webhooks),
             batch_window_s=settings.batch_window_ms / 1000.0,
             job_timeout_s=settings.job_timeout_s,
+            identity_threshold=settings.identity_threshold,
             work_limit=work_limit,
             signer=_output_signer(settings),
             queue=queue,
         )
     recipes = RecipeService(db)
     recipes.seed_builtins()
-    submissions = GenerationSubmissions(catalogue, recipes, jobs, uploads, limits, url_allowlist=settings.url_allowlist)
+    identities = IdentityService(db, uploads)
+    submissions = GenerationSubmissions(catalogue, recipes, jobs, uploads, limits, url_allowlist=settings.url_allowlist,
+                                        identities=identities)
+    avatars = AvatarService(db, blobs, jobs, submissions, identity_threshold=settings.identity_threshold)
     return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, privacy, embedded,
                      webhooks, catalogue=catalogue, limits=limits, queue=queue, assets=assets,
-                     identities=IdentityService(db, uploads), submissions=submissions)
+                     identities=identities, submissions=submissions, avatars=avatars)
 
 
 def key_service(settings: Settings) -> KeyService:

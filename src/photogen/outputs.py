@@ -16,7 +16,7 @@ import io
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -123,9 +123,24 @@ def read_record(path: Path) -> dict[str, Any]:
     return record
 
 
+def download_stem(created: datetime, job_id: str, index: int, seed: int | None = None, kind: str = "output") -> str:
+    """The one name scheme for every image photogen hands out: files the CLI writes, API downloads
+    (Content-Disposition) and the entries of an export zip. DATE-TIME (UTC) _ JOB (8 hex) _ INDEX [_sSEED]
+    [_KIND], so names sort by time and say which job, image and seed they are:
+    20261126-101500_3f2a9c1e_00_s1234 (an output), 20261126-101501_5b0c2d9e_00_upscale, ..._00_crop."""
+    if created.tzinfo is not None:
+        created = created.astimezone(timezone.utc)
+    stem = f"{created:%Y%m%d-%H%M%S}_{job_id[:8]}_{index:02d}"
+    if seed is not None:
+        stem += f"_s{seed}"
+    if kind != "output":
+        stem += f"_{kind}"
+    return stem
+
+
 def output_stem(created: datetime, job_id: str, index: int, seed: int) -> str:
-    """Normalised names sort by time: 20261126-101500_3f2a9c1e_00_s1234."""
-    return f"{created:%Y%m%d-%H%M%S}_{job_id[:8]}_{index:02d}_s{seed}"
+    """An output's name in the one scheme (download_stem): 20261126-101500_3f2a9c1e_00_s1234."""
+    return download_stem(created, job_id, index, seed)
 
 
 @dataclass(frozen=True)

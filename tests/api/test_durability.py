@@ -200,3 +200,48 @@ def test_processes_that_start_together_on_a_fresh_postgresql_database_all_migrat
     finally:
         for db in databases:
             db.dispose()
+
+
+def test_the_window_makes_the_lone_job_ready_while_it_is_held(server_settings, astronaut_bytes):
+    """The head of the next batch is cropped and its face found during the batch window, not after it; the run
+    uses that work, and gives the same pixels and scores as a job made ready after its claim."""
+    container = build_container(server_settings, worker=False)
+    held, plain = submit(container, astronaut_bytes), submit(container, astronaut_bytes)
+    clock = FakeClock()
+    worker = windowed_worker(container, clock, window_s=0.5)
+    heads = []
+    prefetch = worker.runner.prefetch
+    worker.runner.prefetch = lambda job: (heads.append(job.id), prefetch(job))
+    claimed = worker.claim(window=True)
+    assert heads == [held.id] and [job.id for job in claimed] == [held.id, plain.id]
+    assert list(worker.runner._prefetched) == [held.id]
+    worker.runner.run(claimed)
+    assert worker.runner._prefetched == {}
+    with container.db.session() as session:
+        outputs = {row.job_id: row for row in session.scalars(select(Asset).where(Asset.kind == "output"))}
+    assert outputs[held.id].record["pixel_sha256"] == outputs[plain.id].record["pixel_sha256"]
+    assert outputs[held.id].scores == outputs[plain.id].scores
+    assert outputs[held.id].scores["identity_note"] != "no face in the source"  # the crop's face was found ahead
+    worker.runner.close()
+    container.close()
+
+
+def test_a_prefetch_that_fails_leaves_the_job_to_be_made_ready_after_its_claim(server_settings, astronaut_bytes):
+    container = build_container(server_settings, worker=False)
+    job = submit(container, astronaut_bytes)
+    worker = windowed_worker(container, FakeClock(), window_s=0.5)
+    prepare, calls = worker.runner.prepare, []
+
+    def flaky_prepare(job, spec):  # the first attempt (the prefetch) fails, as a blob read cut short would
+        calls.append(job.id)
+        if len(calls) == 1:
+            raise OSError("connection reset")
+        return prepare(job, spec)
+
+    worker.runner.prepare = flaky_prepare
+    claimed = worker.claim(window=True)
+    worker.runner.run(claimed)
+    assert calls == [job.id, job.id]
+    assert states(container)[job.id] == ("succeeded", 1)
+    worker.runner.close()
+    container.close()

@@ -47,6 +47,7 @@ def test_models_show_each_models_capabilities_from_configs(edit_api, container_o
         "image_strength": False, "negative_prompt": True, "schedulers": ["default"], "native_size": [128, 128],
         "size_multiple": 16, "max_references": 3, "reference_strength": False, "default_reference_strength": None,
         "guidance": "cfg", "prompt_kind": "instruction", "default_guidance": 4.0, "default_steps": 50, "min_steps": 1,
+        "max_angle": 45,
     }
     assert tiny["image_strength"] and tiny["size_multiple"] == 8 and tiny["max_references"] == 0
     assert tiny["prompt_kind"] == "description" and "lms" in tiny["schedulers"]

@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import zipfile
 from datetime import datetime, timedelta, timezone
 
@@ -51,7 +52,7 @@ def upload(api, data):
     return response.json()
 
 
-def test_no_download_path_carries_gps(api, gps_photo):
+def test_no_download_path_carries_gps_and_the_owners_export_gives_the_original_back(api, gps_photo):
     uploaded = upload(api, gps_photo)
     assert "gps" in " ".join(uploaded["preflight"]["metadata"]["removed_from_derivatives"]).lower()
     job = wait_for(api, api.post("/v1/generations", json={"prompt": "a", "upload_id": uploaded["id"], **FAST}).json()["id"])
@@ -60,10 +61,15 @@ def test_no_download_path_carries_gps(api, gps_photo):
     up = wait_for(api, api.post(f"/v1/assets/{job['assets'][-1]['id']}/upscale", json={"factor": 2, "method": "lanczos"}).json()["id"])
     served += [api.get(asset["url"]).content for asset in up["assets"]]
     export = zipfile.ZipFile(io.BytesIO(api.get("/v1/me/export").content))
-    served += [export.read(name) for name in export.namelist() if not name.endswith(".json")]
+    served += [export.read(name) for name in export.namelist() if name.startswith("assets/")]
     assert len(served) >= 6
     for data in served:
         assert not has_gps_or_serial(data)
+    # the owner's own copy: the EXIF policy keeps originals (the default), so the upload comes back byte for byte
+    manifest = json.loads(export.read("photogen-export.json"))
+    entry = manifest["uploads"][0]["export"]
+    assert entry["original"] == "byte_for_byte" and export.read(entry["file"]) == gps_photo
+    assert manifest["originals"] == {"policy": "keep", "byte_for_byte": [uploaded["id"]], "gps_stripped": []}
 
 
 def test_strip_mode_keeps_no_gps_even_in_the_protected_store(strip_api, gps_photo):
@@ -74,6 +80,28 @@ def test_strip_mode_keeps_no_gps_even_in_the_protected_store(strip_api, gps_phot
     assert stored != gps_photo and not has_gps_or_serial(stored)
     with Image.open(io.BytesIO(stored)) as image:
         assert image.size == (512, 512) and "EOS R6" in image.getexif().get(0x0110)  # the camera model may stay
+    export = zipfile.ZipFile(io.BytesIO(strip_api.get("/v1/me/export").content))
+    manifest = json.loads(export.read("photogen-export.json"))
+    entry = manifest["uploads"][0]["export"]
+    assert entry["original"] == "gps_stripped" and manifest["originals"]["policy"] == "strip"
+    assert export.read(entry["file"]) == stored and not has_gps_or_serial(stored)
+
+
+def test_an_upload_kept_whole_is_exported_stripped_once_the_policy_strips(api, gps_photo):
+    from photogen.services.privacy import PrivacyService
+
+    uploaded = upload(api, gps_photo)  # stored byte for byte under the default policy
+    container = api.app.state.container
+    stripping = PrivacyService(container.db, container.blobs, container.uploads, originals_days=None,
+                               outputs_days=None, original_exif="strip")
+    with zipfile.ZipFile(stripping.export("local")) as export:
+        manifest = json.loads(export.read("photogen-export.json"))
+        entry = manifest["uploads"][0]["export"]
+        assert entry["original"] == "gps_stripped" and manifest["originals"]["gps_stripped"] == [uploaded["id"]]
+        data = export.read(entry["file"])
+    assert data != gps_photo and not has_gps_or_serial(data) and entry["file"].endswith(".jpg")
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.size == (512, 512)
 
 
 def test_retention_purges_everything_after_the_period_and_audits_it(api, astronaut_bytes, coffee_png):
@@ -124,10 +152,17 @@ def test_the_export_round_trips(api, astronaut_bytes):
     assert manifest["owner"] == "local"
     assert [u["id"] for u in manifest["uploads"]] == [uploaded["id"]] and manifest["uploads"][0]["sha256"] == uploaded["sha256"]
     assert [j["id"] for j in manifest["jobs"]] == [job["id"]] and manifest["jobs"][0]["request"]["prompt"] == "export me"
+    files = {asset["id"]: asset["file"] for asset in manifest["assets"]}
     for asset in job["assets"]:
-        assert archive.read(f"assets/{job['id']}/{asset['id']}_{asset['kind']}.png") == api.get(asset["url"]).content
-    with Image.open(io.BytesIO(archive.read(f"uploads/{uploaded['id']}.jpg"))) as image:
-        assert image.size == (512, 512)
+        download = api.get(asset["url"])
+        # one name scheme: the zip entry is named as the download is
+        name = download.headers["content-disposition"].split('filename="')[1].rstrip('"')
+        assert files[asset["id"]] == f"assets/{job['id']}/{name}"
+        seed = f"_s{asset['seed']}" if asset["seed"] is not None else ""
+        kind = "" if asset["kind"] == "output" else f"_{asset['kind']}"
+        assert re.fullmatch(rf"\d{{8}}-\d{{6}}_{job['id'][:8]}_{asset['index']:02d}{seed}{kind}\.png", name), name
+        assert archive.read(files[asset["id"]]) == download.content
+    assert archive.read(f"uploads/{uploaded['id']}.jpg") == astronaut_bytes
     assert "blob_key" not in manifest["uploads"][0] and "error_detail" not in manifest["jobs"][0]
 
 

@@ -53,6 +53,7 @@ def test_models_describe_both_families_from_configs(reference_api, container_of,
         "image_strength": False, "negative_prompt": True, "schedulers": ["default"], "native_size": [64, 64],
         "size_multiple": 8, "max_references": 2, "reference_strength": False, "default_reference_strength": None,
         "guidance": "cfg", "prompt_kind": "instruction", "default_guidance": 4.0, "default_steps": 40, "min_steps": 2,
+        "max_angle": 45,
     }
     assert faces["family"] == "sd1" and faces["available"]
     caps = faces["capabilities"]

@@ -70,6 +70,30 @@ def test_upload_by_url_from_an_allowed_host(allowed_api, local_server, astronaut
     response = allowed_api.post("/v1/uploads", json={"url": f"{local_server}/photo.jpg"})
     assert response.status_code == 201, response.text
     assert response.json()["size_bytes"] == len(astronaut_bytes)
+    assert response.json()["filename"] == "photo.jpg"  # the URL's last path part
+
+
+def test_url_and_base64_uploads_record_a_filename(allowed_api, local_server, astronaut_bytes, astronaut_b64):
+    import hashlib
+
+    from tests.api.conftest import wait_for
+
+    digest = hashlib.sha256(astronaut_bytes).hexdigest()
+    # a URL's last path part, percent-decoded, its query left out
+    by_url = allowed_api.post("/v1/uploads", json={"url": f"{local_server}/old%20prints/grandma.jpg?size=full"})
+    assert by_url.json()["filename"] == "grandma.jpg"
+    # a URL whose path names no file, and base64 without a name: a name derived from the SHA-256
+    assert allowed_api.post("/v1/uploads", json={"url": f"{local_server}/"}).json()["filename"] == f"photo-{digest[:12]}.jpg"
+    assert allowed_api.post("/v1/uploads", json={"image": astronaut_b64}).json()["filename"] == f"photo-{digest[:12]}.jpg"
+    named = allowed_api.post("/v1/uploads", json={"image": astronaut_b64, "filename": "scan.jpg"})
+    assert named.json()["filename"] == "scan.jpg"
+    # photos sent with a generation are recorded the same way
+    job = allowed_api.post("/v1/generations", json={"prompt": "a", "image_url": f"{local_server}/p/sister.jpg", **FAST})
+    assert allowed_api.get(f"/v1/uploads/{job.json()['upload_id']}").json()["filename"] == "sister.jpg"
+    inline = allowed_api.post("/v1/generations", json={"prompt": "a", "image": astronaut_b64, **FAST, "seed": 9})
+    assert allowed_api.get(f"/v1/uploads/{inline.json()['upload_id']}").json()["filename"] == f"photo-{digest[:12]}.jpg"
+    for answer in (job, inline):
+        wait_for(allowed_api, answer.json()["id"])
 
 
 @pytest.mark.parametrize(

@@ -306,7 +306,7 @@ def test_the_upload_workflow_end_to_end(page: Page, watched, fresh, api, screens
     with page.expect_download() as info:
         results.nth(0).get_by_role("button", name="Download image 1 as PNG").click()
     download = info.value
-    assert download.suggested_filename == f"{job_id[:8]}_output_00.png"
+    assert re.fullmatch(rf"\d{{8}}-\d{{6}}_{job_id[:8]}_00_s\d+\.png", download.suggested_filename)  # one scheme
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
     assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

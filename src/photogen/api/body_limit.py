@@ -28,6 +28,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 IMAGE_BODY_PATHS: dict[str, int] = {
     "/v1/uploads": 1, "/v1/generations": 1, "/v1/sweeps": 1, "/v1/image-to-image": 1, "/sdapi/v1/img2img": 1,
     "/v1/images/edits": 1 + MAX_REFERENCES,  # the photo to edit and its reference images, in one form
+    "/v1/restorations": 2,  # the scan and its mask
 }
 # Room for multipart boundaries and headers, or the JSON around a base64 string.
 BODY_SLACK_BYTES = 64 * 1024

@@ -47,6 +47,7 @@ STATUS_BY_CODE = {
     "model_not_allowed": 422,
     "unsupported_control": 422,  # a control the request's model lacks, named with the model
     "reference_not_found": 422,
+    "reference_blocked": 422,  # a reference photo whose preflight blocks it
     "rate_limited": 429,
     "quota_exceeded": 429,
     "unknown_sampler": 422,

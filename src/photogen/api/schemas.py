@@ -62,6 +62,14 @@ class GenerationIn(GenerationRequest):
     model: str | None = Field(default=None, min_length=1, description="Model name; omitted uses the server's default model.")
     callback_url: str | None = Field(default=None, json_schema_extra={"minLength": 1},
                                      description="URL photogen POSTs a signed event to when the job ends.")
+    identity_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                    description="Draw on an identity set: its first usable photo is the source unless "
+                                    "image, image_url or upload_id is given; the next ones are reference images, as "
+                                    "many as the model takes. Outputs are scored against the whole set.")
+    reference_upload_ids: list[str] | None = Field(
+        default=None, max_length=8, description="Reference photos by upload id, in order: the first is the source "
+        "unless image, image_url or upload_id is given; the others are reference images (at most the model's "
+        "max_references).")
     delivery: Literal["preset", "native"] | None = Field(
         default=None, description="preset: each output smaller than the crop preset's delivery size (e.g. 800x1000 "
         "for headshot) is also delivered at that size by the upscale pass, as an upscale asset of its own; native "
@@ -76,12 +84,18 @@ class GenerationIn(GenerationRequest):
 
     def given_fields(self) -> dict[str, Any]:
         """The generation fields the caller set, without the source, callback, recipe or sweep."""
-        skip = {"image", "image_url", "upload_id", "callback_url", "recipe", "sweep", "delivery"}
+        skip = {"image", "image_url", "upload_id", "callback_url", "recipe", "sweep", "identity_id",
+                "reference_upload_ids", "delivery"}
         return {name: getattr(self, name) for name in self.model_fields_set & set(GenerationIn.model_fields) - skip}
 
     def generation_fields(self) -> dict[str, Any]:
         """Every field of the generation request (the GenerationRequest fields), set or default."""
         return self.model_dump(include=set(GenerationRequest.model_fields))
+
+    @property
+    def source_given(self) -> bool:
+        """Whether the body names its own source photo (else its references' first photo is the source)."""
+        return any(value is not None for value in (self.image, self.image_url, self.upload_id))
 
 
 class Progress(BaseModel):
@@ -97,9 +111,11 @@ class JobError(BaseModel):
 
 class AssetOut(BaseModel):
     id: str = Field(description="Asset id.")
-    kind: Literal["crop", "output", "grid", "upscale"] = Field(
-        description="crop: the cropped source the model saw; output: a generated image; grid: a sweep's labelled "
-        "grid; upscale: an enlarged asset.")
+    kind: Literal["crop", "output", "grid", "upscale", "scan", "damage_mask", "mask_preview", "repair", "tones",
+                  "colourise"] = Field(
+        description="crop: the cropped source the model saw; output: a generated image (a restoration's result); "
+        "grid: a sweep's labelled grid; upscale: an enlarged asset. A restoration's steps: scan (the before, as read, "
+        "full size), damage_mask (white where damaged, the scan's size), mask_preview (the scan with the damage tinted), repair, tones, colourise.")
     job_id: str | None = Field(description="The job that made it.")
     upload_id: str = Field(description="The upload it derives from.")
     index: int = Field(description="Image index within the job.")
@@ -124,10 +140,17 @@ class JobOriginOut(BaseModel):
     user: str | None = Field(default=None, description="The caller's label for its end user (OpenAI's `user`).")
 
 
+class JobReferenceOut(BaseModel):
+    position: int = Field(description="0 for the source; 1, 2, ... for the reference images in request order.")
+    upload_id: str = Field(description="The upload (it may since have been deleted; the SHA-256 names the bytes).")
+    sha256: str = Field(description="SHA-256 of the photo's original bytes.")
+    role: Literal["source", "reference"] = Field(description="source: the photo the edit starts from.")
+
+
 class JobOut(BaseModel):
     id: str = Field(description="Job id.")
     state: Literal["queued", "running", "succeeded", "failed", "canceled"] = Field(description="Where the job is.")
-    kind: Literal["generate", "sweep", "upscale"] = Field(description="What the job does.")
+    kind: Literal["generate", "sweep", "upscale", "restore"] = Field(description="What the job does.")
     recipe: str | None = Field(description="The recipe it came from, as name@version.")
     parent_id: str | None = Field(description="The job this one derives from (vary, replay, upscale).")
     relation: str | None = Field(description="How it derives from its parent: vary, replay or upscale.")
@@ -146,6 +169,11 @@ class JobOut(BaseModel):
     finished_at: UtcDatetime | None = Field(description="When it ended.")
     via: JobOriginOut | None = Field(default=None, description="Where a job that came through a compatibility path "
                                      "came from, and what of its request was ignored; null for the /v1 API.")
+    identity_id: str | None = Field(default=None, description="The identity set its photos were drawn from.")
+    references: list[JobReferenceOut] = Field(default_factory=list, description="The source and each reference "
+                                              "image a generation with references drew on, by upload and SHA-256.")
+    warnings: list[str] = Field(default_factory=list, description="What the checks before the run warned about, "
+                                "e.g. a head turn past what the references show.")
 
 
 class Lineage(BaseModel):
@@ -156,6 +184,9 @@ class Lineage(BaseModel):
     ancestors: list[AssetOut] = Field(description="From the asset up to its generated output: the upscales it came through, nearest first.")
     upscales: list[AssetOut] = Field(description="Upscales made from the generation's outputs, at any depth.")
     graph: dict[str, Any] = Field(description="The same as nodes and edges: upload -> crop -> job -> outputs -> upscales.")
+    references: list[JobReferenceOut] = Field(default_factory=list, description="The photos the job drew on: its "
+                                              "source and each reference image, by upload id and SHA-256 (the "
+                                              "record stays when a reference upload is deleted).")
 
 
 class DeletedOut(BaseModel):
@@ -202,6 +233,8 @@ class ModelCapabilities(BaseModel):
     default_guidance: float | None = Field(default=None, description="Guidance used when a request sets none (None: 7).")
     default_steps: int | None = Field(default=None, description="Steps used when a request sets none (None: 30).")
     min_steps: int = Field(default=1, description="Fewest steps a request may ask for.")
+    max_angle: int = Field(default=0, description="Largest head turn (`angle`, yaw degrees) a request may ask for; "
+                           "0: the model has no angle control.")
 
 
 class CommercialUseOut(BaseModel):
@@ -302,6 +335,25 @@ class UpscaleIn(BaseModel):
     prompt: str = Field(default="", max_length=2000, description="Prompt for the tiled refine; default a neutral detail prompt.")
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of the refine (tile k uses seed + k).")
     print: PrintSpec | None = Field(default=None, description="Target print size: the job records whether the factor reaches it.")
+
+
+class RestorationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image: str | None = Field(default=None, description="The scan, base64-encoded (give one of image, image_url, "
+                              "upload_id).")
+    image_url: str | None = Field(default=None, max_length=2000, description="A URL to fetch the scan from.")
+    upload_id: str | None = Field(default=None, description="An upload holding the scan.")
+    mask: str | None = Field(default=None, description="Your own damage mask, base64 PNG at the scan's size: white "
+                             "where damaged. Leave it out to have the damage found; send an edited damage_mask "
+                             "asset to repair what you painted.")
+    mask_upload_id: str | None = Field(default=None, description="An upload holding the mask, instead of `mask`.")
+    model: str | None = Field(default=None, description="The model that repairs (its inpainting pipeline), passes "
+                              "over faces and colourises; none: OpenCV repairs and no model runs.")
+    colourise: bool = Field(default=False, description="Colourise a black-and-white scan (needs a model that "
+                            "follows instructions).")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of the model's passes (tile k: seed + k).")
+    steps: int = Field(default=20, ge=1, le=150, description="Scheduler steps of the model's passes (repair, faces, "
+                       "colourise).")
 
 
 class PrintAdviceIn(BaseModel):
@@ -443,3 +495,49 @@ class IdentitySetOut(IdentitySetSummaryOut):
 
 class IdentitySetDeletedOut(BaseModel):
     deleted: dict[str, int] = Field(description="How many current references and history records went with it (the uploads stay).")
+
+
+# -- avatar sets ---------------------------------------------------------------------------------
+
+class AvatarSetIn(BaseModel):
+    """An identity set, the scenarios to run it through (one run per scenario) and how many outputs each."""
+
+    model_config = ConfigDict(extra="forbid")
+    identity_id: str = Field(min_length=1, max_length=64, description="The identity set the runs draw on.")
+    scenarios: list[str] = Field(min_length=1, max_length=8, description="Recipes, one run each (name or "
+                                 "name@version), e.g. avatar-corporate-headshot, avatar-creator-portrait.")
+    num_images: int = Field(default=2, ge=1, le=4, description="Outputs per scenario, with seeds seed, seed+1, ...")
+    model: str | None = Field(default=None, min_length=1, description="Model name; omitted uses the server's default.")
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="Seed of each scenario's first output; "
+                             "None picks one. Every scenario uses the same seeds.")
+    details: str = Field(default="", max_length=500, description="Your words, filled into each scenario's template.")
+    retry: bool = Field(default=False, description="Run a scenario again with its next seeds when an output falls "
+                        "below the identity threshold (PHOTOGEN_IDENTITY_THRESHOLD).")
+    max_retries: int = Field(default=1, ge=0, le=3, description="Most retries per scenario (with retry).")
+    steps: int | None = Field(default=None, ge=1, le=150, description="Steps per output; None: the model's own.")
+    size: int | None = Field(default=None, ge=64, le=2048, description="Square output side in pixels; None: the "
+                             "scenario's crop at the model's native size.")
+
+
+class AvatarRunOut(BaseModel):
+    scenario: str = Field(description="The scenario's recipe, as given.")
+    job_id: str = Field(description="The generation job of this run.")
+    state: str = Field(description="The job's state.")
+    attempt: int = Field(description="0 for the first run; 1, 2, ... for retries with the next seeds.")
+    retry_of: str | None = Field(description="For a retry: the job it retries (its parent in the lineage).")
+    outputs: list[AssetOut] = Field(description="The run's outputs with their scores (identity_set: best and mean "
+                                    "similarity to the set; drift flags).")
+    error: JobError | None = Field(default=None, description="Why the run failed.")
+
+
+class AvatarSetOut(BaseModel):
+    id: str = Field(description="Avatar set id.")
+    state: Literal["running", "succeeded", "failed"] = Field(description="running until every run has ended and "
+                                                             "the grid is made.")
+    identity_id: str = Field(description="The identity set it draws on.")
+    spec: dict[str, Any] = Field(description="Scenarios, outputs per scenario, model, seed, retries, threshold.")
+    runs: list[AvatarRunOut] = Field(description="One run per scenario, then its retries.")
+    marked: list[str] = Field(description="Outputs below the identity threshold (or without a face), by asset id.")
+    grid: AssetOut | None = Field(description="The grid: a row per scenario with its best outputs, each labelled "
+                                  "with seed and identity score; its record lists every cell.")
+    created_at: UtcDatetime = Field(description="When it was made (UTC).")

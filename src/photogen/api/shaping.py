@@ -40,7 +40,9 @@ def job_out(job: JobRecord, assets: list[AssetRecord]) -> JobOut:
         attempts=job.attempts, cancel_requested=job.cancel_requested, callback_url=job.callback_url, crop=job.crop,
         error={"code": job.error_code, "message": job.error_message or ""} if job.error_code else None,
         assets=[asset_out(a) for a in assets], created_at=job.created_at, started_at=job.started_at,
-        finished_at=job.finished_at, via=_via(spec),
+        finished_at=job.finished_at, via=_via(spec), identity_id=getattr(spec, "identity_id", None),
+        references=[r.model_dump() for r in getattr(spec, "reference_uploads", ())],
+        warnings=list(getattr(spec, "warnings", ())),
     )
 
 
@@ -59,7 +61,7 @@ def submitted_job(response: Response, created: bool, job: JobRecord, jobs: JobSe
 
 
 def live_progress(request: Request, job: JobRecord) -> JobRecord:
-    """Fold in this process's newer progress than the row holds (rows are written every half second)."""
+    """Fold in a running job's progress from its events: the row holds step 0 from the claim until the job ends."""
     if job.state != "running":
         return job
     events = container_of(request).events.since(job.id, 0)

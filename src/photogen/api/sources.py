@@ -7,14 +7,18 @@ import binascii
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 
 from fastapi import Request
 from pydantic import ValidationError
 
 from photogen.api.deps import container_of
-from photogen.api.schemas import UploadJson
+from photogen.api.schemas import GenerationIn, UploadJson
 from photogen.domain.errors import InvalidRequest
+from photogen.domain.params import GenerationRequest
 from photogen.services.jobs import SourcePhoto
+from photogen.services.references import DrawnReferences
+from photogen.services.uploads import url_filename
 
 # Line breaks where encoders wrap (76 columns by default for `base64` and MIME), nothing else.
 _LINE_BREAKS = re.compile(r"\r?\n")
@@ -59,9 +63,36 @@ def source_photo(request: Request, owner: str, *, image: str | None, image_url: 
         limits.check_upload_rate(owner)  # before fetching anything
         data, claimed = fetch_source(request, url)
         limits.admit_upload(owner, len(data))
-        return uploads.create(owner, data, "", claimed).id
+        return uploads.create(owner, data, url_filename(url), claimed).id
 
     return SourcePhoto(f"url:{url}", fetch_and_store)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A generation body made ready to submit: its request, its source, the photos it drew and the warnings."""
+
+    request: GenerationRequest
+    source: str | SourcePhoto
+    drawn: DrawnReferences | None
+    warnings: tuple[str, ...]
+
+
+def prepare_generation(request: Request, owner: str, body: GenerationIn,
+                       also_given: tuple[str, ...] = ()) -> Prepared:
+    """The body's generation request for a catalogue model (a recipe filling what the body left out; its photos
+    drawn from `identity_id` or `reference_upload_ids`), made to fit the model, and its source photo: the body's
+    own, else the first photo drawn. Refused before anything is stored."""
+    submissions = container_of(request).submissions
+    drawn = submissions.draw(owner, identity_id=body.identity_id, reference_upload_ids=body.reference_upload_ids,
+                             source_given=body.source_given, model=body.model)
+    generation = submissions.request_drawing(owner, body.generation_fields(), body.given_fields(), model=body.model,
+                                             recipe=body.recipe, also_given=also_given, drawn=drawn)
+    if drawn is not None and drawn.source is not None:
+        source: str | SourcePhoto = drawn.source.id
+    else:
+        source = source_photo(request, owner, image=body.image, image_url=body.image_url, upload_id=body.upload_id)
+    return Prepared(generation, source, drawn, submissions.warnings_for(generation, drawn, source, owner))
 
 
 def photo_from_bytes(request: Request, owner: str, data: bytes, filename: str = "") -> SourcePhoto:

@@ -12,12 +12,14 @@ import typer
 
 # Each submodule by its own name, so the package never imports itself.
 import photogen.cli.admin as admin
+import photogen.cli.avatars as avatars
 import photogen.cli.generate as generate
 import photogen.cli.identities as identities
 import photogen.cli.intake as intake
 import photogen.cli.keys as keys
 import photogen.cli.recipes as recipes
 import photogen.cli.replay as replay
+import photogen.cli.restore as restore
 import photogen.cli.review as review
 import photogen.cli.serve as serve
 import photogen.cli.worker as worker
@@ -40,6 +42,7 @@ for command in (
     review.sweep,
     review.vary,
     review.upscale,
+    restore.restore,
     admin.purge,
     admin.export,
 ):
@@ -47,6 +50,7 @@ for command in (
 app.add_typer(recipes.recipes_app, name="recipes")
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(identities.identities_app, name="identities")
+app.add_typer(avatars.avatars_app, name="avatars")
 
 
 def main() -> None:

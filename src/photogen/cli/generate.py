@@ -38,6 +38,7 @@ def generate(
     model: Annotated[Optional[str], typer.Option(help="tiny (or tiny-flux2-klein, tiny-flux-kontext, tiny-qwen-image-edit-plus), a hub id, a diffusers folder or a .safetensors file; MODEL+ip-adapter=WEIGHTS adds an IP-Adapter to an SD model.")] = None,
     reference: Annotated[Optional[list[Path]], typer.Option("--reference", "-r", help="A reference image for models that take them (repeat for several, in order).")] = None,
     reference_strength: Annotated[Optional[float], typer.Option(help="How strongly the references steer the output, 0 to 1 (IP-Adapter models). [default: the model's]")] = None,
+    angle: Annotated[Optional[int], typer.Option(help="Turn the head by this many degrees of yaw (e.g. 15 or -15; positive towards the image's right), keeping the crop (instruction-edit models).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Folder for the outputs.")] = None,
     recipe: Annotated[Optional[str], typer.Option(help="Start from a recipe (name or name@version); your options win.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -63,13 +64,14 @@ def generate(
         "num_images": num_images,
         "scheduler": scheduler,
         "reference_strength": reference_strength,
+        "angle": angle,
     }
     given = {key: value for key, value in given.items() if value is not None}
     try:
         references = [Source.from_path(path, settings) for path in reference or ()]
         set_by_user = set(given)
         if recipe:
-            given = _recipe_fields(recipe, given)
+            given = _recipe_fields(recipe, given, model_spec(model or settings.default_model), settings)
         if references:
             given["references"] = [ref.decoded.sha256 for ref in references]
         request = GenerationRequest.parse({**given, "model": model_spec(model or settings.default_model)})
@@ -92,10 +94,15 @@ def _fit_before_loading(request, given: set[str], settings):
     return request if capabilities is None else fit_request(request, given, capabilities, request.model)
 
 
-def _recipe_fields(ref: str, given: dict) -> dict:
+def _recipe_fields(ref: str, given: dict, model: str, settings) -> dict:
+    """The recipe's fields under what the user set; its instruction variant for an instruction-edit model."""
+    from photogen.engines.loader import inspect_model
+
+    capabilities = inspect_model(model, settings).capabilities
+    instruction = capabilities is not None and capabilities.prompt_kind == "instruction"
     container = open_container()
     try:
-        return container.recipes.expand("local", ref, given)
+        return container.recipes.expand("local", ref, given, instruction=instruction)
     finally:
         container.close()
 

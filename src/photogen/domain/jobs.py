@@ -1,5 +1,5 @@
 """Jobs: the state machine (queued -> running -> succeeded | failed | canceled) and the JobSpec union,
-what a job does (generate | sweep | upscale | replay | vary), versioned so later formats can migrate."""
+what a job does (generate | sweep | upscale | replay | vary | restore), versioned so later formats can migrate."""
 
 from __future__ import annotations
 
@@ -71,12 +71,32 @@ class JobOrigin(BaseModel):
                              description="The caller's own label for its end user (OpenAI's `user`), kept as given.")
 
 
+class JobReference(BaseModel):
+    """One photo a generation drew on: its source (role "source") or a reference image beside it, by upload and
+    by the SHA-256 of its bytes (which outlives the upload)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    position: int = Field(ge=0, description="0 for the source; 1, 2, ... for the references in request order.")
+    upload_id: str = Field(min_length=1, max_length=64)
+    sha256: str = Field(min_length=64, max_length=64)
+    role: Literal["source", "reference"]
+
+
 class GenerateSpec(_Spec):
     """Make `request.num_images` outputs from the job's upload."""
 
     kind: Literal["generate"] = "generate"
     request: GenerationRequest
     via: JobOrigin | None = Field(default=None, description="Set when the job came through a compatibility path.")
+    identity_id: str | None = Field(default=None, max_length=64,
+                                    description="The identity set the source and references were drawn from.")
+    reference_uploads: tuple[JobReference, ...] = Field(
+        default=(), description="The source and each reference image, by upload and SHA-256, when the job has "
+        "references.")
+    warnings: tuple[str, ...] = Field(default=(), max_length=20,
+                                      description="What the checks before the run warned about (a head turn "
+                                      "past what the references show, ...).")
     delivery: Literal["preset", "native"] | None = Field(
         default=None, description="preset: each output smaller than the crop preset's size is also delivered at "
         "that size by the upscale pass; native (or None): the model's size only.")
@@ -131,7 +151,27 @@ class UpscaleSpec(_Spec):
         return 1
 
 
-JobSpec = Annotated[GenerateSpec | ReplaySpec | VarySpec | SweepSpec | UpscaleSpec, Field(discriminator="kind")]
+class RestoreSpec(_Spec):
+    """Restore the job's upload (an old photo's scan) at its own size: damage map (or the user's mask, upload
+    `mask_upload_id`), repair (with `model`'s inpainting pipeline, else OpenCV), tones, optional colourisation
+    and the faces' pass; every step is an asset of the job."""
+
+    kind: Literal["restore"] = "restore"
+    mask_upload_id: str | None = Field(default=None, min_length=1, description="An upload holding the mask to "
+                                       "repair (white where damaged), instead of the detected damage map.")
+    model: str | None = Field(default=None, description="The model that repairs, colourises and passes over "
+                              "faces; None: OpenCV only.")
+    colourise: bool = False
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    steps: int = Field(default=20, ge=1, le=150, description="Scheduler steps of the model's passes.")
+
+    @property
+    def num_images(self) -> int:
+        return 1
+
+
+JobSpec = Annotated[GenerateSpec | ReplaySpec | VarySpec | SweepSpec | UpscaleSpec | RestoreSpec,
+                    Field(discriminator="kind")]
 GenerationSpec = GenerateSpec | ReplaySpec | VarySpec
 _JOB_SPEC: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
 
@@ -160,20 +200,30 @@ def dump_job_spec(spec: JobSpec) -> dict[str, Any]:
     data = spec.model_dump(mode="json")
     if data.get("via", 0) is None:
         del data["via"]
+    if data.get("identity_id", 0) is None:  # fields a job without references leaves out, as before they existed
+        del data["identity_id"]
+    if data.get("reference_uploads", 0) == []:
+        del data["reference_uploads"]
+    if data.get("warnings", 0) == []:
+        del data["warnings"]
     if data.get("delivery", 0) is None:
         del data["delivery"]
     return data
 
 
 def generation_spec(request: GenerationRequest, *, parent_id: str | None = None, relation: str | None = None,
-                    changes: dict[str, Any] | None = None, via: JobOrigin | None = None) -> GenerationSpec:
+                    changes: dict[str, Any] | None = None, via: JobOrigin | None = None,
+                    identity_id: str | None = None,
+                    reference_uploads: tuple[JobReference, ...] = (),
+                    warnings: tuple[str, ...] = ()) -> GenerationSpec:
     """A generation's spec: plain (from a compatibility path when `via` says so), or a replay or variation of
-    job `parent_id`."""
+    job `parent_id`; `identity_id` and `reference_uploads` record where its photos came from."""
+    drawn = {"identity_id": identity_id, "reference_uploads": reference_uploads, "warnings": warnings}
     if relation == "replay" and parent_id:
-        return ReplaySpec(request=request, parent_id=parent_id)
+        return ReplaySpec(request=request, parent_id=parent_id, **drawn)
     if relation == "vary" and parent_id:
-        return VarySpec(request=request, parent_id=parent_id, changes=changes or {})
-    return GenerateSpec(request=request, via=via)
+        return VarySpec(request=request, parent_id=parent_id, changes=changes or {}, **drawn)
+    return GenerateSpec(request=request, via=via, **drawn)
 
 
 def request_view(spec: JobSpec) -> dict[str, Any]:
@@ -184,5 +234,8 @@ def request_view(spec: JobSpec) -> dict[str, Any]:
                 "sweep": {"field": spec.field, "values": list(spec.values)}}
     if isinstance(spec, UpscaleSpec):
         return {**spec.model_dump(mode="json", include={"factor", "method", "model", "prompt", "seed", "print"}),
+                "num_images": 1}
+    if isinstance(spec, RestoreSpec):
+        return {**spec.model_dump(mode="json", include={"mask_upload_id", "model", "colourise", "seed", "steps"}),
                 "num_images": 1}
     return spec.request.model_dump(mode="json")

@@ -13,6 +13,8 @@ from photogen.domain.errors import InvalidRequest
 SchedulerName = Literal["default", "euler", "euler_a", "dpmpp_2m", "ddim", "pndm", "lms"]
 MAX_SEED = 2**32 - 1
 MAX_REFERENCES = 8  # the most reference images any request may carry; each model says how many it takes
+MAX_ANGLE = 90  # the largest head turn (yaw degrees) any request may ask for; each model says how far it turns
+ANGLE_STEP = 5  # angles are asked for in steps of this many degrees (15 and 30 are the usual small turns)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # ASCII digits only and nothing after the second number: "4:5\n" and "４:５" are refused, not read loosely.
 _RATIO = re.compile(r" *([0-9]+(?:\.[0-9]+)?) *[:x/] *([0-9]+(?:\.[0-9]+)?) *", re.ASCII)
@@ -96,6 +98,15 @@ class GenerationRequest(BaseModel):
         "default.",
     )
 
+    angle: int | None = Field(
+        default=None,
+        ge=-MAX_ANGLE,
+        le=MAX_ANGLE,
+        description="Turn the head by this many degrees of yaw, keeping the crop (instruction-edit models with "
+        "max_angle): positive turns the face towards the image's right, negative towards its left. Small steps "
+        "(15, 30) hold the identity best. None: no turn.",
+    )
+
     @field_validator("prompt")
     @classmethod
     def _check_prompt(cls, value: str) -> str:
@@ -110,6 +121,13 @@ class GenerationRequest(BaseModel):
             if not _SHA256.match(digest):
                 raise ValueError(f"{digest[:80]!r} is not a SHA-256 in lower-case hex (64 characters)")
         return value
+
+    @field_validator("angle")
+    @classmethod
+    def _check_angle(cls, value: int | None) -> int | None:
+        if value is not None and value % ANGLE_STEP:
+            raise ValueError(f"{value} is not a multiple of {ANGLE_STEP} degrees; try {round(value / ANGLE_STEP) * ANGLE_STEP}")
+        return None if value == 0 else value
 
     @field_validator("aspect_ratio")
     @classmethod
@@ -161,6 +179,11 @@ class GenerationRequest(BaseModel):
         return denoising_steps(self.steps, self.image_strength)
 
     @property
+    def model_prompt(self) -> str:
+        """What the model reads: the prompt, with the head turn (`angle`) said as an instruction after it."""
+        return self.prompt if self.angle is None else f"{self.prompt.rstrip()}\n{angle_instruction(self.angle)}"
+
+    @property
     def ratio(self) -> tuple[float, float] | None:
         """The output ratio the request fixes by itself (a preset's ratio is the preset's business)."""
         if self.width is not None and self.height is not None:
@@ -182,6 +205,13 @@ class GenerationRequest(BaseModel):
             return cls.model_validate(data)
         except ValidationError as exc:
             raise InvalidRequest(describe_validation_error(exc), hint="fix the values named above") from None
+
+
+def angle_instruction(angle: int) -> str:
+    """A head turn of `angle` degrees of yaw as an instruction-edit model reads it; the crop stays as it is."""
+    side = "right" if angle > 0 else "left"
+    return (f"Turn the person's head about {abs(angle)} degrees so the face points towards the {side} side of "
+            "the image. Keep the same person, expression, lighting, background, framing and crop.")
 
 
 def describe_validation_error(exc: ValidationError) -> str:

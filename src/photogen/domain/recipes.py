@@ -27,6 +27,13 @@ class RecipeFields(BaseModel):
     crop_preset: str | None = Field(default=None, max_length=100, description="Aspect/crop preset the recipe is made for.")
     guidance: float | None = Field(default=None, ge=0.0, le=30.0, description="Guidance scale, if the recipe sets one.")
     notes: str = Field(default="", max_length=4000, description="When to use it and what to watch for.")
+    instruction: str | None = Field(
+        default=None, max_length=2000,
+        description="The same recipe for instruction-edit models (whose prompt says what to change): a template "
+        "used instead of `prompt` on those models; {details} takes the user's words. None: `prompt` on every model.")
+    angle: int | None = Field(default=None, ge=-90, le=90,
+                              description="A head turn (yaw degrees) the recipe asks for, on models with an angle "
+                              "control; a request's own angle wins.")
 
     @field_validator("strength_range")
     @classmethod
@@ -69,9 +76,20 @@ def fill_prompt(template: str, details: str) -> str:
     return f"{template}, {details}" if details else template
 
 
-def request_fields(recipe: RecipeFields, ref: str, given: dict[str, Any]) -> dict[str, Any]:
+def fill_instruction(template: str, details: str) -> str:
+    """An instruction template's {details} (written straight after a word, "...of the same person{details}: ...")
+    becomes the user's words in brackets, or nothing; a template without the place gets them as a last sentence."""
+    details = details.strip()
+    if PLACEHOLDER in template:
+        return template.replace(PLACEHOLDER, f" ({details})" if details else "")
+    return f"{template} {details}" if details else template
+
+
+def request_fields(recipe: RecipeFields, ref: str, given: dict[str, Any], *,
+                   instruction: bool = False) -> dict[str, Any]:
     """Generation fields from a recipe; whatever the user set explicitly (`given`) wins, except the prompt,
-    which fills the template."""
+    which fills the template: the recipe's instruction variant for an instruction-edit model (`instruction`)
+    where it has one."""
     fields: dict[str, Any] = {
         "negative_prompt": recipe.negative_prompt,
         "image_strength": recipe.image_strength,
@@ -79,10 +97,15 @@ def request_fields(recipe: RecipeFields, ref: str, given: dict[str, Any]) -> dic
     }
     if recipe.guidance is not None:
         fields["guidance"] = recipe.guidance
+    if recipe.angle is not None:
+        fields["angle"] = recipe.angle
     fields.update({k: v for k, v in given.items() if k != "prompt"})
     if given.get("aspect_ratio"):  # the user's ratio replaces the recipe's preset
         fields["crop_preset"] = given.get("crop_preset")
-    fields["prompt"] = fill_prompt(recipe.prompt, given.get("prompt", ""))
+    if instruction and recipe.instruction:
+        fields["prompt"] = fill_instruction(recipe.instruction, given.get("prompt", ""))
+    else:
+        fields["prompt"] = fill_prompt(recipe.prompt, given.get("prompt", ""))
     fields["recipe"] = ref
     return fields
 

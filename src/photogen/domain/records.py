@@ -6,7 +6,7 @@ thread or process. Blob keys stay inside the services; callers ask a service for
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -88,6 +88,8 @@ class AssetLineage:
     outputs: list[AssetRecord]
     ancestors: list[AssetRecord]  # from the asked asset's parent up to the generated output, nearest first
     upscales: list[AssetRecord]  # every upscale below the job's outputs, breadth first
+    # the reference photos the job drew on beside its source: {position, upload_id, sha256, role}
+    references: list[dict[str, Any]] = field(default_factory=list)
 
     def graph(self) -> dict[str, Any]:
         """The same as nodes and edges."""
@@ -101,6 +103,13 @@ class AssetLineage:
                           {"from": f"asset:{self.crop.id}", "to": f"job:{self.job.id}", "relation": "source of"}]
             else:
                 edges.append({"from": f"upload:{self.upload.id}", "to": f"job:{self.job.id}", "relation": "source of"})
+            for reference in self.references:
+                if reference["role"] != "reference":
+                    continue
+                node = f"reference:{reference['sha256']}"
+                nodes.append({"id": node, "type": "reference", "upload_id": reference["upload_id"],
+                              "sha256": reference["sha256"], "position": reference["position"]})
+                edges.append({"from": node, "to": f"job:{self.job.id}", "relation": "reference of"})
             for asset in self.outputs:
                 nodes.append({"id": f"asset:{asset.id}", "type": asset.kind, "index": asset.index})
                 edges.append({"from": f"job:{self.job.id}", "to": f"asset:{asset.id}", "relation": "generated"})

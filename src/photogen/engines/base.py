@@ -49,6 +49,7 @@ class Capabilities:
     default_guidance: float | None = None  # the model's own, used when a request sets none (None: 7.0)
     default_steps: int | None = None  # likewise (None: 30)
     min_steps: int = 1  # fewer steps break the model's sampler (Qwen-Image's terminal shift needs two)
+    max_angle: int = 0  # the largest head turn (yaw degrees) a request's `angle` may ask for; 0: no angle control
 
     def denoising_steps(self, request: GenerationRequest) -> int:
         """The steps a request runs, which is what its progress counts to: img2img runs the last
@@ -57,6 +58,11 @@ class Capabilities:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "schedulers": list(self.schedulers)}
+
+
+# Instruction-edit models turn a head when told to; past this many degrees of yaw from the photo they start to
+# invent a face rather than turn one (the preflight warns from 30 degrees off what the references show).
+INSTRUCTION_MAX_ANGLE = 45
 
 
 def img2img_capabilities(native_pixels: int, *, guidance: GuidanceKind = "cfg") -> Capabilities:

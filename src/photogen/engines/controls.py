@@ -59,6 +59,17 @@ def check_controls(request: GenerationRequest, capabilities: Capabilities, model
             "reference_strength", model, f"reference_strength: model {model!r} has no reference-strength control",
             hint="leave reference_strength out for this model (it applies to IP-Adapter models)",
         )
+    if request.angle is not None and not caps.max_angle:
+        raise UnsupportedControl(
+            "angle", model, f"angle: model {model!r} cannot turn a head (it has no angle control)",
+            hint="leave angle out, or pick an instruction-edit model (GET /v1/models lists max_angle)",
+        )
+    if request.angle is not None and abs(request.angle) > caps.max_angle:
+        raise UnsupportedControl(
+            "angle", model, f"angle: model {model!r} turns a head at most {caps.max_angle} degrees, not "
+            f"{abs(request.angle)}",
+            hint="turn in smaller steps (15 or 30 degrees), each from the last output",
+        )
     if request.steps < caps.min_steps:
         raise UnsupportedControl(
             "steps", model, f"steps: model {model!r} needs at least {caps.min_steps} steps, not {request.steps}",

@@ -52,7 +52,7 @@ class EditRows:
         for item in batch:
             rows.spans.append((item, len(rows.prompts), item.request.num_images))
             for seed in item.request.seeds():
-                rows.prompts.append(item.request.prompt)
+                rows.prompts.append(item.request.model_prompt)
                 rows.negatives.append(item.request.negative_prompt)
                 rows.generators.append(torch.Generator("cpu").manual_seed(seed))
                 rows.guidance.append(float(item.request.guidance))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from photogen.engines.cache import ModelCache
@@ -48,6 +49,7 @@ class EmbeddedWorker:
         sleep: Callable[[float], None] | None = None,
         queue: JobQueue | None = None,
         worker_id: str | None = None,
+        identity_threshold: float | None = None,
     ) -> None:
         self.queue: JobQueue = queue or DatabaseQueue(db, events, max_attempts=max_attempts, clock=clock, sleep=sleep)
         self.id = worker_id or new_worker_id()
@@ -62,6 +64,8 @@ class EmbeddedWorker:
         self.queue.subscribe(self.notify)
         limits = RunLimits(max_pixels=max_pixels, max_decoded_bytes=max_decoded_bytes, job_timeout_s=job_timeout_s,
                            work_limit=work_limit)
+        if identity_threshold is not None:
+            limits = replace(limits, identity_threshold=identity_threshold)
         context = RunContext(models, limits, db=db, blobs=blobs, events=events, signer=signer, clock=clock)
         self.runner = JobRunner(context, stopping=self._stop.is_set, on_finished=on_finished)
 
@@ -85,6 +89,7 @@ class EmbeddedWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self.runner.close()
         self._beats_stop.set()
         if self._beats is not None:
             self._beats.join(timeout)
@@ -133,4 +138,6 @@ class EmbeddedWorker:
 
     def claim(self, *, window: bool = False) -> list[Job]:
         """The next compatible group, claimed under this worker's lease (after the batch window with `window`)."""
-        return self.queue.claim(self.id, self._max_batch_images, self._window if window else 0.0, self._stop)
+        if not window:
+            return self.queue.claim(self.id, self._max_batch_images, 0.0, self._stop)
+        return self.queue.claim(self.id, self._max_batch_images, self._window, self._stop, self.runner.prefetch)

@@ -66,10 +66,11 @@ class JobQueue(Protocol):
 
     def register(self, worker_id: str, *, kind: str, gpu: str | None = None) -> None: ...
 
-    def wait_for_batch(self, max_images: int, window_s: float, stop: threading.Event | None = None) -> bool: ...
+    def wait_for_batch(self, max_images: int, window_s: float, stop: threading.Event | None = None,
+                       on_head: Callable[[Job], None] | None = None) -> bool: ...
 
     def claim(self, worker_id: str, max_images: int, window_s: float = 0.0,
-              stop: threading.Event | None = None) -> list[Job]: ...
+              stop: threading.Event | None = None, on_head: Callable[[Job], None] | None = None) -> list[Job]: ...
 
     def heartbeat(self, worker_id: str, details: dict[str, Any] | None = None) -> int: ...
 
@@ -141,13 +142,15 @@ class DatabaseQueue:
                 return job
         return None
 
-    def wait_for_batch(self, max_images: int, window_s: float, stop: threading.Event | None = None) -> bool:
+    def wait_for_batch(self, max_images: int, window_s: float, stop: threading.Event | None = None,
+                       on_head: Callable[[Job], None] | None = None) -> bool:
         """Dynamic batching: hold the next batch's first job until the batch is full or its window has passed.
 
         The window is counted from the job's submission, so no job waits longer than the window,
         and a lone job is not held at all once the window has gone by. The head is chosen once; then only the
         compatible jobs are counted, every BATCH_POLL_S or as soon as a submission in this process says so.
-        False when nothing was queued (with a window: without one, nothing is looked at).
+        `on_head` hears the head as soon as it is chosen, while it is still held (the worker makes it ready
+        meanwhile). False when nothing was queued (with a window: without one, nothing is looked at).
         """
         if window_s <= 0:
             return True
@@ -157,6 +160,8 @@ class DatabaseQueue:
         if first is None:
             return False
         batch_key, submitted_at = first.batch_key, aware(first.created_at)
+        if on_head is not None and window_s - (self.clock() - submitted_at).total_seconds() > 0:
+            on_head(first)
         while True:
             if self._queued_images(batch_key, max_images) >= max_images:
                 return True
@@ -181,10 +186,10 @@ class DatabaseQueue:
         return sum(parse_job_spec(request).num_images for request in waiting)
 
     def claim(self, worker_id: str, max_images: int, window_s: float = 0.0,
-              stop: threading.Event | None = None) -> list[Job]:
+              stop: threading.Event | None = None, on_head: Callable[[Job], None] | None = None) -> list[Job]:
         """A compatible group of queued jobs (one batch key, at most `max_images` images), now running
         under this worker's lease; [] when nothing is queued."""
-        if not self.wait_for_batch(max_images, window_s, stop):
+        if not self.wait_for_batch(max_images, window_s, stop, on_head):
             return []
         now = self.clock()
         with self.db.session(write_lock=True) as session:

@@ -30,6 +30,7 @@ class RunLimits:
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES  # the same bound uploads were accepted under
     job_timeout_s: float | None = None
     work_limit: WorkLimit | None = None  # for requests submitted before their model was loaded
+    identity_threshold: float = 0.363  # below it an output is flagged as not the person of its references
 
 
 @dataclass
@@ -48,6 +49,11 @@ class RunContext:
         """A stored source, decoded under the limits it was accepted under."""
         return decode_image(data, max_pixels=self.limits.max_pixels, max_bytes=2**40,
                             max_decoded_bytes=self.limits.max_decoded_bytes)
+
+    def check_pixel_steps(self, work: int, what: str) -> None:
+        """The work limit on work counted by the run itself (a restoration's damaged tiles)."""
+        if self.limits.work_limit is not None:
+            self.limits.work_limit.check(work, what)
 
     def check_work(self, requests: list[GenerationRequest], size: tuple[int, int]) -> None:
         """The work limit on the planned output size, for jobs submitted before their model was loaded."""

@@ -11,7 +11,6 @@ from photogen.services.events import JobEvents
 from photogen.store.database import Database
 from photogen.store.tables import Job
 
-PROGRESS_WRITE_EVERY_S = 0.5
 CANCEL_POLL_EVERY_S = 1.0  # how often a running job's row is read for a cancel made elsewhere, or its deletion
 
 
@@ -25,25 +24,20 @@ class WorkerStopping(Exception):
 
 
 class Progress:
-    """A step callback over one or several passes: it publishes the count, writes it to the rows every
-    PROGRESS_WRITE_EVERY_S while the pass runs (the rows get the final count with the job's end), and runs the
-    jobs' interrupt check, which raises JobCanceled, WorkerStopping or JobTimedOut."""
+    """A step callback over one or several passes: it publishes the count through the events (which every API
+    process reads a running job's progress from; the rows get the final count with the job's end), and runs
+    the jobs' interrupt check, which raises JobCanceled, WorkerStopping or JobTimedOut."""
 
     def __init__(self, control: JobControl, jobs: list[Job], total: int, interrupt: InterruptCheck,
                  *, images: int | None = None) -> None:
         self.control, self.jobs, self.total, self.interrupt = control, jobs, total, interrupt
         self.images = {job.id: images if images is not None else job.spec.num_images for job in jobs}
-        self.last_write = time.monotonic()  # the claim wrote step 0
 
     def __call__(self, done: int, total: int | None = None) -> None:
         if total is not None:
             self.total = total
         self.control.events.publish_progress(
             [(job.id, {"step": done, "total": self.total, "images": self.images[job.id]}) for job in self.jobs])
-        now = time.monotonic()
-        if now - self.last_write >= PROGRESS_WRITE_EVERY_S and done < self.total:
-            self.last_write = now
-            self.control.write_progress(self.jobs, done)
         self.interrupt()
 
 
@@ -94,16 +88,3 @@ class JobControl:
     def cancel_requested(self, job: Job) -> bool:
         """As heard through the events (the row's own flag is read again when the results are committed)."""
         return self.events.cancel_requested(job.id)
-
-    def write_progress(self, jobs: list[Job], done: int) -> None:
-        # Read, then write: under the write lock, or SQLite refuses the write once another writer (a
-        # heartbeat) has committed since the read.
-        with self.db.session(write_lock=True) as session:
-            for job in jobs:
-                current = session.get(Job, job.id)
-                if current is None:  # deleted with its upload: nobody wants its results any more
-                    self.events.request_cancel(job.id)
-                    continue
-                current.progress_step = done
-                if current.cancel_requested:
-                    self.events.request_cancel(job.id)

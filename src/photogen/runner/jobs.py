@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from PIL import Image
 from sqlalchemy import select
 
 from photogen.domain.errors import PhotogenError
-from photogen.domain.jobs import GenerationSpec, JobState, SweepSpec, UpscaleSpec
+from photogen.domain.jobs import GenerationSpec, JobState, RestoreSpec, SweepSpec, UpscaleSpec
 from photogen.engines.preview import data_url, latent_image, previews
 from photogen.intake.decode import DecodedImage
 from photogen.runner.context import RunContext
 from photogen.runner.delivery import deliver
 from photogen.runner.control import JobCanceled, JobControl, WorkerStopping
-from photogen.runner.generate import GenerationTask, batches, prepare, result_for, run_batch
+from photogen.runner.generate import GenerationTask, batches, prepare, result_for, run_batch, source_face
+from photogen.restoration.damage import open_mask
+from photogen.runner.restore import run_restore
 from photogen.runner.sinks import AssetStore, JobEnded
 from photogen.runner.sweep import run_sweep
 from photogen.runner.timings import PassClock, Timings
 from photogen.runner.upscale import run_upscale
 from photogen.store.tables import Asset, Job, Upload
+
+log = logging.getLogger("photogen.worker")
 
 
 PREVIEWS_PER_PASS = 4  # previews over one pass: a hint every quarter, cheap beside a step
@@ -33,6 +39,46 @@ class JobRunner:
         self.ctx = ctx
         self.assets = AssetStore(ctx.db, ctx.blobs, ctx.events, signer=ctx.signer, on_finished=on_finished)
         self.control = JobControl(ctx.db, ctx.events, job_timeout_s=ctx.limits.job_timeout_s, stopping=stopping)
+        self._prefetch_pool: ThreadPoolExecutor | None = None
+        self._prefetched: dict[str, Future[GenerationTask]] = {}
+
+    def prefetch(self, job: Job) -> None:
+        """Start making a queued generation ready (its source read, decoded and cropped, the crop's face found)
+        while the batch window holds it: work the lone job would otherwise do after the window. The claim that
+        follows uses it if this worker claims the job; a failure here is left for the claimed run to meet."""
+        if not isinstance(job.spec, GenerationSpec) or job.id in self._prefetched:
+            return
+        if self._prefetch_pool is None:
+            self._prefetch_pool = ThreadPoolExecutor(1, thread_name_prefix="photogen-prefetch")
+        for stale in list(self._prefetched)[:-3]:  # heads another worker took: at most a few are kept
+            self._prefetched.pop(stale).cancel()
+        self._prefetched[job.id] = self._prefetch_pool.submit(self._made_ready, job, job.spec)
+
+    def close(self) -> None:
+        """Stop making jobs ready ahead of their claim (at the worker's stop)."""
+        self._prefetched.clear()
+        if self._prefetch_pool is not None:
+            self._prefetch_pool.shutdown(wait=False, cancel_futures=True)
+            self._prefetch_pool = None
+
+    def _made_ready(self, job: Job, spec: GenerationSpec) -> GenerationTask:
+        task = self.prepare(job, spec)
+        with task.timings.phase("source_face"):
+            task.source_face = source_face(task.item.image)
+        return task
+
+    def _ready(self, job: Job, spec: GenerationSpec) -> GenerationTask:
+        """The job made ready: by its prefetch when there was one (waited for if still going), else now."""
+        future = self._prefetched.pop(job.id, None)
+        if future is not None and not future.cancelled():
+            try:
+                task = future.result()
+            except Exception:  # noqa: BLE001 (made ready again below, where the error ends the job properly)
+                log.debug("prefetch of job %s failed; preparing it again", job.id, exc_info=True)
+            else:
+                task.ref = job  # the claimed row, under this worker's lease
+                return task
+        return self.prepare(job, spec)
 
     def run(self, jobs: list[Job]) -> None:
         """Claimed jobs to an end: sweeps and upscales one by one, compatible generations one batch each."""
@@ -45,8 +91,10 @@ class JobRunner:
                     self.run_sweep(job, spec)
                 elif isinstance(spec, UpscaleSpec):
                     self.run_upscale(job, spec)
+                elif isinstance(spec, RestoreSpec):
+                    self.run_restore(job, spec)
                 else:
-                    tasks.append(self.prepare(job, spec))
+                    tasks.append(self._ready(job, spec))
             except WorkerStopping:
                 self.assets.requeue([job])
             except JobCanceled:
@@ -67,7 +115,18 @@ class JobRunner:
         with timings.phase("prepare"):
             task = prepare(self.ctx, decoded, spec.request, source, ref=job, references=references)
         task.timings = timings
+        self.drawn_on(task, job, spec)
         return task
+
+    def drawn_on(self, task: GenerationTask, job: Job, spec: GenerationSpec) -> None:
+        """What a job with references records and is scored against: the photos it drew on (by SHA-256) and,
+        for an identity set, the faces of the set's usable references as stored when they joined."""
+        from photogen.runner.references import identity_embeddings, provenance_of
+
+        task.identity_threshold = self.ctx.limits.identity_threshold
+        task.provenance = provenance_of(spec)
+        if spec.identity_id:
+            task.set_embeddings = identity_embeddings(self.ctx.db, job.owner, spec.identity_id)
 
     def run_group(self, group: list[GenerationTask]) -> None:
         # 1. one pass for the group, steered by its jobs' cancels, the shutdown and the time limit
@@ -161,6 +220,32 @@ class JobRunner:
                                  print_spec=spec.print, on_progress=progress,
                                  lineage={"source_asset_id": parent.id, "source_asset_sha256": parent.sha256},
                                  parent_asset_id=parent.id, seed_of_parent=parent.seed)
+        except JobCanceled:
+            self.assets.finish(job, JobState.CANCELED)
+            return
+        self.assets.sink_for(job).store(result)
+
+    def run_restore(self, job: Job, spec: RestoreSpec) -> None:
+        decoded, source = self.source_of(job)
+        mask = None
+        if spec.mask_upload_id is not None:
+            with self.ctx.db.session() as session:
+                upload = session.get(Upload, spec.mask_upload_id)
+            if upload is None:
+                raise PhotogenError("the mask's upload was deleted", code="upload_deleted",
+                                    hint="send the mask again with the restoration")
+            data = self.ctx.blobs.get(upload.blob_key)
+            self.ctx.decode(data)  # within the limits it was accepted under
+            mask = open_mask(data)
+            source["mask_upload_id"] = upload.id
+            source["mask_sha256"] = upload.sha256
+        interrupt = self.control.interrupt_for([job])
+        model = self.ctx.models.get(spec.model) if spec.model else None
+        progress = self.control.progress_for([job], 5, interrupt, images=1)
+        try:
+            result = run_restore(decoded.image, mask=mask, model=model, colourise_scan=spec.colourise,
+                                 seed=spec.seed, steps=spec.steps, interrupt=interrupt, on_progress=progress,
+                                 lineage={"source": source}, check_work=self.ctx.check_pixel_steps)
         except JobCanceled:
             self.assets.finish(job, JobState.CANCELED)
             return

@@ -1,5 +1,6 @@
 """Where a run's results go. AssetSink: blobs, rows and the job's success in one commit (the server).
-FolderSink: PNG files with .json sidecars in a folder, named DATE-TIME_JOB_INDEX_sSEED.png (the command line)."""
+FolderSink: PNG files with .json sidecars in a folder, named DATE-TIME_JOB_INDEX_sSEED.png (the command line;
+photogen.outputs.download_stem, the scheme every download uses)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from sqlalchemy import select
 from photogen.domain.errors import PhotogenError
 from photogen.domain.jobs import JobState, check_transition
 from photogen.intake.derivatives import encode_derivative
-from photogen.outputs import PNG_COMPRESS_LEVEL, WrittenOutput, encode_png, output_stem, write_output
+from photogen.outputs import PNG_COMPRESS_LEVEL, WrittenOutput, download_stem, encode_png, output_stem, write_output
 from photogen.runner.control import JobCanceled
 from photogen.runner.records import Output, RunResult
 from photogen.runner.replay import compare_outputs
@@ -198,6 +199,8 @@ class AssetSink:
         with timings.phase("encode"):
             pieces = [self.assets.piece(self.job, output, f"{folder}/{_asset_name(output)}")
                       for output in result.pieces]
+        if self.job.kind == "restore":
+            chain_steps(pieces)
         updates: dict[str, Any] = {}
         if result.plan is not None:
             updates["crop"] = result.plan.as_dict()
@@ -207,7 +210,25 @@ class AssetSink:
         self.assets.commit(self.job, pieces, timings=timings, **updates)
 
 
+def chain_steps(pieces: list[Piece]) -> None:
+    """A restoration's steps in lineage order: each image names the step before it as its parent (the mask's
+    preview names the mask), so the output's lineage walks back through faces, tones, repair and the mask."""
+    previous: Asset | None = None
+    mask: Asset | None = None
+    for _key, _data, row in pieces:
+        if row.kind == "mask_preview":
+            row.parent_asset_id = mask.id if mask is not None else None
+            continue
+        if previous is not None:
+            row.parent_asset_id = previous.id
+        if row.kind == "damage_mask":
+            mask = row
+        previous = row
+
+
 def _asset_name(output: Output) -> str:
+    if output.record.get("kind") == "restore":
+        return "restored.png" if output.kind == "output" else f"{output.kind}.png"
     if output.kind == "crop":
         return "crop.png"
     if output.kind == "grid":
@@ -245,7 +266,7 @@ class FolderSink:
                                             {**self.extra, "scores": output.scores}))
             elif output.kind == "grid":
                 field = output.record["sweep"]["field"]
-                grid = self.out_dir / f"{self.created:%Y%m%d-%H%M%S}_{self.job_id[:8]}_grid_{field}.png"
+                grid = self.out_dir / f"{download_stem(self.created, self.job_id, 0, kind='grid')}_{field}.png"
                 output.image.save(grid)
         return FolderResult(outputs, grid)
 

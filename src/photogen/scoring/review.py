@@ -32,12 +32,17 @@ def score_output(
     return score_outputs(source_crop_rgb, [output_rgb], scorer)[0]
 
 
+_FIND = object()
+
+
 def score_outputs(
-    source_crop_rgb: np.ndarray, outputs_rgb: Sequence[np.ndarray], scorer: IdentityScorer | None = None
+    source_crop_rgb: np.ndarray, outputs_rgb: Sequence[np.ndarray], scorer: IdentityScorer | None = None,
+    *, source_face: FaceEmbedding | None | object = _FIND,
 ) -> list[dict[str, Any]]:
-    """Scores of each output of a batch; the source's face is found and embedded once."""
+    """Scores of each output of a batch; the source's face is found and embedded once (or given as
+    `source_face`, None for a source without one)."""
     scorer = scorer or default_identity_scorer()
-    source = scorer.embed(source_crop_rgb)
+    source = scorer.embed(source_crop_rgb) if source_face is _FIND else source_face
     return [_record(scorer, source, source_crop_rgb, output) for output in outputs_rgb]
 
 

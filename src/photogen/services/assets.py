@@ -13,7 +13,7 @@ from photogen.services.tombstones import sweep_tombstones
 from photogen.services.uploads import NotFound
 from photogen.store.blobs import BlobStore
 from photogen.store.database import Database
-from photogen.store.tables import Asset, BlobTombstone, Job, Upload
+from photogen.store.tables import Asset, BlobTombstone, Job, JobReferenceRow, Upload
 
 
 class AssetService:
@@ -53,12 +53,16 @@ class AssetService:
                                                                  Asset.owner == owner)))
                 upscales += found
                 frontier = [a.id for a in found]
+            references = [{"position": r.position, "upload_id": r.upload_id, "sha256": r.sha256, "role": r.role}
+                          for r in session.scalars(select(JobReferenceRow).where(JobReferenceRow.job_id == job.id)
+                                                   .order_by(JobReferenceRow.position))] if job else []
         crop = next((a for a in siblings if a.kind == "crop"), None)
         return AssetLineage(
             upload=upload_record(upload), job=job_record(job) if job is not None else None,
             crop=asset_record(crop) if crop is not None else None,
             outputs=[asset_record(a) for a in siblings if a.kind in ("output", "grid")],
             ancestors=[asset_record(a) for a in ancestors], upscales=[asset_record(a) for a in upscales],
+            references=references,
         )
 
     def delete_asset(self, owner: str, asset_id: str, *, reason: str = "requested by the owner") -> dict[str, int]:

@@ -110,6 +110,12 @@ class GenerationService:
         loaded = time.perf_counter()
         task = prepare(ctx, source.decoded, request, source.describe(),
                        references=[reference.decoded for reference in references])
+        task.identity_threshold = self._settings.identity_threshold
+        if references:  # each photo drawn on, by SHA-256, as the server's outputs record them
+            task.provenance = {"references": [
+                {"position": position, "upload_id": None, "sha256": photo.decoded.sha256,
+                 "role": "source" if position == 0 else "reference"}
+                for position, photo in enumerate([source, *references])]}
 
         # 3. generate, stopped mid-step past the time limit
         images = run_batch([task], on_step, Deadline(self._settings.job_timeout_s))[0]

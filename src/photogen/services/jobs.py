@@ -18,8 +18,10 @@ from photogen.domain.errors import InvalidRequest, PhotogenError
 from photogen.domain.jobs import (
     GenerationSpec,
     JobOrigin,
+    JobReference,
     JobSpec,
     JobState,
+    RestoreSpec,
     SweepSpec,
     UpscaleSpec,
     check_transition,
@@ -36,7 +38,7 @@ from photogen.services.records import asset_record, job_record
 from photogen.services.uploads import NotFound, UploadService
 from photogen.services.work import WorkLimit
 from photogen.store.database import Database
-from photogen.store.tables import Asset, Job, utcnow
+from photogen.store.tables import Asset, Job, JobReferenceRow, utcnow
 
 
 class IdempotencyConflict(PhotogenError):
@@ -131,16 +133,20 @@ class JobService:
         relation: str | None = None,
         changes: dict[str, Any] | None = None,
         via: JobOrigin | None = None,
+        identity_id: str | None = None,
+        warnings: tuple[str, ...] = (),
         delivery: str | None = None,
     ) -> tuple[JobRecord, bool]:
         """Queue a generation from an upload id or a photo not yet stored; returns (job, created).
 
         With `relation` "replay" or "vary" (and `changes`) it derives from job `parent_id`; `via` records the
-        compatibility path a request came through and what of it was ignored.
+        compatibility path a request came through and what of it was ignored; `identity_id` the identity set its
+        photos were drawn from and `warnings` what the checks before the run warned about.
         A repeated idempotency key with the same request returns the first job, before anything is stored.
         """
         source = self._source(owner, source)
-        asked = {"request": request.model_dump(mode="json"), "parent": parent_id}
+        asked = {"request": request.model_dump(mode="json"), "parent": parent_id,
+                 **({"identity": identity_id} if identity_id else {})}
         if delivery is not None:
             asked["delivery"] = delivery
         digest = _digest(asked, source.identity, callback_url)
@@ -154,7 +160,9 @@ class JobService:
         self.admit(owner, request.model_dump(mode="json"))
         upload = self._store_checked(owner, source, request)
         request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
-        spec = generation_spec(request, parent_id=parent_id, relation=relation, changes=changes, via=via)
+        spec = generation_spec(request, parent_id=parent_id, relation=relation, changes=changes, via=via,
+                               identity_id=identity_id, reference_uploads=self._reference_uploads(owner, request, upload),
+                               warnings=warnings)
         if delivery is not None:
             spec = spec.model_copy(update={"delivery": delivery})
         with self._refused_drops_upload(owner, source, upload.id):
@@ -195,16 +203,40 @@ class JobService:
         return self._drop_lost_race_upload(owner, source, upload_id, queued)
 
     def _check_references(self, owner: str, request: GenerationRequest) -> None:
-        """Each reference image the request names (by the SHA-256 of its bytes) is one of the owner's uploads."""
+        """Each reference image the request names (by the SHA-256 of its bytes) is one of the owner's uploads.
+        (Photos drawn by upload id or from an identity set are also held to their preflight: services.references.)"""
         if not request.references:
             return
-        held = self._uploads.held_sha256s(owner, request.references)
+        held = self._uploads_by_sha256(owner, request.references)
         missing = [digest for digest in request.references if digest not in held]
         if missing:
             raise PhotogenError(
                 f"references: no upload of yours has the SHA-256 {missing[0]}", code="reference_not_found",
                 hint="upload each reference image first (POST /v1/uploads) and name it by the sha256 of its answer",
             )
+
+    def _uploads_by_sha256(self, owner: str, digests: tuple[str, ...]) -> dict[str, UploadRecord]:
+        """The owner's upload of each SHA-256 (the earliest, where the same bytes were uploaded twice)."""
+        from photogen.services.records import upload_record
+        from photogen.store.tables import Upload
+
+        found: dict[str, UploadRecord] = {}
+        with self._db.session() as session:
+            rows = session.scalars(select(Upload).where(Upload.owner == owner, Upload.sha256.in_(set(digests)))
+                                   .order_by(Upload.created_at, Upload.id))
+            for row in rows:
+                found.setdefault(row.sha256, upload_record(row))
+        return found
+
+    def _reference_uploads(self, owner: str, request: GenerationRequest,
+                           source: UploadRecord) -> tuple[JobReference, ...]:
+        """The source and each reference image of a request with references, by upload and SHA-256."""
+        if not request.references:
+            return ()
+        held = self._uploads_by_sha256(owner, request.references)
+        return (JobReference(position=0, upload_id=source.id, sha256=source.sha256, role="source"),
+                *(JobReference(position=position, upload_id=held[digest].id, sha256=digest, role="reference")
+                  for position, digest in enumerate(request.references, start=1) if digest in held))
 
     def _source(self, owner: str, source: str | SourcePhoto) -> SourcePhoto:
         """An upload id becomes its photo (checked to be the owner's); a photo not yet stored stays as it is."""
@@ -263,6 +295,7 @@ class JobService:
         delivery = getattr(spec, "delivery", None)
         return self.submit(owner, request, original.upload_id, idempotency_key=idempotency_key,
                            parent_id=original.id, relation="vary", changes=dict(changes),
+                           identity_id=spec.identity_id,
                            **({"delivery": delivery} if delivery is not None else {}))
 
     def replay(self, owner: str, job_id: str, *, idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
@@ -273,7 +306,7 @@ class JobService:
             raise JobFinished(f"job {job_id} is {original.state} {original.kind}; only succeeded generations replay",
                               hint="replay a generation that succeeded", code="not_replayable")
         return self.submit(owner, spec.request, original.upload_id, idempotency_key=idempotency_key,
-                           parent_id=original.id, relation="replay")
+                           parent_id=original.id, relation="replay", identity_id=spec.identity_id)
 
     def submit_upscale(self, owner: str, asset_id: str, spec: dict[str, Any], *,
                        idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
@@ -299,6 +332,38 @@ class JobService:
             source_asset_id=asset_id, progress_total=0,
         )
 
+    def submit_restoration(self, owner: str, source: str | SourcePhoto, *, mask: str | SourcePhoto | None = None,
+                           model: str | None = None, colourise: bool = False, seed: int = 0, steps: int = 20,
+                           idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
+        """Restore an old photo's scan at its own size, as one recorded job (photogen.runner.restore). `mask`
+        (an upload id or a photo not yet stored) replaces the detected damage map."""
+        source = self._source(owner, source)
+        mask_source = self._source(owner, mask) if mask is not None else None
+        options = {"model": model, "colourise": colourise, "seed": seed, "steps": steps}
+        digest = _digest({"restore": options, "mask": mask_source.identity if mask_source else None},
+                         source.identity, None)
+        if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
+            return earlier, False
+        self.admit(owner, {**options, "num_images": 1})
+        upload = source.upload or self._uploads.get(owner, source.store())
+        with self._refused_drops_upload(owner, source, upload.id):
+            mask_id = None
+            if mask_source is not None:
+                mask_upload = mask_source.upload or self._uploads.get(owner, mask_source.store())
+                mask_id = mask_upload.id
+                if (mask_upload.width, mask_upload.height) != (upload.width, upload.height):
+                    if mask_source.stores_new_upload:
+                        self._uploads.delete(owner, mask_id, actor="photogen", reason="the mask did not fit its scan")
+                    raise InvalidRequest(
+                        f"the mask is {mask_upload.width}x{mask_upload.height} but the scan is "
+                        f"{upload.width}x{upload.height}",
+                        hint="send the mask at the scan's own size (white where damaged): edit the job's "
+                             "damage_mask asset, which has that size", code="mask_size_mismatch")
+            spec = RestoreSpec(mask_upload_id=mask_id, model=model, colourise=colourise, seed=seed, steps=steps)
+            queued = self._queue(owner, upload.id, spec, f"restore:{uuid.uuid4().hex}", kind="restore",
+                                 digest=digest, idempotency_key=idempotency_key, progress_total=5)
+        return self._drop_lost_race_upload(owner, source, upload.id, queued)
+
     def _queue(self, owner: str, upload_id: str, spec: JobSpec, batch_key: str, *, digest: str,
                idempotency_key: str | None, kind: str = "generate", **columns: Any) -> tuple[JobRecord, bool]:
         """Insert the job; callers have looked up `idempotency_key` and admitted it already.
@@ -320,6 +385,9 @@ class JobService:
             if self._limits is not None:
                 self._limits.check_job(owner, session=session)
             session.add(job)
+            for reference in getattr(spec, "reference_uploads", ()):
+                session.add(JobReferenceRow(job_id=job.id, position=reference.position, upload_id=reference.upload_id,
+                                            sha256=reference.sha256, role=reference.role))
         # A worker may claim the job as soon as it is committed, and publish "running" before this line runs.
         self._events.publish(job.id, "state", only_first=True, state=job.state, labels=labels_of(job))
         self.on_submit()
@@ -405,7 +473,7 @@ def _model_of(spec: JobSpec) -> str | None:
     """The model a job ran (an upscale's own, when it named one)."""
     if isinstance(spec, SweepSpec):
         return spec.base.model
-    if isinstance(spec, UpscaleSpec):
+    if isinstance(spec, (UpscaleSpec, RestoreSpec)):
         return spec.model
     return spec.request.model
 

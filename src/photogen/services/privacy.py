@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 import zipfile
@@ -55,8 +56,10 @@ def _aware(moment: datetime) -> datetime:
 
 class PrivacyService:
     def __init__(self, db: Database, blobs: BlobStore, uploads, *, originals_days: int | None,
-                 outputs_days: int | None, max_decoded_bytes: int | None = None) -> None:
+                 outputs_days: int | None, max_decoded_bytes: int | None = None,
+                 original_exif: str = "keep") -> None:
         self._db = db
+        self._original_exif = original_exif  # keep: exports give originals back byte for byte; strip: without GPS
         self._max_decoded_bytes = max_decoded_bytes  # the bound uploads were accepted under (None: the default)
         self._blobs = blobs
         self._uploads = uploads
@@ -185,9 +188,14 @@ class PrivacyService:
     # -- export --------------------------------------------------------------------------------
 
     def export(self, owner: str) -> Path:
-        """A zip of everything the owner has: uploads (GPS and serials stripped), assets, and metadata JSON."""
-        from photogen.intake.decode import decode_image
-        from photogen.intake.derivatives import encode_derivative
+        """A zip of everything the owner has: uploads, assets, and metadata JSON.
+
+        Uploads come back as they were sent, byte for byte, when the EXIF policy keeps originals
+        (PHOTOGEN_ORIGINAL_EXIF=keep); with `strip`, without GPS, serial numbers, maker notes or XMP (the copy
+        stored at upload, or one stripped now of an upload stored before the policy changed). The manifest says
+        which for each upload (`export.original`: "byte_for_byte" or "gps_stripped") and names each file.
+        Assets are named in the download scheme (photogen.outputs.download_stem)."""
+        from photogen.outputs import download_stem
 
         with self._db.session() as session:
             uploads = list(session.scalars(select(Upload).where(Upload.owner == owner)))
@@ -202,21 +210,28 @@ class PrivacyService:
         handle.close()
         path = Path(handle.name)
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            exported: dict[str, dict[str, Any]] = {}
             for upload in uploads:
-                limit = {} if self._max_decoded_bytes is None else {"max_decoded_bytes": self._max_decoded_bytes}
-                decoded = decode_image(self._blobs.get(upload.blob_key), max_pixels=2**40, max_bytes=2**40, **limit)
-                kind = "JPEG" if decoded.format == "JPEG" else "PNG"
-                data = encode_derivative(decoded.image, kind, quality=95, metadata=decoded.metadata)
-                archive.writestr(f"uploads/{upload.id}.{kind.lower().replace('jpeg', 'jpg')}", data)
+                data, how = self._original(upload)
+                name = f"uploads/{upload.id}.{_extension(data)}"
+                archive.writestr(name, data)
+                exported[upload.id] = {"file": name, "original": how, "sha256": hashlib.sha256(data).hexdigest()}
+            asset_files: dict[str, str] = {}
             for asset in assets:
-                archive.writestr(f"assets/{asset.job_id or 'none'}/{asset.id}_{asset.kind}.png", self._blobs.get(asset.blob_key))
+                stem = download_stem(asset.created_at, asset.job_id or asset.upload_id, asset.index, asset.seed,
+                                     asset.kind)
+                asset_files[asset.id] = f"assets/{asset.job_id or 'none'}/{stem}.png"
+                archive.writestr(asset_files[asset.id], self._blobs.get(asset.blob_key))
             manifest = {
                 "owner": owner,
                 "exported_at": utcnow().isoformat(),
-                "uploads": [_row(u, exclude={"blob_key"}) for u in uploads],
+                "originals": {"policy": self._original_exif,
+                              "byte_for_byte": sorted(i for i, e in exported.items() if e["original"] == "byte_for_byte"),
+                              "gps_stripped": sorted(i for i, e in exported.items() if e["original"] == "gps_stripped")},
+                "uploads": [{**_row(u, exclude={"blob_key"}), "export": exported[u.id]} for u in uploads],
                 "jobs": [{**_row(j, exclude={"error_detail", "request_digest"}), "request": request_view(j.spec),
                           "spec": j.request} for j in jobs],
-                "assets": [_row(a, exclude={"blob_key"}) for a in assets],
+                "assets": [{**_row(a, exclude={"blob_key"}), "file": asset_files[a.id]} for a in assets],
                 "recipes": [_row(r) for r in recipes],
                 "audit": [_row(e) for e in audits],
                 # each reference's measured values; its face embedding (128 numbers) is derived, not exported
@@ -225,6 +240,33 @@ class PrivacyService:
             }
             archive.writestr("photogen-export.json", json.dumps(manifest, indent=2, default=str))
         return path
+
+    def _original(self, upload: Upload) -> tuple[bytes, str]:
+        """The upload's bytes for an export and how they relate to what was sent."""
+        from photogen.services.uploads import strip_original
+
+        stored = self._blobs.get(upload.blob_key)
+        as_sent = hashlib.sha256(stored).hexdigest() == upload.sha256  # else it was stripped when stored
+        if as_sent and self._original_exif == "keep":
+            return stored, "byte_for_byte"
+        if as_sent:
+            limit = {} if self._max_decoded_bytes is None else {"max_decoded_bytes": self._max_decoded_bytes}
+            stored = strip_original(stored, max_pixels=2**40, **limit)
+        return stored, "gps_stripped"
+
+
+def _extension(data: bytes) -> str:
+    """The file extension of image bytes, by their signature."""
+    signatures = {b"\xff\xd8": "jpg", b"\x89PNG": "png", b"GIF8": "gif", b"RIFF": "webp", b"II*\x00": "tif",
+                  b"MM\x00*": "tif"}
+    for signature, extension in signatures.items():
+        if data.startswith(signature):
+            return extension
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypmsf1"):
+        return "heic"
+    if data[4:12] == b"ftypavif":
+        return "avif"
+    return "bin"
 
 
 def _row(row, exclude: set[str] = frozenset()) -> dict[str, Any]:

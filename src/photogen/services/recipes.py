@@ -127,7 +127,8 @@ class RecipeService:
     def diff(self, owner: str, name: str, old: int, new: int) -> list[dict[str, Any]]:
         return diff(self.get(owner, name, old).fields, self.get(owner, name, new).fields)
 
-    def expand(self, owner: str, ref: str, given: dict[str, Any]) -> dict[str, Any]:
-        """Request fields for a recipe reference and what the user set; records name@version."""
+    def expand(self, owner: str, ref: str, given: dict[str, Any], *, instruction: bool = False) -> dict[str, Any]:
+        """Request fields for a recipe reference and what the user set; records name@version. `instruction`: for an
+        instruction-edit model (the recipe's instruction variant, where it has one)."""
         recipe = self.resolve(owner, ref)
-        return request_fields(recipe.fields, recipe.ref, given)
+        return request_fields(recipe.fields, recipe.ref, given, instruction=instruction)

@@ -63,12 +63,17 @@ def grid_image(images: Sequence[Image.Image], labels: Sequence[str], columns: in
     return grid
 
 
-def score_images(crop: Image.Image, outputs: Sequence[Image.Image]) -> list[dict[str, Any]]:
-    """Identity (faces) and structure similarity of each output to the crop the model saw."""
+NO_FACE = "no face"  # a crop searched for a face ahead of time that showed none (`source_face` below)
+
+
+def score_images(crop: Image.Image, outputs: Sequence[Image.Image], *, source_face: Any = None) -> list[dict[str, Any]]:
+    """Identity (faces) and structure similarity of each output to the crop the model saw. `source_face` is the
+    crop's face embedding when it was found ahead of time (NO_FACE when it has none); None finds it here."""
     from photogen.scoring.review import score_outputs
 
     source = np.asarray(crop.convert("RGB"))
-    return score_outputs(source, [np.asarray(o.convert("RGB").resize(crop.size)) for o in outputs])
+    known = {} if source_face is None else {"source_face": None if source_face == NO_FACE else source_face}
+    return score_outputs(source, [np.asarray(o.convert("RGB").resize(crop.size)) for o in outputs], **known)
 
 
 def parse_print(spec: str | None) -> dict[str, Any] | None:

@@ -73,7 +73,7 @@ class UploadService:
             owner=owner,
             sha256=decoded.sha256,
             blob_key=key,
-            filename=filename[:300],
+            filename=(clean_filename(filename) or derived_filename(decoded.sha256, decoded.format))[:300],
             format=decoded.format,
             width=decoded.size[0],
             height=decoded.size[1],
@@ -157,6 +157,30 @@ class UploadService:
         sweep_tombstones(self._db, self._blobs)
         self._db.checkpoint()  # the deleted rows' old versions leave the write-ahead log too
         return {"jobs": len(jobs), "assets": len(assets), "blobs": len(keys)}
+
+
+FORMAT_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "HEIF": "heic", "AVIF": "avif",
+                     "TIFF": "tif", "BMP": "bmp"}
+
+
+def clean_filename(name: str | None) -> str:
+    """A name as a file's own: its last path part, without control characters (what a browser or URL gave)."""
+    if not name:
+        return ""
+    last = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(c for c in last if c.isprintable()).strip()
+
+
+def derived_filename(sha256: str, image_format: str) -> str:
+    """The name an upload sent without one records: photo-<first 12 hex of its SHA-256>.<its format's extension>."""
+    return f"photo-{sha256[:12]}.{FORMAT_EXTENSIONS.get(image_format, image_format.lower() or 'bin')}"
+
+
+def url_filename(url: str) -> str:
+    """A URL's last path part, percent-decoded ("" when the path ends in a slash or is empty)."""
+    from urllib.parse import unquote, urlsplit
+
+    return clean_filename(unquote(urlsplit(url).path))
 
 
 def strip_original(data: bytes, *, max_pixels: int, max_decoded_bytes: int | None = None) -> bytes:

@@ -253,3 +253,33 @@ class IdentitySetMember(Base):
     removed_at: Mapped[datetime | None] = mapped_column(default=None)
     removed_by: Mapped[str | None] = mapped_column(String(200), default=None)
     removed_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class JobReferenceRow(Base):
+    """One photo a generation drew on: its source (position 0) or a reference image, by upload id and by the
+    SHA-256 of the photo's bytes. No foreign key to the upload: the record outlives a deleted reference."""
+
+    __tablename__ = "job_references"
+    __table_args__ = (UniqueConstraint("job_id", "position", name="uq_job_references_job_position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    upload_id: Mapped[str] = mapped_column(String(32), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(20))  # source or reference
+
+
+class AvatarSet(Base):
+    """An avatar set: one identity set, a generation job per scenario (and retries), and the grid they make."""
+
+    __tablename__ = "avatar_sets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    identity_id: Mapped[str] = mapped_column(String(32), index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column()  # scenarios, images per scenario, model, seed, retries
+    runs: Mapped[dict[str, Any]] = mapped_column()  # {"runs": [{scenario, job_id, attempt, retry_of}]}
+    grid_asset_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

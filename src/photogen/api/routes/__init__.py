@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 # Each submodule by its own name, so the package never imports itself.
 import photogen.api.routes.assets as assets
+import photogen.api.routes.avatars as avatars
 import photogen.api.routes.health as health
 import photogen.api.routes.identities as identities
 import photogen.api.routes.image_to_image as image_to_image
@@ -18,10 +19,11 @@ import photogen.api.routes.metrics as metrics
 import photogen.api.routes.models as models
 import photogen.api.routes.openai_images as openai_images
 import photogen.api.routes.recipes as recipes
+import photogen.api.routes.restorations as restorations
 import photogen.api.routes.sdapi as sdapi
 import photogen.api.routes.uploads as uploads
 
 router = APIRouter()
-for module in (health, uploads, identities, jobs, assets, recipes, me, models, metrics, image_to_image, openai_images,
-               sdapi):
+for module in (health, uploads, identities, avatars, jobs, assets, recipes, me, models, metrics, image_to_image,
+               openai_images, sdapi, restorations):
     router.include_router(module.router)

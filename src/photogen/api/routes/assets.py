@@ -10,6 +10,7 @@ from photogen.api.deps import IdempotencyKey, Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.schemas import AssetDetail, DeletedOut, JobOut, Lineage, PrintAdviceIn, UpscaleIn
 from photogen.api.shaping import asset_out, job_out, submitted_job, upload_out
+from photogen.outputs import download_stem
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
@@ -38,7 +39,7 @@ def delete_job(request: Request, owner: Owner, job_id: str) -> DeletedOut:
             response_class=Response, responses={200: {"content": {"image/png": {}}, "description": "the PNG file"}})
 def get_asset_content(request: Request, owner: Owner, asset_id: str) -> Response:
     asset, data = container_of(request).assets.content(owner, asset_id)
-    name = f"{asset.job_id[:8] if asset.job_id else asset.upload_id[:8]}_{asset.kind}_{asset.index:02d}.png"
+    name = download_stem(asset.created_at, asset.job_id or asset.upload_id, asset.index, asset.seed, asset.kind) + ".png"
     return Response(data, media_type="image/png", headers={"Content-Disposition": f'attachment; filename="{name}"', "ETag": f'"{asset.sha256}"'})
 
 
@@ -51,6 +52,7 @@ def get_lineage(request: Request, owner: Owner, asset_id: str) -> Lineage:
         upload=upload_out(found.upload), crop=asset_out(found.crop) if found.crop else None, job=job,
         outputs=[asset_out(a) for a in found.outputs], ancestors=[asset_out(a) for a in found.ancestors],
         upscales=[asset_out(a) for a in found.upscales], graph=found.graph(),
+        references=found.references,
     )
 
 

@@ -16,7 +16,7 @@ from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.schemas import ErrorResponse
 from photogen.api.results import asset_url, check_succeeded, ended_job, origin, output_images, preferred_wait
 from photogen.api.shaping import job_out, live_progress
-from photogen.api.sources import source_photo
+from photogen.api.sources import prepare_generation
 from photogen.domain.jobs import JobOrigin
 from photogen.domain.records import JobRecord
 
@@ -62,9 +62,8 @@ def _submit(request: Request, owner: str, body: ImageToImageIn, idempotency_key:
             via: JobOrigin) -> JobRecord:
     """The same submission as POST /v1/generations, recorded as coming through this path."""
     submissions = container_of(request).submissions
-    generation = submissions.request(owner, body.generation_fields(), body.given_fields(), model=body.model,
-                                     recipe=body.recipe)
-    source = source_photo(request, owner, image=body.image, image_url=body.image_url, upload_id=body.upload_id)
-    job, _created = submissions.submit(owner, generation, source, idempotency_key=idempotency_key,
-                                       callback_url=body.callback_url, via=via)
+    prepared = prepare_generation(request, owner, body)
+    job, _created = submissions.submit(owner, prepared.request, prepared.source, idempotency_key=idempotency_key,
+                                       callback_url=body.callback_url, via=via, drawn=prepared.drawn,
+                                       warnings=prepared.warnings)
     return job

@@ -14,8 +14,7 @@ from photogen.api.deps import IdempotencyKey, Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.schemas import GenerationIn, JobOut, SweepIn, VaryIn
 from photogen.api.shaping import job_out, live_progress, submitted_job
-from photogen.api.sources import source_photo
-from photogen.services.jobs import SourcePhoto
+from photogen.api.sources import Prepared, prepare_generation
 from photogen.services.uploads import NotFound
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -24,16 +23,10 @@ TERMINAL = ("succeeded", "failed", "canceled")
 
 # -- generations and jobs ------------------------------------------------------------------------
 
-def _source(request: Request, owner: str, body: GenerationIn) -> str | SourcePhoto:
-    """The photo a generation starts from: an upload id, or base64 / a URL stored only when no retry answers."""
-    return source_photo(request, owner, image=body.image, image_url=body.image_url, upload_id=body.upload_id)
-
-
-def _request(request: Request, owner: str, body: GenerationIn, also_given: tuple[str, ...] = ()):
-    """The body's generation request for a catalogue model, a recipe filling what the body left out, made to fit
-    the model (refused before anything is stored)."""
-    return container_of(request).submissions.request(owner, body.generation_fields(), body.given_fields(),
-                                                     model=body.model, recipe=body.recipe, also_given=also_given)
+def _prepared(request: Request, owner: str, body: GenerationIn, also_given: tuple[str, ...] = ()) -> Prepared:
+    """The body's request for a catalogue model (a recipe filling what it left out, its photos drawn from an
+    identity set or reference uploads), made to fit the model, and its source: refused before anything is stored."""
+    return prepare_generation(request, owner, body, also_given=also_given)
 
 
 @router.post("/generations", status_code=202, response_model=JobOut, summary="Start an image-to-image job")
@@ -45,9 +38,10 @@ def create_generation(
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
     container = container_of(request)
-    generation = _request(request, owner, body)
-    job, created = container.submissions.submit(owner, generation, _source(request, owner, body),
-                                                idempotency_key=idempotency_key, callback_url=body.callback_url,
+    prepared = _prepared(request, owner, body)
+    job, created = container.submissions.submit(owner, prepared.request, prepared.source, drawn=prepared.drawn,
+                                                warnings=prepared.warnings, idempotency_key=idempotency_key,
+                                                callback_url=body.callback_url,
                                                 **({"delivery": body.delivery} if body.delivery else {}))
     return submitted_job(response, created, job, container.jobs, owner)
 
@@ -59,8 +53,8 @@ def create_sweep(
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
     container = container_of(request)
-    base = _request(request, owner, body, also_given=(body.sweep.field,))
-    source = _source(request, owner, body)
+    prepared = _prepared(request, owner, body, also_given=(body.sweep.field,))
+    base, source = prepared.request, prepared.source
     values = [int(v) if body.sweep.field in ("seed", "steps") else v for v in body.sweep.values]
     job, created = container.submissions.submit_sweep(owner, base, source, body.sweep.field, values,
                                                       idempotency_key=idempotency_key, callback_url=body.callback_url)

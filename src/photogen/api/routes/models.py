@@ -37,4 +37,5 @@ def _capabilities(model: ModelDescription) -> ModelCapabilities:
         reference_strength=caps.reference_strength, default_reference_strength=caps.default_reference_strength,
         guidance=caps.guidance, prompt_kind=caps.prompt_kind,
         default_guidance=caps.default_guidance, default_steps=caps.default_steps, min_steps=caps.min_steps,
+        max_angle=caps.max_angle,
     )

@@ -17,7 +17,7 @@ from photogen.api.schemas import (
     UploadOut,
 )
 from photogen.api.shaping import upload_out
-from photogen.api.sources import decode_base64, fetch_source, parse_upload_json
+from photogen.api.sources import decode_base64, fetch_source, parse_upload_json, url_filename
 from photogen.domain.errors import InvalidRequest, PhotogenError
 from photogen.domain.records import UploadRecord
 
@@ -76,7 +76,8 @@ async def create_upload(
             data, claimed = decode_base64(body.image), body.filename or None
         else:
             data, claimed = await run_in_threadpool(fetch_source, request, body.url)
-        upload = await run_in_threadpool(_create_upload, request, owner, data, body.filename, claimed)
+        filename = body.filename or (url_filename(body.url) if body.url is not None else "")
+        upload = await run_in_threadpool(_create_upload, request, owner, data, filename, claimed)
         return upload_out(upload)
     raise PhotogenError("uploads are multipart/form-data or application/json", hint="set the Content-Type header",
                         code="unsupported_media_type")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from photogen.domain.errors import UnsupportedModel
-from photogen.engines.base import Capabilities, ModelInfo
+from photogen.engines.base import INSTRUCTION_MAX_ANGLE, Capabilities, ModelInfo
 from photogen.engines.placement import place_pipeline, torch_dtype
 
 PIPELINE = "Flux2KleinPipeline"
@@ -32,6 +32,7 @@ def klein_capabilities(model_index: dict[str, Any], vae_config: dict[str, Any]) 
         image_strength=False, negative_prompt=not distilled, schedulers=("default",), size_multiple=scale * 2,
         native_pixels=side * side, max_references=MAX_REFERENCES, guidance="none" if distilled else "cfg",
         prompt_kind="instruction", default_guidance=defaults["guidance"], default_steps=defaults["steps"],
+        max_angle=INSTRUCTION_MAX_ANGLE,
     )
 
 

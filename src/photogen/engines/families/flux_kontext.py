@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from photogen.domain.errors import UnsupportedModel
-from photogen.engines.base import Capabilities, ModelInfo
+from photogen.engines.base import INSTRUCTION_MAX_ANGLE, Capabilities, ModelInfo
 from photogen.engines.placement import place_pipeline, torch_dtype
 
 PIPELINE = "FluxKontextPipeline"
@@ -29,6 +29,7 @@ def kontext_capabilities(transformer_config: dict[str, Any], vae_config: dict[st
         image_strength=False, negative_prompt=False, schedulers=("default",), size_multiple=scale * 2,
         native_pixels=side * side, max_references=0, guidance="embedded" if embedded else "none",
         prompt_kind="instruction", default_guidance=DEFAULT_GUIDANCE, default_steps=DEFAULT_STEPS,
+        max_angle=INSTRUCTION_MAX_ANGLE,
     )
 
 

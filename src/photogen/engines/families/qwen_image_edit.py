@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from photogen.domain.errors import UnsupportedModel
-from photogen.engines.base import Capabilities, ModelInfo
+from photogen.engines.base import INSTRUCTION_MAX_ANGLE, Capabilities, ModelInfo
 from photogen.engines.placement import place_pipeline, torch_dtype
 
 PIPELINE = "QwenImageEditPlusPipeline"
@@ -38,7 +38,7 @@ def qwen_edit_capabilities(transformer_config: dict[str, Any], vae_config: dict[
         image_strength=False, negative_prompt=True, schedulers=("default",), size_multiple=scale * 2,
         native_pixels=side * side, max_references=MAX_REFERENCES, guidance="cfg", prompt_kind="instruction",
         default_guidance=DEFAULT_GUIDANCE, default_steps=DEFAULT_STEPS,
-        min_steps=2 if scheduler_config.get("shift_terminal") else 1,
+        min_steps=2 if scheduler_config.get("shift_terminal") else 1, max_angle=INSTRUCTION_MAX_ANGLE,
     )
 
 
