@@ -118,7 +118,7 @@ def test_the_upload_workflow_end_to_end(page: Page, watched, fresh, api, screens
     page.locator("#checks-ok-summary").click()
     expect(page.locator('#checks-ok .check[data-check="face_count"]')).to_contain_text("1 faces")
     expect(page.locator("#checklist-facts")).to_contain_text("Checked for LinkedIn headshot · 512×512 JPEG")
-    screenshot(page, "02-checklist")
+    screenshot(page, "02-checklist", docs="wide-1-photo")
     page.locator("#checks-ok-summary").click()  # folded again, as it starts
 
     # 4. A second photo, dropped: no face for a headshot blocks until acknowledged.
@@ -187,7 +187,8 @@ def test_the_upload_workflow_end_to_end(page: Page, watched, fresh, api, screens
     page.keyboard.press("ArrowLeft")
     expect(readout).to_contain_text(f"Box {l3 - 5}, {t3} → {r3 - 5}, {b3}")
     box = crop_box(page)
-    screenshot(page, "04-crop")
+    page.locator("#crop-panel").scroll_into_view_if_needed()
+    screenshot(page, "04-crop", docs="wide-2-crop")
 
     # 7. The controls: strength (by pointer and by keys), steps, a locked seed, two images.
     page.fill("#strength", "0.5")
@@ -206,7 +207,8 @@ def test_the_upload_workflow_end_to_end(page: Page, watched, fresh, api, screens
     page.locator("#deliver").uncheck()  # the model's own size here; delivery at the preset's size has its own test
     expect(page.locator("#deliver-help")).to_contain_text("the model's native size only")
     expect(page.locator("#generate")).to_be_enabled()
-    screenshot(page, "05-generate")
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "05-generate", docs="wide-3-generate")
 
     # 8. Generate: a job card with a progress bar that moves with the SSE stream.
     page.evaluate(TRAIL)
@@ -237,7 +239,8 @@ def test_the_upload_workflow_end_to_end(page: Page, watched, fresh, api, screens
     expect(results.nth(1).locator("img")).to_have_attribute("data-loaded", "true")
     assert results.nth(0).locator("img").evaluate("img => img.naturalWidth") == outputs[0]["width"]
     expect(page.locator("#review-summary")).to_contain_text("strength 0.5 · seed 1234 · 4 steps · headshot")
-    screenshot(page, "07-results")
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "07-results", docs="wide-4-review")
 
     # 10. Full size: fit, 100% (one image pixel per CSS pixel), 400% and pan.
     results.nth(0).get_by_role("button", name="Full size: image 1").click()
@@ -333,7 +336,7 @@ def test_the_upload_workflow_end_to_end(page: Page, watched, fresh, api, screens
     expect(chain.nth(2)).to_contain_text(job_id[:8])
     expect(chain.nth(3).locator("li")).to_have_count(2)
     expect(chain.nth(3).locator('li[aria-current="true"]')).to_contain_text("seed 1234")
-    screenshot(page, "11-history")
+    screenshot(page, "11-history", docs="wide-5-history")
 
     item.get_by_role("button", name=f"Re-run job {job_id[:8]}").click()
     expect(page.locator("#view-create")).to_be_visible()
