@@ -11,13 +11,14 @@ import { initHistory } from "./history.js";
 import { initIdentities } from "./identities.js";
 import { focusJob, initJobs, jobOf, loadJobs } from "./jobs.js";
 import { openJob } from "./open.js";
+import { initRefs } from "./refs.js";
 import { initReview } from "./review.js";
 import { emit, fromUrl, kept, on, state } from "./store.js";
 import { $, clearErrors, placeNotices, showError } from "./ui.js";
 import { initUpload, loadUploads, select, startingPhoto } from "./upload.js";
 import { initViewers } from "./viewer.js";
 
-const VIEWS = ["create", "history", "identities"];
+const VIEWS = ["create", "history", "identities", "restore"];
 const STEPS = ["photos", "crop", "generate", "review"];
 const NARROW = "(max-width: 52rem)";
 
@@ -153,6 +154,7 @@ async function main() {
   initHistory();
   initIdentities();
   initViewers();
+  initRefs();
 
   const start = location.hash.slice(1);
   emit("view", VIEWS.includes(start) ? start : "create");

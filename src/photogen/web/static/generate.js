@@ -8,6 +8,7 @@
 import { api } from "./api.js";
 import { cropFields, deliverySize, usePreset } from "./crop.js";
 import { submit } from "./jobs.js";
+import { referenceFields, referenceProblem } from "./refs.js";
 import { blockingUnacknowledged, emit, keep, kept, on, selectedUpload, state } from "./store.js";
 import { $, el, number, showError } from "./ui.js";
 
@@ -132,7 +133,7 @@ function problem() {
   const caps = modelCapabilities();
   const strength = !caps || caps.image_strength;
   if (strength && denoisingSteps(v.steps, v.image_strength) < 1) return "No denoising step would run: give more freedom or more steps.";
-  return "";
+  return referenceProblem();
 }
 
 function deliveryHelp() {
@@ -274,6 +275,7 @@ export function payload() {
   if (v.seedLocked) body.seed = v.seed;
   if (v.model) body.model = v.model;
   if (v.deliver && deliverySize(upload.id)) body.delivery = "preset";
+  Object.assign(body, referenceFields());
   return body;
 }
 

@@ -4,6 +4,7 @@
 
 import { api, showImage } from "./api.js";
 import { on, state } from "./store.js";
+import { avatarSection } from "./refs.js";
 import { $, confirmAction, definitionList, el, number, showError, showInfo, when } from "./ui.js";
 
 const WORDS = {
@@ -178,6 +179,9 @@ function renderSet(set) {
   );
   body.hidden = false;
   $("#coverage-empty").hidden = true;
+  avatarSection(set).then((section) => {
+    if (shown === set.id) body.append(section);
+  });
 }
 
 async function removeMember(set, member) {
