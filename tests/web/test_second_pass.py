@@ -317,3 +317,19 @@ def test_notices_recipes_the_use_and_crop_choice_history_and_the_keyboard(page: 
     expect(items.first.get_by_role("button", name=re.compile("^Re-run job"))).to_be_disabled()
     expect(items.first.locator(".model-gone")).to_contain_text("the model tiny is no longer on this server")
     watched.assert_clean()
+
+
+def test_sweep_cards_show_each_outputs_own_value(page: Page, watched, fresh, astronaut_jpeg):
+    with fresh.client() as api:
+        upload = api.post("/v1/uploads", files={"file": ("astronaut.jpg", astronaut_jpeg.read_bytes(), "image/jpeg")}).json()
+        sweep = api.post("/v1/sweeps", json={"upload_id": upload["id"], "prompt": "a", "steps": 4, "seed": 5,
+                                             "sweep": {"field": "image_strength", "values": [0.25, 0.5]}}).json()
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{fresh.url}/?photo={upload['id']}&job={sweep['id']}#create")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#review-summary")).to_contain_text("sweep of image strength: 0.25, 0.5")
+    values = page.locator("#results .result .sweep-value")
+    expect(values).to_have_count(2, timeout=GEN_MS)
+    expect(values.nth(0)).to_have_text("Image strength 0.25")
+    expect(values.nth(1)).to_have_text("Image strength 0.5")
+    watched.assert_clean()

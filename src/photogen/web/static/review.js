@@ -60,8 +60,9 @@ function stateText(job) {
 /** @param {any} job */
 function summary(job) {
   const r = job.request;
-  if (job.kind === "sweep" && r.field) {
-    return `Job ${short(job.id)} · sweep of ${(LABELS[r.field] || r.field).toLowerCase()}: ${(r.values || []).map(number).join(", ")}`;
+  if (job.kind === "sweep" && r.sweep) {
+    const { field, values } = r.sweep;
+    return `Job ${short(job.id)} · “${r.prompt}” · sweep of ${(LABELS[field] || field).toLowerCase()}: ${(values || []).map((/** @type {any} */ v) => number(v)).join(", ")} · seed ${r.seed}`;
   }
   const crop = r.crop_preset || (r.crop_box ? "custom crop" : "whole photo");
   return `Job ${short(job.id)} · “${r.prompt}” · strength ${number(r.image_strength)} · seed ${r.seed} · ${r.steps} steps · ${crop}`;
