@@ -170,6 +170,7 @@ def test_generate_delivers_at_the_preset_size_beside_the_form_and_the_results_ca
     expect(page.locator("#seed")).to_have_value("7")
     expect(page.locator("#seed-lock")).to_have_text("Locked")
     expect(page.locator("#results .result.starred")).to_have_count(1)
+    expect(page.locator("#sbs-summary")).to_contain_text("Changed image strength for image 2")  # the side-by-side too
     # nothing invalid comes back: a locked seed without a seed is not restored as locked
     page.evaluate("""() => { const f = JSON.parse(localStorage.getItem('photogen.form'));
       f.seed = ''; f.seedLocked = true; f.steps = 9999; localStorage.setItem('photogen.form', JSON.stringify(f)); }""")
@@ -319,7 +320,8 @@ def test_notices_recipes_the_use_and_crop_choice_history_and_the_keyboard(page: 
     watched.assert_clean()
 
 
-def test_sweep_cards_show_each_outputs_own_value(page: Page, watched, fresh, astronaut_jpeg):
+def test_sweep_cards_show_their_own_value_a_job_deletes_with_undo_and_an_acknowledgement_survives_a_reload(
+        page: Page, watched, fresh, astronaut_jpeg, coffee_png):
     with fresh.client() as api:
         upload = api.post("/v1/uploads", files={"file": ("astronaut.jpg", astronaut_jpeg.read_bytes(), "image/jpeg")}).json()
         sweep = api.post("/v1/sweeps", json={"upload_id": upload["id"], "prompt": "a", "steps": 4, "seed": 5,
@@ -332,4 +334,31 @@ def test_sweep_cards_show_each_outputs_own_value(page: Page, watched, fresh, ast
     expect(values).to_have_count(2, timeout=GEN_MS)
     expect(values.nth(0)).to_have_text("Image strength 0.25")
     expect(values.nth(1)).to_have_text("Image strength 0.5")
+
+    # 6. delete a whole job, undo, delete again: gone on the server, the photo stays
+    page.get_by_role("button", name="Delete this job").click()
+    expect(page.locator("#review-body")).to_be_hidden()
+    page.locator(".notice.undo").get_by_role("button", name="Undo").click()
+    expect(page.locator("#review-body")).to_be_visible()
+    page.get_by_role("button", name="Delete this job").click()
+    expect(page.locator("#review-empty")).to_be_visible(timeout=15_000)
+    with fresh.client() as api:
+        assert api.get(f"/v1/jobs/{sweep['id']}").status_code == 404
+        assert api.get(f"/v1/uploads/{upload['id']}").status_code == 200
+        blocked = api.post("/v1/uploads", params={"use": "headshot"},
+                           files={"file": ("coffee.png", coffee_png.read_bytes(), "image/png")}).json()
+    assert blocked["preflight"]["level"] == "block"
+
+    # 3. an acknowledged blocking finding survives a reload; the address picks the photo
+    page.goto(f"{fresh.url}/?photo={blocked['id']}#create")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#thumbs .thumb.selected")).to_have_attribute("data-upload", blocked["id"])
+    page.fill("#prompt", "a")
+    expect(page.locator("#generate")).to_be_disabled()
+    page.get_by_label("I have read the blocking findings").check()
+    expect(page.locator("#generate")).to_be_enabled()
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.get_by_label("I have read the blocking findings")).to_be_checked()
+    expect(page.locator("#generate")).to_be_enabled()
     watched.assert_clean()
