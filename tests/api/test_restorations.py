@@ -117,3 +117,19 @@ def test_the_restore_command_writes_one_png_at_the_scans_size(photogen_home, tin
                              capture_output=True, text=True, env=env, timeout=600)
     assert refused.returncode != 0 and "colourise_unsupported" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_a_model_repair_is_held_to_the_work_limit_once_its_damaged_tiles_are_known(server_settings, scan):
+    from fastapi.testclient import TestClient
+
+    from photogen.api.app import create_app
+
+    settings = server_settings.model_copy(update={"max_work_per_request": 10_000})
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/v1/restorations", json={"image": png_b64(scan), "model": "tiny", "steps": 2})
+        assert answer.status_code == 202, answer.text
+        job = wait_for(client, answer.json()["id"])
+    assert job["state"] == "failed"
+    assert job["error"]["code"] == "invalid_request"
+    assert "damaged tile(s)" in job["error"]["message"] and "10,000" in job["error"]["message"]
+    assert not [asset for asset in job["assets"] if asset["kind"] == "output"]  # nothing half-made is kept

@@ -70,6 +70,10 @@ class GenerationIn(GenerationRequest):
         default=None, max_length=8, description="Reference photos by upload id, in order: the first is the source "
         "unless image, image_url or upload_id is given; the others are reference images (at most the model's "
         "max_references).")
+    delivery: Literal["preset", "native"] | None = Field(
+        default=None, description="preset: each output smaller than the crop preset's delivery size (e.g. 800x1000 "
+        "for headshot) is also delivered at that size by the upscale pass, as an upscale asset of its own; native "
+        "or left out: the model's size only.")
 
     @field_validator("callback_url")
     @classmethod
@@ -78,10 +82,20 @@ class GenerationIn(GenerationRequest):
             raise ValueError("must be an http(s) URL; leave callback_url out for no callback")
         return value
 
+    @model_validator(mode="after")
+    def _check_combination(self) -> GenerationIn:
+        """GenerationRequest's checks; a default image strength is left to the model (an edit model has none),
+        so it cannot refuse the steps here: the request is checked again once fitted to its model."""
+        if "image_strength" in self.model_fields_set:
+            GenerationRequest._check_combination(self)
+        else:
+            GenerationRequest._check_combination(self.model_copy(update={"image_strength": None}))
+        return self
+
     def given_fields(self) -> dict[str, Any]:
         """The generation fields the caller set, without the source, callback, recipe or sweep."""
         skip = {"image", "image_url", "upload_id", "callback_url", "recipe", "sweep", "identity_id",
-                "reference_upload_ids"}
+                "reference_upload_ids", "delivery"}
         return {name: getattr(self, name) for name in self.model_fields_set & set(GenerationIn.model_fields) - skip}
 
     def generation_fields(self) -> dict[str, Any]:
@@ -148,8 +162,9 @@ class JobOut(BaseModel):
     state: Literal["queued", "running", "succeeded", "failed", "canceled"] = Field(description="Where the job is.")
     kind: Literal["generate", "sweep", "upscale", "restore"] = Field(description="What the job does.")
     recipe: str | None = Field(description="The recipe it came from, as name@version.")
-    parent_id: str | None = Field(description="The job this one derives from (vary, replay, upscale).")
-    relation: str | None = Field(description="How it derives from its parent: vary, replay or upscale.")
+    parent_id: str | None = Field(description="The job this one derives from (vary, replay, upscale, retry).")
+    relation: str | None = Field(description="How it derives from its parent: vary, replay, upscale, or retry (an "
+                                 "avatar set's run again with the next seeds).")
     comparison: dict[str, Any] | None = Field(description="For a replay: per output identical, close (with the largest difference) or different.")
     upload_id: str = Field(description="The source upload.")
     request: dict[str, Any] = Field(description="The generation request, with its seed resolved.")
@@ -311,6 +326,8 @@ class SweepIn(GenerationIn):
 class VaryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     changes: dict[str, Any] = Field(description="Exactly one field of the job's request with its new value, e.g. {\"image_strength\": 0.6}.")
+    index: int | None = Field(default=None, ge=0, le=15, description="Vary only this image of the job (its seed, one "
+                              "image); left out: all of them.")
 
 
 class PrintSpec(BaseModel):

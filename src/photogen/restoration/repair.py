@@ -54,9 +54,10 @@ def opencv_fill(rgb: np.ndarray, mask: np.ndarray, radius: int = INPAINT_RADIUS)
 
 def repair(rgb: np.ndarray, mask: np.ndarray, *, inpainter: DiffusersInpainter | None = None, seed: int = 0,
            prompt: str = REPAIR_PROMPT, steps: int = REPAIR_STEPS, strength: float = REPAIR_STRENGTH,
-           interrupt: InterruptCheck | None = None,
-           on_tile: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-    """The repaired pixels (uint8, the scan's size) and the record of how."""
+           interrupt: InterruptCheck | None = None, on_tile: Callable[[int, int], None] | None = None,
+           check_work: Callable[[int, str], None] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The repaired pixels (uint8, the scan's size) and the record of how. `check_work(pixel_steps, what)`
+    hears the model's work once the damaged tiles are known, before any runs (the per-request work limit)."""
     import cv2
 
     filled = opencv_fill(rgb, mask)
@@ -88,7 +89,13 @@ def repair(rgb: np.ndarray, mask: np.ndarray, *, inpainter: DiffusersInpainter |
                                     strength=strength, interrupt=interrupt)
             return np.asarray(out)
 
-        blended, tiles = tiled(filled, inpainter.tile, work, needs, on_tile=on_tile)
+        def before_work(count: int) -> None:
+            if check_work is not None:
+                denoising = max(1, int(steps * strength))
+                check_work(count * inpainter.tile * inpainter.tile * denoising,
+                           f"{count} damaged tile(s) of {inpainter.tile}x{inpainter.tile} repainted")
+
+        blended, tiles = tiled(filled, inpainter.tile, work, needs, on_tile=on_tile, before_work=before_work)
         weight = feather(model_mask)[..., None]
         repaired = np.clip(np.rint(filled * (1 - weight) + blended * weight), 0, 255).astype(np.uint8)
         record.update(method="model", model=inpainter.record(), prompt=prompt, negative_prompt=REPAIR_NEGATIVE,

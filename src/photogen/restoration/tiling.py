@@ -25,9 +25,11 @@ def pad_to(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def tiled(rgb: np.ndarray, tile: int, work: TileWork, needs: Callable[[tuple[int, int, int, int]], bool], *,
-          overlap: int | None = None, on_tile: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, dict]:
+          overlap: int | None = None, on_tile: Callable[[int, int], None] | None = None,
+          before_work: Callable[[int], None] | None = None) -> tuple[np.ndarray, dict]:
     """`work(tile_pixels, box)` on each tile where `needs(box)`; the others keep their pixels. The tiles are
-    blended with the tiled upscale's cosine ramps. Returns the float32 result (the input's size) and a count."""
+    blended with the tiled upscale's cosine ramps. `before_work` hears how many tiles will be worked before the
+    first is (it may refuse them). Returns the float32 result (the input's size) and a count."""
     height, width = rgb.shape[:2]
     overlap = tile // 8 if overlap is None else overlap
     canvas = pad_to(rgb, (max(width, tile), max(height, tile)))
@@ -35,6 +37,8 @@ def tiled(rgb: np.ndarray, tile: int, work: TileWork, needs: Callable[[tuple[int
     boxes = grid.boxes()
     chosen = [needs(box) for box in boxes]
     total, done = sum(chosen), 0
+    if before_work is not None:
+        before_work(total)
     tiles = []
     for box, run in zip(boxes, chosen):
         left, top, right, bottom = box

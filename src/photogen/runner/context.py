@@ -50,6 +50,11 @@ class RunContext:
         return decode_image(data, max_pixels=self.limits.max_pixels, max_bytes=2**40,
                             max_decoded_bytes=self.limits.max_decoded_bytes)
 
+    def check_pixel_steps(self, work: int, what: str) -> None:
+        """The work limit on work counted by the run itself (a restoration's damaged tiles)."""
+        if self.limits.work_limit is not None:
+            self.limits.work_limit.check(work, what)
+
     def check_work(self, requests: list[GenerationRequest], size: tuple[int, int]) -> None:
         """The work limit on the planned output size, for jobs submitted before their model was loaded."""
         if self.limits.work_limit is not None:

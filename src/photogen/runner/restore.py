@@ -31,8 +31,9 @@ STEPS = ("damage_mask", "repair", "tones", "colourise", "faces")
 def run_restore(scan: Image.Image, *, mask: Image.Image | None = None, model: Generator | None = None,
                 colourise_scan: bool = False, seed: int = 0, steps: int = 20, interrupt: InterruptCheck | None = None,
                 on_progress: Callable[[int, int], None] | None = None, lineage: dict[str, Any] | None = None,
-                detector=None, scorer=None) -> RunResult:
-    """`lineage` is what every record says about the scan (its upload id and hash, or its file)."""
+                detector=None, scorer=None, check_work: Callable[[int, str], None] | None = None) -> RunResult:
+    """`lineage` is what every record says about the scan (its upload id and hash, or its file). `check_work`
+    (the per-request work limit) hears the model's repair work before it runs."""
     from photogen.intake.faces import default_detector
     from photogen.scoring.identity import default_identity_scorer
 
@@ -73,7 +74,8 @@ def run_restore(scan: Image.Image, *, mask: Image.Image | None = None, model: Ge
     step_done(1)
     # 2. repair at full resolution: the model's inpainting pipeline when it has one, else OpenCV
     inpainter = inpainter_for(generator)
-    repaired, how = repair(rgb, found.mask, inpainter=inpainter, seed=seed, steps=steps, interrupt=interrupt)
+    repaired, how = repair(rgb, found.mask, inpainter=inpainter, seed=seed, steps=steps, interrupt=interrupt,
+                           check_work=check_work)
     if model is not None and inpainter is None:
         how["note"] = f"model {model.info.id} has no inpainting pipeline here; OpenCV repaired"
     pieces.append(_image_step("repair", repaired, {**base("repair", repaired), "repair": how}))

@@ -49,6 +49,10 @@ class WorkLimit:
         factor = int(spec["factor"])
         self._check(size[0] * factor * size[1] * factor * steps, f"a x{factor} tiled refine")
 
+    def check(self, work: int, what: str) -> None:
+        """Work counted by its caller (a restoration's damaged tiles), in pixel-steps."""
+        self._check(work, what)
+
     def _check(self, work: int, what: str) -> None:
         if work > self.max_pixel_steps:
             raise InvalidRequest(
