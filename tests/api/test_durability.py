@@ -1,5 +1,6 @@
 """Jobs survive restarts; PostgreSQL works as well as SQLite; blobs and rows never part ways."""
 
+import hashlib
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -203,8 +204,9 @@ def test_processes_that_start_together_on_a_fresh_postgresql_database_all_migrat
 
 
 def test_the_window_makes_the_lone_job_ready_while_it_is_held(server_settings, astronaut_bytes):
-    """The head of the next batch is cropped and its face found during the batch window, not after it; the run
-    uses that work, and gives the same pixels and scores as a job made ready after its claim."""
+    """The head of the next batch is cropped, its face found and its crop's PNG encoded during the batch window,
+    not after it; the run uses that work, and gives the same pixels, scores and crop file as a job made ready
+    after its claim."""
     container = build_container(server_settings, worker=False)
     held, plain = submit(container, astronaut_bytes), submit(container, astronaut_bytes)
     clock = FakeClock()
@@ -215,10 +217,15 @@ def test_the_window_makes_the_lone_job_ready_while_it_is_held(server_settings, a
     claimed = worker.claim(window=True)
     assert heads == [held.id] and [job.id for job in claimed] == [held.id, plain.id]
     assert list(worker.runner._prefetched) == [held.id]
+    ready = worker.runner._prefetched[held.id].result()
+    assert ready.crop_png is not None and "crop_png_ms" in ready.timings.ms
     worker.runner.run(claimed)
     assert worker.runner._prefetched == {}
     with container.db.session() as session:
         outputs = {row.job_id: row for row in session.scalars(select(Asset).where(Asset.kind == "output"))}
+        crops = {row.job_id: row for row in session.scalars(select(Asset).where(Asset.kind == "crop"))}
+    assert container.blobs.get(crops[held.id].blob_key) == ready.crop_png  # the bytes encoded in the window
+    assert crops[held.id].sha256 == crops[plain.id].sha256 == hashlib.sha256(ready.crop_png).hexdigest()
     assert outputs[held.id].record["pixel_sha256"] == outputs[plain.id].record["pixel_sha256"]
     assert outputs[held.id].scores == outputs[plain.id].scores
     assert outputs[held.id].scores["identity_note"] != "no face in the source"  # the crop's face was found ahead
