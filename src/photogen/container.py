@@ -162,6 +162,8 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             events.request_cancel(job_id)
 
     uploads.on_jobs_deleted = stop_deleted_jobs
+    assets = AssetService(db, blobs)
+    assets.on_jobs_deleted = stop_deleted_jobs
     jobs.admit = _job_admission(catalogue, limits)
     jobs.check_controls = catalogue.check_controls
     webhooks = _webhook_sender(settings, db)
@@ -196,7 +198,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
                                         identities=identities)
     avatars = AvatarService(db, blobs, jobs, submissions, identity_threshold=settings.identity_threshold)
     return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, privacy, embedded,
-                     webhooks, catalogue=catalogue, limits=limits, queue=queue, assets=AssetService(db, blobs),
+                     webhooks, catalogue=catalogue, limits=limits, queue=queue, assets=assets,
                      identities=identities, submissions=submissions, avatars=avatars)
 
 

@@ -161,14 +161,21 @@ def watcher():
     return watch
 
 
+DOCS_SCREENS = ROOT / "docs" / "screenshots"
+
+
 @pytest.fixture
 def screenshot():
-    """screenshot(page, "name") saves the whole page under test-output/screens/ for a reviewer."""
+    """screenshot(page, "name") saves the whole page under test-output/screens/ for a reviewer. With `docs` the
+    shot is one of the README's, refreshed under docs/screenshots/ when PHOTOGEN_DOCS_SCREENSHOTS=1."""
     SCREENS.mkdir(parents=True, exist_ok=True)
 
-    def take(page, name: str, *, full_page: bool = True) -> Path:
+    def take(page, name: str, *, full_page: bool = True, docs: str | None = None) -> Path:
         path = SCREENS / f"{name}.png"
         page.screenshot(path=str(path), full_page=full_page, animations="disabled")
+        if docs and os.environ.get("PHOTOGEN_DOCS_SCREENSHOTS") == "1":
+            DOCS_SCREENS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(DOCS_SCREENS / f"{docs}.png"), full_page=False, animations="disabled")
         return path
 
     return take

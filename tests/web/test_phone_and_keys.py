@@ -18,63 +18,77 @@ UNNAMED_CONTROLS = """() => [...document.querySelectorAll("button, input, select
 OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
 
-def test_a_phone_gets_one_readable_column_from_upload_to_results(new_context, watcher, fresh, screenshot, astronaut_jpeg):
+def test_a_phone_gets_one_step_per_screen_under_a_sticky_step_bar(new_context, watcher, fresh, screenshot, astronaut_jpeg):
     context = new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
     page = context.new_page()
     watched = watcher(context, page)
     page.goto(fresh.url)
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
-    page.select_option("#use", "headshot")
+    bar = page.locator("#step-bar")
+    expect(bar).to_be_visible()
+    page.select_option("#preset", "headshot")
     page.set_input_files("#file-input", astronaut_jpeg)
+    expect(page.locator("#thumbs .thumb[data-upload]")).to_have_count(1, timeout=30_000)
     expect(page.locator("#crop-readout")).to_contain_text("ratio 4:5 locked", timeout=30_000)
-    expect(page.locator("#crop-image")).to_have_attribute("data-loaded", "true")
 
-    # one column, nothing wider than the screen, the crop photo as wide as its panel
+    # step 1 alone: the photo and its checklist; the other steps wait behind the bar
+    def only(panel: str) -> None:
+        for name in ("photos", "crop", "generate", "review"):
+            expect(page.locator(f"#{name}-panel")).to_be_visible() if name == panel else expect(page.locator(f"#{name}-panel")).to_be_hidden()
+        expect(bar.locator(f'button[data-step="{panel}"]')).to_have_attribute("aria-current", "step")
+
+    only("photos")
     assert page.evaluate(OVERFLOW) == 0
-    panels = [page.locator(f"#{name}-panel").bounding_box() for name in ("photos", "crop", "generate", "review")]
-    assert len({round(p["x"]) for p in panels}) == 1 and all(p["width"] > 330 for p in panels)
-    assert all(a["y"] + a["height"] <= b["y"] for a, b in zip(panels, panels[1:]))
-    assert page.locator("#crop-image").bounding_box()["width"] > 300
     assert page.evaluate(UNNAMED_CONTROLS) == []
-    screenshot(page, "20-phone-upload")
+    screenshot(page, "20-phone-photo", docs="phone-1-photo")
 
-    # a recipe fills in the prompt around the user's own words, and its settings
-    with fresh.client() as api:
-        recipe = next(r for r in api.get("/v1/recipes").json() if r["name"] == "headshot")
-    page.select_option("#recipe", recipe["ref"])
-    expect(page.locator("#prompt-label")).to_have_text("Your details")
-    expect(page.locator("#recipe-help")).to_contain_text(recipe["notes"])
-    expect(page.locator("#negative")).to_have_value(recipe["negative_prompt"])
-    expect(page.locator("#strength-value")).to_have_text(f"{recipe['image_strength']:g}")
+    bar.get_by_role("button", name="Crop").click()
+    only("crop")
+    expect(page.locator("#crop-image")).to_have_attribute("data-loaded", "true")
+    assert page.locator("#crop-image").bounding_box()["width"] > 300
+    crop_bottom = page.locator("#crop-readout").bounding_box()
+    assert crop_bottom["y"] + crop_bottom["height"] <= 844  # the photo, the box and its readout on one screen
+    screenshot(page, "21-phone-crop", docs="phone-2-crop")
+
+    # step 3 on one screen: Generate is there without scrolling (it sat about 3000 px down before)
+    bar.get_by_role("button", name="Generate").click()
+    only("generate")
     page.fill("#prompt", "navy blazer")
-    filled = recipe["prompt"].replace("{details}", "navy blazer")
-    expect(page.locator("#prompt-preview")).to_have_text(f"Prompt sent: {filled}")
+    button = page.locator("#generate").bounding_box()
+    assert button["y"] + button["height"] <= 844, button
+    bar_box = bar.bounding_box()
+    page.mouse.wheel(0, 400)
+    expect(bar).to_be_in_viewport()  # sticky: the steps stay in reach
+    assert bar.bounding_box()["y"] == pytest.approx(0, abs=1) and bar_box["height"] < 80
     page.locator(".advanced summary").click()
     page.fill("#steps", "4")
     page.fill("#num-images", "2")
     page.fill("#seed", "7")
+    page.locator("#deliver").uncheck()
+    page.locator("#generate").scroll_into_view_if_needed()
+    screenshot(page, "22-phone-generate", docs="phone-3-generate")
     page.locator("#generate").click()
+
+    # after Generate the review step shows, with the job focused and its results when done
+    only("review")
     expect(page.locator("#results .result")).to_have_count(2, timeout=90_000)
-    with fresh.client() as api:
-        job = api.get("/v1/jobs").json()[0]
-    assert (job["request"]["recipe"], job["request"]["prompt"]) == (recipe["ref"], filled)
     expect(page.locator("#results .result img").first).to_have_attribute("data-loaded", "true")
     assert page.evaluate(OVERFLOW) == 0
-    page.locator("#review-panel").scroll_into_view_if_needed()
-    screenshot(page, "21-phone-results")
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "23-phone-results", docs="phone-4-review")
 
     page.locator("#results .result").first.get_by_role("button", name="Full size: image 1").click()
     expect(page.locator("#viewer-image")).to_have_attribute("data-loaded", "true")
     viewer = page.locator("#viewer").bounding_box()
     assert viewer["width"] <= 390
-    screenshot(page, "22-phone-viewer", full_page=False)
+    screenshot(page, "24-phone-viewer", full_page=False)
     page.keyboard.press("Escape")
 
     page.get_by_role("button", name="History", exact=True).click()
     expect(page.locator("#history .history-item").first).to_be_visible()
     assert page.evaluate(OVERFLOW) == 0
     assert page.evaluate(UNNAMED_CONTROLS) == []
-    screenshot(page, "23-phone-history")
+    screenshot(page, "25-phone-history", docs="phone-5-history")
     watched.assert_clean()
 
 

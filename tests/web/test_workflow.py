@@ -46,6 +46,7 @@ def crop_box(page: Page) -> list[int]:
 
 
 def drag(page: Page, locator, dx: float, dy: float) -> None:
+    locator.scroll_into_view_if_needed()
     box = locator.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
@@ -93,7 +94,7 @@ def test_the_upload_workflow_end_to_end(page: Page, watched, fresh, api, screens
     screenshot(page, "01-start")
 
     # 2. Upload by the file picker: the thumbnail comes from the file itself, at once.
-    page.select_option("#use", "headshot")
+    page.select_option("#preset", "headshot")
     page.set_input_files("#file-input", astronaut_jpeg)
     expect(page.locator("#thumbs .thumb")).to_have_count(1)
     assert page.locator("#thumbs .thumb img").get_attribute("src").startswith("blob:")
@@ -117,7 +118,7 @@ def test_the_upload_workflow_end_to_end(page: Page, watched, fresh, api, screens
     page.locator("#checks-ok-summary").click()
     expect(page.locator('#checks-ok .check[data-check="face_count"]')).to_contain_text("1 faces")
     expect(page.locator("#checklist-facts")).to_contain_text("Checked for LinkedIn headshot · 512×512 JPEG")
-    screenshot(page, "02-checklist")
+    screenshot(page, "02-checklist", docs="wide-1-photo")
     page.locator("#checks-ok-summary").click()  # folded again, as it starts
 
     # 4. A second photo, dropped: no face for a headshot blocks until acknowledged.
@@ -186,7 +187,8 @@ def test_the_upload_workflow_end_to_end(page: Page, watched, fresh, api, screens
     page.keyboard.press("ArrowLeft")
     expect(readout).to_contain_text(f"Box {l3 - 5}, {t3} → {r3 - 5}, {b3}")
     box = crop_box(page)
-    screenshot(page, "04-crop")
+    page.locator("#crop-panel").scroll_into_view_if_needed()
+    screenshot(page, "04-crop", docs="wide-2-crop")
 
     # 7. The controls: strength (by pointer and by keys), steps, a locked seed, two images.
     page.fill("#strength", "0.5")
@@ -202,15 +204,18 @@ def test_the_upload_workflow_end_to_end(page: Page, watched, fresh, api, screens
     expect(page.locator("#seed-lock")).to_have_attribute("aria-pressed", "true")
     expect(page.locator("#seed-lock")).to_have_text("Locked")
     page.fill("#num-images", "2")
+    page.locator("#deliver").uncheck()  # the model's own size here; delivery at the preset's size has its own test
+    expect(page.locator("#deliver-help")).to_contain_text("the model's native size only")
     expect(page.locator("#generate")).to_be_enabled()
-    screenshot(page, "05-generate")
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "05-generate", docs="wide-3-generate")
 
     # 8. Generate: a job card with a progress bar that moves with the SSE stream.
     page.evaluate(TRAIL)
     page.locator("#generate").click()
     card = page.locator("#jobs .job").first
     expect(card).to_have_attribute("data-state", "succeeded", timeout=GENERATION_TIMEOUT_MS)
-    expect(card.locator(".job-text")).to_have_text("Done: 2 images, step 2 of 2")
+    expect(card.locator(".job-text")).to_have_text(re.compile(r"^Done: 2 images in \d+ s\.$"))
     trail = page.evaluate(TRAIL_READ)
     assert "running" in trail["data-state"] and trail["data-state"][-1] == "succeeded"
     assert "1" in trail["value"] and trail["value"][-1] == "2", trail  # step 1 of 2 was shown on the way
@@ -234,7 +239,8 @@ def test_the_upload_workflow_end_to_end(page: Page, watched, fresh, api, screens
     expect(results.nth(1).locator("img")).to_have_attribute("data-loaded", "true")
     assert results.nth(0).locator("img").evaluate("img => img.naturalWidth") == outputs[0]["width"]
     expect(page.locator("#review-summary")).to_contain_text("strength 0.5 · seed 1234 · 4 steps · headshot")
-    screenshot(page, "07-results")
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "07-results", docs="wide-4-review")
 
     # 10. Full size: fit, 100% (one image pixel per CSS pixel), 400% and pan.
     results.nth(0).get_by_role("button", name="Full size: image 1").click()
@@ -330,7 +336,7 @@ def test_the_upload_workflow_end_to_end(page: Page, watched, fresh, api, screens
     expect(chain.nth(2)).to_contain_text(job_id[:8])
     expect(chain.nth(3).locator("li")).to_have_count(2)
     expect(chain.nth(3).locator('li[aria-current="true"]')).to_contain_text("seed 1234")
-    screenshot(page, "11-history")
+    screenshot(page, "11-history", docs="wide-5-history")
 
     item.get_by_role("button", name=f"Re-run job {job_id[:8]}").click()
     expect(page.locator("#view-create")).to_be_visible()
@@ -348,7 +354,7 @@ def test_the_upload_workflow_end_to_end(page: Page, watched, fresh, api, screens
     page.fill("#num-images", "1")
     page.locator("#generate").click()
     long_card = page.locator("#jobs .job").first
-    expect(long_card.locator(".job-text")).to_have_text(re.compile(r"^Step [1-9]\d* of 150"), timeout=GENERATION_TIMEOUT_MS)
+    expect(long_card.locator(".job-text")).to_have_text(re.compile(r"^Generating: \d+% · \d+ s so far"), timeout=GENERATION_TIMEOUT_MS)
     screenshot(page, "12-running")
     long_card.get_by_role("button", name=re.compile("^Cancel job")).click()
     expect(long_card).to_have_attribute("data-state", "canceled", timeout=30_000)
@@ -360,12 +366,13 @@ def test_the_upload_workflow_end_to_end(page: Page, watched, fresh, api, screens
     # 16. Delete the photo: it goes with its jobs and images, here and on the server.
     jobs = [j for j in api.get("/v1/jobs").json() if j["upload_id"] == upload_id]
     images = sum(len(j["assets"]) for j in jobs)
+    page.locator(".danger-zone summary").click()
     page.get_by_role("button", name="Delete the photo and its results…").click()
     expect(page.locator("#confirm")).to_be_visible()
     expect(page.locator("#confirm-title")).to_have_text("Delete astronaut.jpg?")
     screenshot(page, "13-confirm-delete", full_page=False)
     page.locator("#confirm-ok").click()
-    expect(page.locator(".notice.info").filter(has_text="Deleted")).to_have_text(
+    expect(page.locator(".notice.info p").filter(has_text="Deleted")).to_have_text(
         f"Deleted astronaut.jpg with {len(jobs)} jobs and {images} images.")
     assert len(jobs) == 4
     expect(uploaded).to_have_count(2)

@@ -70,6 +70,10 @@ class GenerationIn(GenerationRequest):
         default=None, max_length=8, description="Reference photos by upload id, in order: the first is the source "
         "unless image, image_url or upload_id is given; the others are reference images (at most the model's "
         "max_references).")
+    delivery: Literal["preset", "native"] | None = Field(
+        default=None, description="preset: each output smaller than the crop preset's delivery size (e.g. 800x1000 "
+        "for headshot) is also delivered at that size by the upscale pass, as an upscale asset of its own; native "
+        "or left out: the model's size only.")
 
     @field_validator("callback_url")
     @classmethod
@@ -91,7 +95,7 @@ class GenerationIn(GenerationRequest):
     def given_fields(self) -> dict[str, Any]:
         """The generation fields the caller set, without the source, callback, recipe or sweep."""
         skip = {"image", "image_url", "upload_id", "callback_url", "recipe", "sweep", "identity_id",
-                "reference_upload_ids"}
+                "reference_upload_ids", "delivery"}
         return {name: getattr(self, name) for name in self.model_fields_set & set(GenerationIn.model_fields) - skip}
 
     def generation_fields(self) -> dict[str, Any]:
@@ -324,6 +328,8 @@ class SweepIn(GenerationIn):
 class VaryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     changes: dict[str, Any] = Field(description="Exactly one field of the job's request with its new value, e.g. {\"image_strength\": 0.6}.")
+    index: int | None = Field(default=None, ge=0, le=15, description="Vary only this image of the job (its seed, one "
+                              "image); left out: all of them.")
 
 
 class PrintSpec(BaseModel):

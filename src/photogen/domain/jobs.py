@@ -97,6 +97,9 @@ class GenerateSpec(_Spec):
     warnings: tuple[str, ...] = Field(default=(), max_length=20,
                                       description="What the checks before the run warned about (a head turn "
                                       "past what the references show, ...).")
+    delivery: Literal["preset", "native"] | None = Field(
+        default=None, description="preset: each output smaller than the crop preset's size is also delivered at "
+        "that size by the upscale pass; native (or None): the model's size only.")
 
     @property
     def num_images(self) -> int:
@@ -203,6 +206,8 @@ def dump_job_spec(spec: JobSpec) -> dict[str, Any]:
         del data["reference_uploads"]
     if data.get("warnings", 0) == []:
         del data["warnings"]
+    if data.get("delivery", 0) is None:
+        del data["delivery"]
     return data
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from photogen.engines.preview import offer as offer_preview
 from photogen.engines.base import (
     Capabilities,
     InterruptCheck,
@@ -168,6 +169,7 @@ class DiffusersImg2ImgGenerator:
                 latents = scheduler.step(noise, t, latents, **extra_step_kwargs, return_dict=False)[0]
                 if on_step is not None:
                     on_step(i + 1, len(timesteps))
+                offer_preview(i + 1, len(timesteps), latents)
 
             # 7. decode: (n, 4, H/f, W/f) -> n PIL images
             images = self._decode(latents)

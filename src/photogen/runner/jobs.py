@@ -13,8 +13,10 @@ from sqlalchemy import select
 
 from photogen.domain.errors import PhotogenError
 from photogen.domain.jobs import GenerationSpec, JobState, RestoreSpec, SweepSpec, UpscaleSpec
+from photogen.engines.preview import data_url, latent_image, previews
 from photogen.intake.decode import DecodedImage
 from photogen.runner.context import RunContext
+from photogen.runner.delivery import deliver
 from photogen.runner.control import JobCanceled, JobControl, WorkerStopping
 from photogen.runner.generate import GenerationTask, batches, prepare, result_for, run_batch, source_face
 from photogen.restoration.damage import open_mask
@@ -26,6 +28,9 @@ from photogen.runner.upscale import run_upscale
 from photogen.store.tables import Asset, Job, Upload
 
 log = logging.getLogger("photogen.worker")
+
+
+PREVIEWS_PER_PASS = 4  # previews over one pass: a hint every quarter, cheap beside a step
 
 
 class JobRunner:
@@ -131,7 +136,7 @@ class JobRunner:
         progress = self.control.progress_for(jobs, steps, interrupt)
         clock = PassClock()  # the model's time, apart from the time its callbacks take
         try:
-            with clock.measure():
+            with clock.measure(), previews(clock.timed(self.preview_sink(group))):
                 images = run_batch(group, clock.timed(progress), clock.timed(interrupt))
         except JobCanceled:
             for job in jobs:
@@ -154,11 +159,34 @@ class JobRunner:
             try:
                 with task.timings.phase("result"):
                     result = result_for(task, job_images)
+                if getattr(job.spec, "delivery", None) == "preset":
+                    with task.timings.phase("delivery"):
+                        deliver(result, task.item.request.crop_preset, task.model, interrupt,
+                                prompt=task.item.request.prompt)
                 self.assets.sink_for(job).store(result, task.timings)
             except JobCanceled:
                 self.assets.finish(job, JobState.CANCELED)
             except Exception as exc:  # noqa: BLE001 (a failed store ends this job only)
                 self.assets.fail(job, exc)
+
+    def preview_sink(self, group: list[GenerationTask]):
+        """Publishes a small preview of each job's first image every PREVIEW_EVERY-th of the pass (a "preview"
+        event with a JPEG data URL), decoded from the latents by the fixed linear map."""
+        rows, row = [], 0
+        for task in group:
+            rows.append((task.ref.id, row))
+            row += task.item.request.num_images
+
+        def sink(done: int, total: int, latents) -> None:
+            every = max(1, total // PREVIEWS_PER_PASS)
+            if done % every and done != total:
+                return
+            for job_id, first in rows:
+                image = latent_image(latents[first])
+                if image is not None:
+                    self.ctx.events.publish(job_id, "preview", step=done, total=total, image=data_url(image))
+
+        return sink
 
     # -- sweep and upscale ---------------------------------------------------------------------
 

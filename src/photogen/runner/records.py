@@ -27,6 +27,7 @@ class Output:
     record: dict[str, Any]
     scores: dict[str, Any] | None = None
     parent_asset_id: str | None = None
+    asset_id: str | None = None  # set ahead when another piece of the same result names it as its parent
 
 
 @dataclass

@@ -65,7 +65,7 @@ class AssetStore:
             data = self.signer.sign(data, record, upload_bytes=upload_bytes, upload_name=name,
                                     upload_format=image_format)
         row = Asset(
-            id=uuid.uuid4().hex, owner=job.owner, upload_id=job.upload_id, job_id=job.id, kind=output.kind,
+            id=output.asset_id or uuid.uuid4().hex, owner=job.owner, upload_id=job.upload_id, job_id=job.id, kind=output.kind,
             index=output.index, seed=output.seed, blob_key=key, sha256=hashlib.sha256(data).hexdigest(),
             width=output.image.width, height=output.image.height, record=record, size_bytes=len(data),
             parent_asset_id=output.parent_asset_id, scores=output.scores,
@@ -233,6 +233,8 @@ def _asset_name(output: Output) -> str:
         return "crop.png"
     if output.kind == "grid":
         return "grid.png"
+    if output.kind == "upscale" and "delivery" in output.record:
+        return f"{output.index:02d}_delivery.png"
     if output.kind == "upscale":
         return f"upscale_x{output.record['upscale']['factor']}.png"
     if "sweep" in output.record:

@@ -135,6 +135,7 @@ class JobService:
         via: JobOrigin | None = None,
         identity_id: str | None = None,
         warnings: tuple[str, ...] = (),
+        delivery: str | None = None,
     ) -> tuple[JobRecord, bool]:
         """Queue a generation from an upload id or a photo not yet stored; returns (job, created).
 
@@ -144,8 +145,11 @@ class JobService:
         A repeated idempotency key with the same request returns the first job, before anything is stored.
         """
         source = self._source(owner, source)
-        digest = _digest({"request": request.model_dump(mode="json"), "parent": parent_id,
-                          **({"identity": identity_id} if identity_id else {})}, source.identity, callback_url)
+        asked = {"request": request.model_dump(mode="json"), "parent": parent_id,
+                 **({"identity": identity_id} if identity_id else {})}
+        if delivery is not None:
+            asked["delivery"] = delivery
+        digest = _digest(asked, source.identity, callback_url)
         if (earlier := self._retry_of(owner, idempotency_key, digest)) is not None:
             return earlier, False
         check_fits(request, None)
@@ -159,6 +163,8 @@ class JobService:
         spec = generation_spec(request, parent_id=parent_id, relation=relation, changes=changes, via=via,
                                identity_id=identity_id, reference_uploads=self._reference_uploads(owner, request, upload),
                                warnings=warnings)
+        if delivery is not None:
+            spec = spec.model_copy(update={"delivery": delivery})
         with self._refused_drops_upload(owner, source, upload.id):
             queued = self._queue(
                 owner, upload.id, spec, batch_key_for(request, upload),
@@ -269,18 +275,28 @@ class JobService:
             job = _by_idempotency_key(session, owner, idempotency_key, digest)
         return job_record(job) if job is not None else None
 
-    def vary(self, owner: str, job_id: str, changes: dict[str, Any], *, idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
-        """Change one thing: the same request and seed with one field changed, linked to the original."""
+    def vary(self, owner: str, job_id: str, changes: dict[str, Any], *, idempotency_key: str | None = None,
+             index: int | None = None) -> tuple[JobRecord, bool]:
+        """Change one thing: the same request and seed with one field changed, linked to the original. With
+        `index`, only that image of the job is made again (its seed, one image). The delivery carries over."""
         from photogen.services.review import vary_request
 
         original = self.get(owner, job_id)
         spec = original.spec
         if not isinstance(spec, GenerationSpec):
             raise PhotogenError("only generation jobs can be varied", code="invalid_request", hint="vary a generation job")
-        request = vary_request(spec.request, changes)
+        base = spec.request
+        if index is not None:
+            if index >= base.num_images or base.seed is None:
+                raise PhotogenError(f"job {job_id} has no image {index}", code="invalid_request",
+                                    hint=f"give an index from 0 to {base.num_images - 1}")
+            base = base.model_copy(update={"seed": base.seed + index, "num_images": 1})
+        request = vary_request(base, changes)
+        delivery = getattr(spec, "delivery", None)
         return self.submit(owner, request, original.upload_id, idempotency_key=idempotency_key,
                            parent_id=original.id, relation="vary", changes=dict(changes),
-                           identity_id=spec.identity_id)
+                           identity_id=spec.identity_id,
+                           **({"delivery": delivery} if delivery is not None else {}))
 
     def replay(self, owner: str, job_id: str, *, idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
         """Run a stored job again; when it ends, its comparison says per output identical, close or different."""

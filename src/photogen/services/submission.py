@@ -117,8 +117,8 @@ class GenerationSubmissions:
 
     def submit(self, owner: str, request: GenerationRequest, source: str | SourcePhoto, *,
                idempotency_key: str | None = None, callback_url: str | None = None, via: JobOrigin | None = None,
-               reference_images: Sequence[bytes] = (), drawn: DrawnReferences | None = None,
-               warnings: Sequence[str] = ()) -> tuple[JobRecord, bool]:
+                reference_images: Sequence[bytes] = (), drawn: DrawnReferences | None = None,
+                warnings: Sequence[str] = (), delivery: str | None = None) -> tuple[JobRecord, bool]:
         """Queue `request` from `source` (an upload id or a photo not stored yet); returns (job, created).
 
         `reference_images` are the bytes of reference images the request names by digest and the owner may not
@@ -132,7 +132,8 @@ class GenerationSubmissions:
             return self._jobs.submit(owner, request, source, idempotency_key=idempotency_key,
                                      callback_url=callback_url, via=via,
                                      identity_id=drawn.identity_id if drawn is not None else None,
-                                     warnings=tuple(warnings))
+                                     warnings=tuple(warnings),
+                                     **({"delivery": delivery} if delivery is not None else {}))
         except PhotogenError:
             self._drop(owner, made)
             raise

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from photogen.api.deps import IdempotencyKey, Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
-from photogen.api.schemas import AssetDetail, JobOut, Lineage, PrintAdviceIn, UpscaleIn
+from photogen.api.schemas import AssetDetail, DeletedOut, JobOut, Lineage, PrintAdviceIn, UpscaleIn
 from photogen.api.shaping import asset_out, job_out, submitted_job, upload_out
 from photogen.outputs import download_stem
 
@@ -21,6 +21,18 @@ router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 def get_asset(request: Request, owner: Owner, asset_id: str) -> AssetDetail:
     asset = container_of(request).assets.get(owner, asset_id)
     return AssetDetail(**asset_out(asset).model_dump(), record=asset.record)
+
+
+@router.delete("/assets/{asset_id}", response_model=DeletedOut,
+               summary="Delete one image and the upscales made from it (its job and the upload stay)")
+def delete_asset(request: Request, owner: Owner, asset_id: str) -> DeletedOut:
+    return DeletedOut(deleted=container_of(request).assets.delete_asset(owner, asset_id))
+
+
+@router.delete("/jobs/{job_id}", response_model=DeletedOut,
+               summary="Delete a job with its images and their upscales (a running job stops; the upload stays)")
+def delete_job(request: Request, owner: Owner, job_id: str) -> DeletedOut:
+    return DeletedOut(deleted=container_of(request).assets.delete_job(owner, job_id))
 
 
 @router.get("/assets/{asset_id}/content", summary="Download the PNG (no EXIF or GPS; parameters embedded)",

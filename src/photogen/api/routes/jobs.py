@@ -41,7 +41,8 @@ def create_generation(
     prepared = _prepared(request, owner, body)
     job, created = container.submissions.submit(owner, prepared.request, prepared.source, drawn=prepared.drawn,
                                                 warnings=prepared.warnings, idempotency_key=idempotency_key,
-                                                callback_url=body.callback_url)
+                                                callback_url=body.callback_url,
+                                                **({"delivery": body.delivery} if body.delivery else {}))
     return submitted_job(response, created, job, container.jobs, owner)
 
 
@@ -67,7 +68,8 @@ def vary_job(
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
     jobs = container_of(request).jobs
-    job, created = jobs.vary(owner, job_id, body.changes, idempotency_key=idempotency_key)
+    job, created = jobs.vary(owner, job_id, body.changes, idempotency_key=idempotency_key,
+                             **({"index": body.index} if body.index is not None else {}))
     return submitted_job(response, created, job, jobs, owner)
 
 

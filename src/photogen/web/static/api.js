@@ -1,3 +1,4 @@
+// @ts-check
 // The /v1 REST API as the page uses it: the optional API key, errors as {code, message, hint},
 // images and downloads fetched with the key (an <img src> cannot send one), and Server-Sent
 // Events read from a fetch stream (EventSource cannot send one either).
@@ -5,6 +6,7 @@
 const KEY_STORAGE = "photogen.apiKey";
 
 export class ApiError extends Error {
+  /** @param {number} status @param {string} code @param {string} message @param {string} [hint] */
   constructor(status, code, message, hint = "") {
     super(message);
     this.status = status;
@@ -27,6 +29,7 @@ export function setApiKey(key) {
   forgetImages("");
 }
 
+/** @param {Record<string, string>} [headers] @returns {Record<string, string>} */
 function withKey(headers = {}) {
   const key = apiKey();
   return key ? { ...headers, Authorization: `Bearer ${key}` } : { ...headers };
@@ -44,7 +47,13 @@ async function errorOf(response) {
   return new ApiError(response.status, "http_error", `the server answered ${response.status}`, "");
 }
 
+/**
+ * @param {string} method @param {string} path
+ * @param {{json?: any, body?: any, headers?: Record<string, string>, signal?: AbortSignal}} [options]
+ * @returns {Promise<Response>}
+ */
 export async function request(method, path, { json, body, headers, signal } = {}) {
+  /** @type {RequestInit & {headers: Record<string, string>}} */
   const init = { method, headers: withKey(headers), signal };
   if (json !== undefined) {
     init.body = JSON.stringify(json);
@@ -63,6 +72,7 @@ export async function request(method, path, { json, body, headers, signal } = {}
   return response;
 }
 
+/** @param {string} path @returns {Promise<any>} */
 const getJson = async (path) => (await request("GET", path)).json();
 const enc = encodeURIComponent;
 
@@ -113,13 +123,25 @@ export const api = {
   createIdentity: async (payload) => (await request("POST", "/v1/identities", { json: payload })).json(),
   updateIdentity: async (id, payload) => (await request("PATCH", `/v1/identities/${enc(id)}`, { json: payload })).json(),
   deleteIdentity: async (id) => (await request("DELETE", `/v1/identities/${enc(id)}`)).json(),
+  deleteAsset: async (id) => (await request("DELETE", `/v1/assets/${enc(id)}`)).json(),
+  deleteJob: async (id) => (await request("DELETE", `/v1/jobs/${enc(id)}`)).json(),
+  /** Change one thing: POST /v1/jobs/{id}/vary, for all images or one (its index). */
+  vary: async (id, changes, index = null) => (await request("POST", `/v1/jobs/${enc(id)}/vary`,
+    { json: index === null ? { changes } : { changes, index }, headers: { "Idempotency-Key": newIdempotencyKey() } })).json(),
+  upscale: async (assetId, factor) => (await request("POST", `/v1/assets/${enc(assetId)}/upscale`,
+    { json: { factor }, headers: { "Idempotency-Key": newIdempotencyKey() } })).json(),
+  printAdvice: async (payload) => (await request("POST", "/v1/print-advice", { json: payload })).json(),
+  /** An asset's PNG as a Blob. */
+  assetBlob: async (asset) => (await request("GET", asset.url)).blob(),
 };
 
 // -- images and downloads, fetched with the key ------------------------------------------------
 
-const images = new Map(); // path -> Promise<object URL>
+/** @type {Map<string, Promise<string>>} path -> object URL */
+const images = new Map();
 
 /** An object URL for an image path of the API; asset contents and previews never change, so they are kept. */
+/** @param {string} path @returns {Promise<string>} */
 export function imageUrl(path) {
   if (!images.has(path)) {
     const loading = request("GET", path)
@@ -128,7 +150,7 @@ export function imageUrl(path) {
     loading.catch(() => images.delete(path));
     images.set(path, loading);
   }
-  return images.get(path);
+  return /** @type {Promise<string>} */ (images.get(path));
 }
 
 /** Drop the kept images whose path contains `fragment` (all of them for ""). */
@@ -142,6 +164,7 @@ export function forgetImages(fragment) {
 }
 
 /** Put an API image into an <img>, with the key; marks it data-loaded when shown. */
+/** @param {HTMLImageElement} img @param {string} path */
 export async function showImage(img, path) {
   img.dataset.src = path;
   const url = await imageUrl(path);
@@ -162,7 +185,8 @@ function filenameOf(response, fallback) {
   return match ? match[1] : fallback;
 }
 
-function saveBlob(blob, name) {
+/** @param {Blob} blob @param {string} name */
+export function saveBlob(blob, name) {
   const url = URL.createObjectURL(blob);
   const link = document.createElement("a");
   link.href = url;
@@ -204,9 +228,10 @@ function parseEvent(block) {
 }
 
 /** Read a job's event stream, calling onEvent({name, data}) for each; resolves when the stream ends. */
+/** @param {string} jobId @param {(event: {name: string, data: any}) => void} onEvent @param {AbortSignal} [signal] */
 export async function readEvents(jobId, onEvent, signal) {
   const response = await request("GET", `/v1/jobs/${enc(jobId)}/events`, { headers: { Accept: "text/event-stream" }, signal });
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = /** @type {ReadableStream<any>} */ (response.body).pipeThrough(/** @type {any} */ (new TextDecoderStream())).getReader();
   let buffer = "";
   for (;;) {
     const { value, done } = await reader.read();

@@ -1,10 +1,12 @@
+// @ts-check
 // The preflight report of the selected photo as a checklist: ok / warn / block, each finding with
 // its measured value, the threshold it was held to and a one-line fix. Blocking findings must be
 // acknowledged before Generate is enabled.
 
-import { emit, on, selectedUpload, state } from "./store.js";
+import { emit, keep, on, selectedUpload, state } from "./store.js";
 import { $, el, number, presetLabel } from "./ui.js";
 
+/** @type {Record<string, string>} */
 const NAMES = {
   resolution: "Resolution",
   crop_fill: "Crop fill",
@@ -34,8 +36,11 @@ const NAMES = {
   effective_resolution: "Real resolution",
   animation: "Animation",
 };
+/** @type {Record<string, string>} */
 const LEVEL_WORDS = { ok: "OK", warn: "Warning", block: "Blocking" };
+/** @type {Record<string, string>} */
 const LEVEL_MARKS = { ok: "✓", warn: "!", block: "✕" };
+/** @type {Record<string, number>} */
 const ORDER = { block: 0, warn: 1, ok: 2 };
 
 export function checkName(name) {
@@ -135,6 +140,7 @@ export function initChecklist() {
     if (!upload) return;
     if (event.target.checked) state.acknowledged.add(upload.id);
     else state.acknowledged.delete(upload.id);
+    keep("acknowledged", [...state.acknowledged]);
     emit("ack", upload.id);
   });
   on("select", render);

@@ -1,13 +1,15 @@
+// @ts-check
 // Step 2: frame the photo for its use. A preset's suggested box (placed on the face or subject by
 // GET /v1/uploads/{id}/crop) is pre-placed on the upright preview; it moves and resizes by pointer
 // (ratio locked for presets, free for a custom crop) or by keys. The crop is kept per photo and
 // sent with each job as crop_preset + crop_box; the original upload is never changed.
 
 import { api, showImage } from "./api.js";
-import { emit, on, selectedUpload, state } from "./store.js";
+import { emit, keep, kept, on, selectedUpload, state } from "./store.js";
 import { $, el, number, presetLabel, showError } from "./ui.js";
 
-const crops = new Map(); // upload id -> {preset, ratio, box, suggested, target, anchor, source}
+/** @type {Map<string, any>} upload id -> {preset, ratio, box, suggested, target, anchor, source} */
+const crops = new Map();
 const ANCHORS = { face: "placed on the face", faces: "placed on the faces", subject: "placed on the subject", centre: "centred" };
 let token = 0;
 let drag = null;
@@ -15,6 +17,7 @@ let drag = null;
 const clamp = (value, low, high) => Math.min(Math.max(value, low), high);
 const storageKey = (id) => `photogen.crop.${id}`;
 
+/** @param {string} text @returns {number[] | null} */
 export function parseRatio(text) {
   const match = /^\s*(\d+(?:\.\d+)?)\s*[:x/]\s*(\d+(?:\.\d+)?)\s*$/.exec(text || "");
   if (!match) return null;
@@ -23,9 +26,11 @@ export function parseRatio(text) {
 }
 
 /** The crop fields of a generation request for a photo, or null while its crop is not ready. */
+/** @param {string} uploadId @returns {any} */
 export function cropFields(uploadId) {
   const crop = crops.get(uploadId);
   if (!crop || !crop.box) return null;
+  /** @type {any} */
   const fields = { crop_box: crop.box.map(Math.round) };
   if (crop.preset !== "custom") fields.crop_preset = crop.preset;
   else if (crop.ratio) fields.crop_preset = `custom:${number(crop.ratio[0])}:${number(crop.ratio[1])}`;
@@ -158,12 +163,45 @@ function drawFaces(upload) {
   }
 }
 
+/** The size a photo's crop is delivered at (its preset's), or null. @param {string | null} uploadId */
+export function deliverySize(uploadId) {
+  const crop = uploadId ? crops.get(uploadId) : null;
+  const preset = crop && state.presets.find((p) => p.name === crop.preset);
+  return preset && preset.size ? { name: crop.preset, size: preset.size } : null;
+}
+
+/** @param {any} crop */
 function presetHelp(crop) {
   const preset = state.presets.find((p) => p.name === crop.preset);
-  $("#preset-help").textContent = preset
-    ? `${preset.description}${preset.size ? ` · ${preset.size[0]}×${preset.size[1]} px` : ""}. Ratio locked; drag the box or a corner.`
+  $("#crop-for").textContent = preset
+    ? `For ${presetLabel(preset.name, preset.ratio)}: ${preset.description}${preset.size ? ` · ${preset.size[0]}×${preset.size[1]} px` : ""}. Ratio locked; drag the box or a corner.`
     : "Custom: type a ratio to lock it, or leave it empty and drag the box and its edges freely.";
   $("#ratio-field").hidden = crop.preset !== "custom";
+}
+
+/** Frame a photo as a job was framed (its preset and box), so the crop shown is the job's.
+ * @param {any} job */
+export function adoptJobCrop(job) {
+  const upload = state.uploads.get(job.upload_id);
+  const request = job.request || {};
+  const box = request.crop_box || (job.crop && job.crop.box);
+  if (!upload || !box) return;
+  const spec = request.crop_preset || "custom";
+  const custom = spec.startsWith("custom");
+  const preset = custom ? null : state.presets.find((p) => p.name === spec);
+  const ratio = custom ? parseRatio(spec.slice(7)) : preset ? preset.ratio : null;
+  const previous = crops.get(upload.id);
+  crops.set(upload.id, {
+    preset: custom ? "custom" : spec, ratio, box: [...box], suggested: previous ? previous.suggested : [...box],
+    target: preset ? preset.size : null, anchor: previous ? previous.anchor : "centre", source: [upload.width, upload.height],
+  });
+  if (state.selected === upload.id) {
+    $("#preset").value = custom ? "custom" : spec;
+    $("#ratio").value = custom && ratio ? `${number(ratio[0])}:${number(ratio[1])}` : "";
+    presetHelp(crops.get(upload.id));
+    draw();
+  }
+  save(upload.id);
 }
 
 // -- choosing a preset --------------------------------------------------------------------------
@@ -217,9 +255,11 @@ export function usePreset(name) {
   applyPreset(upload, name);
 }
 
+/** @param {any} upload */
 function defaultPreset(upload) {
   const use = upload.preflight && upload.preflight.use;
-  return state.presets.some((p) => p.name === use) ? use : "custom";
+  if (state.presets.some((p) => p.name === use)) return use;
+  return "custom";
 }
 
 async function showUpload() {
@@ -308,8 +348,12 @@ function onKey(event) {
 export function initCrop() {
   const select = $("#preset");
   for (const preset of state.presets) select.append(el("option", { value: preset.name, text: presetLabel(preset.name, preset.ratio) }));
-  select.append(el("option", { value: "custom", text: "Custom ratio or free" }));
+  select.append(el("option", { value: "custom", text: "Something else: custom ratio or free" }));
+  const remembered = kept("use", null);
+  if (remembered && [...select.options].some((o) => o.value === remembered)) select.value = remembered;
+  // one choice for the use and the crop: changing it frames the photo again, without uploading it again
   select.addEventListener("change", () => {
+    keep("use", select.value);
     const upload = selectedUpload();
     if (upload) applyPreset(upload, select.value);
   });

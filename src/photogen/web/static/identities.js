@@ -1,8 +1,10 @@
+// @ts-check
 // Identity sets: a few photos of one person or one product, made from the session's uploads, each with
 // its coverage report (usable photos, head angles, camera distance, light, consistency, what is missing).
 
 import { api, showImage } from "./api.js";
 import { on, state } from "./store.js";
+import { avatarSection } from "./refs.js";
 import { $, confirmAction, definitionList, el, number, showError, showInfo, when } from "./ui.js";
 
 const WORDS = {
@@ -177,6 +179,9 @@ function renderSet(set) {
   );
   body.hidden = false;
   $("#coverage-empty").hidden = true;
+  avatarSection(set).then((section) => {
+    if (shown === set.id) body.append(section);
+  });
 }
 
 async function removeMember(set, member) {

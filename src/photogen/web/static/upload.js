@@ -1,34 +1,34 @@
+// @ts-check
 // Step 1: photos in by drag-and-drop, file picker or paste; a thumbnail at once; the session's
-// photos as a strip to pick from; delete with everything made from a photo.
+// photos as a strip to pick from; delete with everything made from a photo. The same file again
+// (same SHA-256) picks the photo already uploaded instead of sending it twice.
 
 import { api, forgetImages, showImage } from "./api.js";
-import { emit, on, state } from "./store.js";
-import { $, confirmAction, el, presetLabel, showError, showInfo } from "./ui.js";
+import { emit, keep, kept, on, state, writeUrl } from "./store.js";
+import { $, confirmAction, el, showError, showInfo } from "./ui.js";
 
-const pending = new Map(); // temporary id -> {file, url, error}
-const localUrls = new Map(); // upload id -> object URL of the file this page sent (shown at once)
+/** @type {Map<string, {file: File, url: string, error: any}>} temporary id -> the file being sent */
+const pending = new Map();
+/** @type {Map<string, string>} upload id -> object URL of the file this page sent (shown at once) */
+const localUrls = new Map();
 let pendingCount = 0;
+const USES = new Set(["general", "headshot", "instagram-square", "instagram-portrait", "product-hero", "product-square", "poster"]);
+
+/** The preflight use for the chosen "What is the photo for?" (a custom crop is checked as general). */
+function currentUse() {
+  const value = $("#preset").value;
+  return USES.has(value) ? value : "general";
+}
 
 export function initUpload() {
-  const use = $("#use");
-  for (const preset of state.presets) use.append(el("option", { value: preset.name, text: presetLabel(preset.name, preset.ratio) }));
-  const remembered = localStorage.getItem("photogen.use");
-  if (remembered && [...use.options].some((o) => o.value === remembered)) use.value = remembered;
-  use.addEventListener("change", () => localStorage.setItem("photogen.use", use.value));
-
   const input = $("#file-input");
   input.addEventListener("change", () => {
     addFiles(input.files);
     input.value = "";
   });
+  $("#choose-files").addEventListener("click", () => input.click());
 
   const zone = $("#dropzone");
-  zone.addEventListener("keydown", (event) => {
-    if (event.target === zone && (event.key === "Enter" || event.key === " ")) {
-      event.preventDefault();
-      input.click();
-    }
-  });
   for (const name of ["dragenter", "dragover"]) {
     zone.addEventListener(name, (event) => {
       event.preventDefault();
@@ -63,38 +63,73 @@ export async function loadUploads() {
   emit("uploads");
 }
 
+/** @param {FileList | File[]} fileList */
 function addFiles(fileList) {
   const files = [...fileList].filter((file) => file.type === "" || file.type.startsWith("image/"));
   if (!files.length && fileList.length) showError(new Error("only image files can be uploaded"), "Upload");
   for (const file of files) uploadOne(file);
 }
 
-async function uploadOne(file) {
+/** The SHA-256 of a file's bytes, as the server names uploads (null where the browser cannot hash).
+ * @param {Blob} file */
+async function sha256Of(file) {
+  try {
+    const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+    return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  } catch {
+    return null;
+  }
+}
+
+/** @param {File} file */
+export async function uploadOne(file) {
+  const digest = await sha256Of(file);
+  const known = digest ? [...state.uploads.values()].find((u) => u.sha256 === digest) : null;
+  if (known) {
+    select(known.id);
+    showInfo(`${file.name || "This image"} is already here as ${known.filename || "a photo"}: picked it.`);
+    return known;
+  }
   const tempId = `pending-${++pendingCount}`;
   const url = URL.createObjectURL(file);
   pending.set(tempId, { file, url, error: null });
   renderThumbs();
   try {
-    const upload = await api.createUpload(file, $("#use").value);
+    const upload = await api.createUpload(file, currentUse());
     pending.delete(tempId);
     localUrls.set(upload.id, url);
     state.uploads.delete(upload.id); // the same bytes again: move it to the front
     state.uploads.set(upload.id, upload);
     emit("uploads");
     select(upload.id);
+    return upload;
   } catch (err) {
-    pending.get(tempId).error = err;
+    const item = pending.get(tempId);
+    if (item) item.error = err;
     renderThumbs();
     showError(err, `Upload of ${file.name || "the pasted image"}`);
+    return null;
   }
 }
 
+/** @param {string | null} uploadId */
 export function select(uploadId) {
   if (state.selected === uploadId) return;
   state.selected = uploadId;
+  keep("photo", uploadId);
+  writeUrl();
   emit("select", uploadId);
 }
 
+/** The photo to start on after a reload: the address's, else the last one picked, else the newest. */
+export function startingPhoto(/** @type {string | null} */ fromAddress) {
+  if (fromAddress && state.uploads.has(fromAddress)) return fromAddress;
+  const last = kept("photo", /** @type {string | null} */ (null));
+  if (last && state.uploads.has(last)) return last;
+  return [...state.uploads.keys()].pop() || null;
+}
+
+/** @param {any} upload */
 function thumbImage(upload) {
   const img = el("img", { alt: "", draggable: "false" });
   const local = localUrls.get(upload.id);
@@ -103,6 +138,7 @@ function thumbImage(upload) {
   return img;
 }
 
+/** @param {any} upload */
 function levelText(upload) {
   const level = upload.preflight ? upload.preflight.level : "ok";
   return { ok: "ready", warn: "warnings", block: "blocked" }[level] || level;
@@ -146,6 +182,7 @@ function renderThumbs() {
   }
 }
 
+/** @param {any} upload */
 export async function deleteUpload(upload) {
   const name = upload.filename || "this photo";
   const ok = await confirmAction(`Delete ${name}?`,
@@ -155,6 +192,7 @@ export async function deleteUpload(upload) {
     const { deleted } = await api.deleteUpload(upload.id);
     state.uploads.delete(upload.id);
     state.acknowledged.delete(upload.id);
+    keep("acknowledged", [...state.acknowledged]);
     forgetImages(upload.id);
     const local = localUrls.get(upload.id);
     if (local) URL.revokeObjectURL(local);

@@ -1,14 +1,20 @@
+// @ts-check
 // The full-size viewer (fit, 100%, 200%, 400%, pan by drag or arrow keys) and the before/after
 // compare slider of an output against the cropped source the model saw.
 
 import { showImage } from "./api.js";
+import { stars } from "./store.js";
 import { $, showError } from "./ui.js";
 
-let items = []; // [{asset, caption}]
+/** @type {{asset: any, caption: string}[]} */
+let items = [];
 let index = 0;
+/** @type {"fit" | number} */
 let zoom = "fit";
+/** @type {any} */
 let pan = null;
 
+/** @param {{asset: any, caption: string}[]} list @param {number} [start] */
 export function openViewer(list, start = 0) {
   items = list;
   index = start;
@@ -24,7 +30,7 @@ async function show() {
   const img = $("#viewer-image");
   img.alt = caption;
   delete img.dataset.loaded;
-  $("#viewer-caption").textContent = `${caption} · ${asset.width}×${asset.height} px · ${index + 1} of ${items.length}`;
+  $("#viewer-caption").textContent = `${caption} · ${asset.width}×${asset.height} px · ${index + 1} of ${items.length}${stars.has(asset.id) ? " · starred" : ""}`;
   $("#viewer-prev").disabled = index === 0;
   $("#viewer-next").disabled = index === items.length - 1;
   applyZoom();
@@ -48,13 +54,14 @@ function applyZoom() {
     img.style.height = `${asset.height * zoom}px`;
   }
   img.classList.toggle("pixels", zoom !== "fit" && zoom > 1);
-  for (const button of document.querySelectorAll("#viewer [data-zoom]")) {
+  for (const button of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll("#viewer [data-zoom]"))) {
     button.setAttribute("aria-pressed", String(button.dataset.zoom === String(zoom)));
   }
   $("#viewer-title").textContent = zoom === "fit" ? "Full size · fit to window" : `Full size · ${zoom * 100}%`;
   stage.dataset.zoom = String(zoom);
 }
 
+/** @param {"fit" | number} value */
 function setZoom(value) {
   const stage = $("#viewer-stage");
   // keep the point in the middle of the view where it is
@@ -66,6 +73,7 @@ function setZoom(value) {
   stage.scrollTop = cy * stage.scrollHeight - stage.clientHeight / 2;
 }
 
+/** @param {number} delta */
 function step(delta) {
   const next = index + delta;
   if (next < 0 || next >= items.length) return;
@@ -82,6 +90,12 @@ function initViewer() {
   $("#viewer-prev").addEventListener("click", () => step(-1));
   $("#viewer-next").addEventListener("click", () => step(1));
   $("#viewer-close").addEventListener("click", () => dialog.close());
+  const toggleKeys = () => {
+    const list = $("#viewer-keys");
+    list.hidden = !list.hidden;
+    $("#viewer-keys-toggle").setAttribute("aria-expanded", String(!list.hidden));
+  };
+  $("#viewer-keys-toggle").addEventListener("click", toggleKeys);
   stage.addEventListener("dblclick", () => setZoom(zoom === "fit" ? 1 : "fit"));
   stage.addEventListener("pointerdown", (event) => {
     if (zoom === "fit" || event.button > 0) return;
@@ -102,9 +116,15 @@ function initViewer() {
   stage.addEventListener("pointerup", endPan);
   stage.addEventListener("pointercancel", endPan);
   dialog.addEventListener("keydown", (event) => {
-    if (event.target.tagName === "BUTTON" && (event.key === "Enter" || event.key === " ")) return;
+    if (/** @type {HTMLElement} */ (event.target).tagName === "BUTTON" && (event.key === "Enter" || event.key === " ")) return;
+    /** @type {Record<string, "fit" | number>} */
     const zooms = { 0: "fit", 1: 1, 2: 2, 4: 4 };
     if (event.key in zooms) setZoom(zooms[event.key]);
+    else if (event.key === "?") toggleKeys();
+    else if ((event.key === "s" || event.key === "S") && items[index]) {
+      stars.toggle(items[index].asset.id);
+      show();
+    }
     else if (event.key === "PageUp") step(-1);
     else if (event.key === "PageDown") step(1);
     else return;
@@ -114,6 +134,7 @@ function initViewer() {
 
 // -- before / after -----------------------------------------------------------------------------
 
+/** @param {any} before @param {any} after @param {string} caption */
 export async function openCompare(before, after, caption) {
   const dialog = $("#compare");
   $("#compare-caption").textContent = caption;
@@ -129,6 +150,7 @@ export async function openCompare(before, after, caption) {
   }
 }
 
+/** @param {number} percent */
 function setSplit(percent) {
   const value = Math.min(100, Math.max(0, Math.round(percent)));
   const slider = $("#compare-split");
