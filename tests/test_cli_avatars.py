@@ -77,3 +77,16 @@ def test_generate_with_a_head_turn_and_a_reference_records_both(cli, tmp_path):
     assert sidecar["references"][1]["sha256"] == sidecar["request"]["references"][0]
     refused = cli("generate", source, "--prompt", "a portrait", "--model", "tiny", "--angle", "15")
     assert refused.exit_code != 0 and "angle:" in refused.stderr and "fix:" in refused.stderr
+
+
+def test_a_recipe_runs_its_instruction_variant_on_an_edit_model(cli, tmp_path):
+    source = tmp_path / "old.jpg"
+    source.write_bytes(calibration.jpeg_bytes(calibration.sample_photos()["astronaut"], 92))
+    result = cli("generate", source, "--prompt", "the torn corner", "--recipe", "restoration", "--model",
+                 "tiny-flux2-klein", "--steps", "1", "--seed", "2", "--width", "64", "--height", "64",
+                 "--out", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.stderr
+    sidecar = json.loads(Path(json.loads(result.stdout)["outputs"][0]["sidecar"]).read_text())
+    assert sidecar["request"]["prompt"].startswith("Restore this vintage photograph: repair the cracks")
+    assert "(the torn corner)" in sidecar["request"]["prompt"] and sidecar["request"]["image_strength"] is None
+    assert sidecar["request"]["recipe"].startswith("restoration@")

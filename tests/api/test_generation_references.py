@@ -30,8 +30,10 @@ def photos() -> dict[str, bytes]:
 
 @pytest.fixture
 def ref_api(tmp_path, settings, tiny, models):
-    models.get("tiny-flux2-klein")  # built once in the shared models folder
-    server = make_settings(tmp_path / "home", settings.models_dir, models={"klein": "tiny-flux2-klein"})
+    for name in ("tiny-flux2-klein", "tiny-flux-kontext"):
+        models.get(name)  # built once in the shared models folder
+    server = make_settings(tmp_path / "home", settings.models_dir,
+                           models={"klein": "tiny-flux2-klein", "kontext": "tiny-flux-kontext"})
     with TestClient(create_app(server)) as client:
         yield client
 
@@ -212,3 +214,40 @@ def test_a_head_turn_is_an_instruction_that_keeps_the_crop_and_reports_the_measu
     refused = ref_api.post("/v1/generations", json={**body, "angle": 60})
     assert refused.status_code == 422 and refused.json()["error"]["message"].startswith("angle:")
     assert ref_api.post("/v1/generations", json={**body, "angle": 12}).status_code == 422  # steps of 5 degrees
+
+
+def test_an_identity_set_on_a_model_without_references_gives_only_the_source(ref_api, photos):
+    astronaut, mirrored = upload(ref_api, photos, "astronaut.jpg"), upload(ref_api, photos, "astronaut-mirrored.jpg")
+    identity = ref_api.post("/v1/identities", json={"name": "Eileen",
+                                                     "upload_ids": [astronaut["id"], mirrored["id"]]}).json()["id"]
+    job = ref_api.post("/v1/generations", json={"prompt": "make the jacket red", "model": "kontext", "steps": 2,
+                                                "seed": 3, "width": 64, "height": 64, "identity_id": identity})
+    assert job.status_code == 202, job.text
+    job = job.json()
+    assert job["upload_id"] == astronaut["id"] and job["request"]["references"] == []  # Kontext takes none
+    assert job["identity_id"] == identity
+    output = output_of(ref_api, job)
+    assert output["scores"]["identity_set"]["references"] == 2  # still scored against the whole set
+    # a 45 degree turn from the one photo the model sees warns before the run
+    turned = ref_api.post("/v1/generations", json={"prompt": "a portrait", "model": "kontext", "steps": 2,
+                                                   "identity_id": identity, "angle": 45}).json()
+    assert any("from one photo" in warning for warning in turned["warnings"])
+
+
+def test_one_step_on_an_edit_model_is_not_cut_by_a_strength_it_does_not_have(ref_api, photos):
+    astronaut = upload(ref_api, photos, "astronaut.jpg")
+    response = ref_api.post("/v1/generations", json={"prompt": "make the jacket red", "model": "klein", "steps": 1,
+                                                     "upload_id": astronaut["id"], "width": 64, "height": 64})
+    assert response.status_code == 202, response.text
+    assert response.json()["request"]["image_strength"] is None and response.json()["progress"]["total"] == 1
+
+
+def test_the_image_to_image_path_draws_on_references_too(ref_api, photos):
+    astronaut, coffee = upload(ref_api, photos, "astronaut.jpg"), upload(ref_api, photos, "coffee.jpg")
+    response = ref_api.post("/v1/image-to-image", json={"prompt": "make the jacket red", "model": "klein", **EDIT,
+                                                         "reference_upload_ids": [astronaut["id"], coffee["id"]]})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert len(answer["images"]) == 1 and answer["job"]["upload_id"] == astronaut["id"]
+    assert [r["role"] for r in answer["job"]["references"]] == ["source", "reference"]
+    assert answer["job"]["via"]["path"] == "/v1/image-to-image" and answer["job"]["via"]["ignored_fields"] == []

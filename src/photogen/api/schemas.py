@@ -82,6 +82,16 @@ class GenerationIn(GenerationRequest):
             raise ValueError("must be an http(s) URL; leave callback_url out for no callback")
         return value
 
+    @model_validator(mode="after")
+    def _check_combination(self) -> GenerationIn:
+        """GenerationRequest's checks; a default image strength is left to the model (an edit model has none),
+        so it cannot refuse the steps here: the request is checked again once fitted to its model."""
+        if "image_strength" in self.model_fields_set:
+            GenerationRequest._check_combination(self)
+        else:
+            GenerationRequest._check_combination(self.model_copy(update={"image_strength": None}))
+        return self
+
     def given_fields(self) -> dict[str, Any]:
         """The generation fields the caller set, without the source, callback, recipe or sweep."""
         skip = {"image", "image_url", "upload_id", "callback_url", "recipe", "sweep", "identity_id",
@@ -152,8 +162,9 @@ class JobOut(BaseModel):
     state: Literal["queued", "running", "succeeded", "failed", "canceled"] = Field(description="Where the job is.")
     kind: Literal["generate", "sweep", "upscale", "restore"] = Field(description="What the job does.")
     recipe: str | None = Field(description="The recipe it came from, as name@version.")
-    parent_id: str | None = Field(description="The job this one derives from (vary, replay, upscale).")
-    relation: str | None = Field(description="How it derives from its parent: vary, replay or upscale.")
+    parent_id: str | None = Field(description="The job this one derives from (vary, replay, upscale, retry).")
+    relation: str | None = Field(description="How it derives from its parent: vary, replay, upscale, or retry (an "
+                                 "avatar set's run again with the next seeds).")
     comparison: dict[str, Any] | None = Field(description="For a replay: per output identical, close (with the largest difference) or different.")
     upload_id: str = Field(description="The source upload.")
     request: dict[str, Any] = Field(description="The generation request, with its seed resolved.")

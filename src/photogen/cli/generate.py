@@ -70,8 +70,11 @@ def generate(
     try:
         references = [Source.from_path(path, settings) for path in reference or ()]
         set_by_user = set(given)
+        capabilities = _capabilities(model_spec(model or settings.default_model), settings)
         if recipe:
-            given = _recipe_fields(recipe, given, model_spec(model or settings.default_model), settings)
+            given = _recipe_fields(recipe, given, capabilities)
+        if capabilities is not None and not capabilities.image_strength and "image_strength" not in set_by_user:
+            given["image_strength"] = None  # a default or a recipe's strength means nothing to an edit model
         if references:
             given["references"] = [ref.decoded.sha256 for ref in references]
         request = GenerationRequest.parse({**given, "model": model_spec(model or settings.default_model)})
@@ -94,11 +97,15 @@ def _fit_before_loading(request, given: set[str], settings):
     return request if capabilities is None else fit_request(request, given, capabilities, request.model)
 
 
-def _recipe_fields(ref: str, given: dict, model: str, settings) -> dict:
-    """The recipe's fields under what the user set; its instruction variant for an instruction-edit model."""
+def _capabilities(model: str, settings):
+    """What the model offers, from its configs (None while they cannot be read: it is fitted once loaded)."""
     from photogen.engines.loader import inspect_model
 
-    capabilities = inspect_model(model, settings).capabilities
+    return inspect_model(model, settings).capabilities
+
+
+def _recipe_fields(ref: str, given: dict, capabilities) -> dict:
+    """The recipe's fields under what the user set; its instruction variant for an instruction-edit model."""
     instruction = capabilities is not None and capabilities.prompt_kind == "instruction"
     container = open_container()
     try:

@@ -117,7 +117,8 @@ class AvatarService:
         # 2. every scenario's request, checked before anything is submitted
         drawn = self._submissions.draw(owner, identity_id=identity_id, reference_upload_ids=None,
                                        source_given=False, model=model)
-        assert drawn is not None and drawn.source is not None
+        if drawn is None or drawn.source is None:  # an identity set always gives its first usable photo
+            raise InvalidRequest("identity_id: the set gave no photo to start from", hint="add a usable photo")
         fields: dict[str, Any] = {"prompt": details, "num_images": num_images}
         if steps is not None:
             fields["steps"] = steps

@@ -21,6 +21,7 @@ from photogen.store.database import Database
 from photogen.store.tables import (
     Asset,
     AuditEvent,
+    AvatarSet,
     BlobTombstone,
     IdentitySet,
     IdentitySetMember,
@@ -206,6 +207,7 @@ class PrivacyService:
             identity_sets = list(session.scalars(select(IdentitySet).where(IdentitySet.owner == owner)))
             members = list(session.scalars(select(IdentitySetMember).where(
                 IdentitySetMember.set_id.in_([s.id for s in identity_sets])))) if identity_sets else []
+            avatar_sets = list(session.scalars(select(AvatarSet).where(AvatarSet.owner == owner)))
         handle = tempfile.NamedTemporaryFile(prefix="photogen-export-", suffix=".zip", delete=False)
         handle.close()
         path = Path(handle.name)
@@ -237,6 +239,7 @@ class PrivacyService:
                 # each reference's measured values; its face embedding (128 numbers) is derived, not exported
                 "identity_sets": [{**_row(s), "members": [_member(m) for m in members if m.set_id == s.id]}
                                   for s in identity_sets],
+                "avatar_sets": [_row(a) for a in avatar_sets],
             }
             archive.writestr("photogen-export.json", json.dumps(manifest, indent=2, default=str))
         return path

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from photogen.domain.errors import InvalidRequest, PhotogenError
+from photogen.domain.params import MAX_REFERENCES
 from photogen.domain.records import UploadRecord
 from photogen.services.uploads import UploadService
 
@@ -99,7 +100,7 @@ class ReferencePicker:
         yaws = tuple(m.measures.yaw_degrees for m in usable
                      if m.measures is not None and m.measures.yaw_degrees is not None)
         source = None if source_given else uploads.pop(0)
-        cap = len(uploads) if max_references is None else max_references
+        cap = MAX_REFERENCES if max_references is None else max_references  # None: the worker checks the model
         return DrawnReferences(source, tuple(uploads[:cap]), identity_id=view.id, yaws=yaws)
 
 

@@ -60,13 +60,15 @@ class GenerationSubmissions:
         to fit the model: controls the caller set are checked (`also_given` counts as set), the others follow
         the model. Raises ModelNotAllowed, InvalidRequest or UnsupportedControl before anything is stored."""
         model_id = self._catalogue.resolve(model)
+        capabilities = self._catalogue.capabilities(model_id)
         if recipe:
-            capabilities = self._catalogue.capabilities(model_id)
             instruction = capabilities is not None and capabilities.prompt_kind == "instruction"
             fields = self._recipes.expand(owner, recipe, {name: fields[name] for name in given if name in fields},
                                           instruction=instruction)
-            if capabilities is not None and not capabilities.image_strength and "image_strength" not in given:
-                fields = {**fields, "image_strength": None}  # the recipe's strength means nothing to an edit model
+        strength_set = "image_strength" in {*given, *also_given}
+        if capabilities is not None and not capabilities.image_strength and not strength_set:
+            # a default or a recipe's strength means nothing to an edit model (and must not cut its steps)
+            fields = {**fields, "image_strength": None}
         request = GenerationRequest.parse({**fields, "model": model_id})
         return self._catalogue.fit(request, given={*given, *also_given})
 
@@ -78,9 +80,8 @@ class GenerationSubmissions:
         if identity_id is None and reference_upload_ids is None:
             return None
         capabilities = self._catalogue.capabilities(self._catalogue.resolve(model))
-        return self._picker.draw(owner, identity_id=identity_id,
-                                 reference_upload_ids=None if reference_upload_ids is None else list(reference_upload_ids),
-                                 source_given=source_given,
+        listed = None if reference_upload_ids is None else list(reference_upload_ids)
+        return self._picker.draw(owner, identity_id=identity_id, reference_upload_ids=listed, source_given=source_given,
                                  max_references=None if capabilities is None else capabilities.max_references)
 
     def request_drawing(self, owner: str, fields: Mapping[str, Any], given: Collection[str], *, model: str | None,
