@@ -176,6 +176,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
 
         jobs.on_submit = CelerySubmissions(celery_app(settings))
     run_worker = (settings.worker_enabled and settings.queue == "embedded") if worker is None else worker
+    ended_hooks: list = []  # told of each job the worker ended, once the services below exist
     embedded = None
     if run_worker:
         embedded = EmbeddedWorker(
@@ -184,7 +185,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
             max_batch_images=settings.max_batch_images,
             max_pixels=settings.max_pixels,
             max_decoded_bytes=settings.max_decoded_bytes,
-            on_finished=_on_finished(webhooks),
+            on_finished=_on_finished(webhooks, ended_hooks),
             batch_window_s=settings.batch_window_ms / 1000.0,
             job_timeout_s=settings.job_timeout_s,
             identity_threshold=settings.identity_threshold,
@@ -198,6 +199,7 @@ def build_container(settings: Settings, *, worker: bool | None = None) -> Contai
     submissions = GenerationSubmissions(catalogue, recipes, jobs, uploads, limits, url_allowlist=settings.url_allowlist,
                                         identities=identities)
     avatars = AvatarService(db, blobs, jobs, submissions, identity_threshold=settings.identity_threshold)
+    ended_hooks.append(avatars.job_ended)  # an avatar set moves on as its runs end, not when it is read
     return Container(settings, db, blobs, models, events, KeyService(db), uploads, jobs, recipes, privacy, embedded,
                      webhooks, catalogue=catalogue, limits=limits, queue=queue, assets=assets,
                      identities=identities, submissions=submissions, avatars=avatars)
@@ -276,8 +278,13 @@ def _output_signer(settings: Settings):
     return OutputSigner(signing_identity(settings.signing_cert, settings.signing_key, settings.home))
 
 
-def _on_finished(webhooks):
+def _on_finished(webhooks, hooks=()):
     def notify(job, outputs: int) -> None:
+        for hook in hooks:
+            try:
+                hook(job)
+            except Exception:  # the job's own end stands; what the hook would do is done when it is next read
+                logging.getLogger("photogen.worker").exception("after the end of job %s", job.id)
         try:
             RUN_METRICS.observe_job_end(job.state, created_at=job.created_at, started_at=job.started_at,
                                         finished_at=job.finished_at, error_code=job.error_code, outputs=outputs)

@@ -130,3 +130,32 @@ def test_recipes_have_scenario_angle_and_instruction_variants(avatar_api, identi
     turn = avatar_api.post("/v1/generations", json={"recipe": "angle-slight-left", "identity_id": identity,
                                                     "model": "klein", "steps": 2, "width": 64, "height": 64}).json()
     assert turn["request"]["angle"] == -15 and turn["request"]["recipe"] == "angle-slight-left@1"
+
+
+def test_an_avatar_set_moves_on_as_its_runs_end_without_being_read(avatar_api, identity):
+    """The worker submits the retries and makes the grid once the runs end: a client that only waits for jobs
+    (or a webhook) finds the grid made, with no read of the set in between."""
+    import time
+
+    from photogen.store.tables import AvatarSet
+    from tests.api.conftest import WAIT_DEADLINE_S
+
+    body = {"identity_id": identity, "scenarios": ["avatar-corporate-headshot"], "num_images": 1, "model": "klein",
+            "seed": 3, "steps": 2, "size": 64, "retry": True, "max_retries": 1}
+    made = avatar_api.post("/v1/avatar-sets", json=body).json()
+    first = wait_for(avatar_api, made["runs"][0]["job_id"])
+    db = avatar_api.app.state.container.db
+    deadline = time.monotonic() + WAIT_DEADLINE_S
+    while True:  # the retry is submitted by the worker right after the first run ends
+        with db.session() as session:
+            row = session.get(AvatarSet, made["id"])
+            runs, grid_id = list(row.runs["runs"]), row.grid_asset_id
+        if grid_id is not None or time.monotonic() > deadline:
+            break
+        if len(runs) == 2:
+            wait_for(avatar_api, runs[1]["job_id"])
+        time.sleep(0.05)
+    assert first["state"] == "succeeded"
+    assert [run["attempt"] for run in runs] == [0, 1] and runs[1]["retry_of"] == first["id"]
+    assert grid_id is not None
+    assert avatar_api.get(f"/v1/avatar-sets/{made['id']}").json()["grid"]["id"] == grid_id

@@ -251,3 +251,21 @@ def test_the_image_to_image_path_draws_on_references_too(ref_api, photos):
     assert len(answer["images"]) == 1 and answer["job"]["upload_id"] == astronaut["id"]
     assert [r["role"] for r in answer["job"]["references"]] == ["source", "reference"]
     assert answer["job"]["via"]["path"] == "/v1/image-to-image" and answer["job"]["via"]["ignored_fields"] == []
+
+
+def test_a_sweep_of_angles_is_a_ladder_of_turns_with_each_measured(ref_api, photos):
+    astronaut = upload(ref_api, photos, "astronaut.jpg")
+    body = {"prompt": "a portrait", "model": "klein", **EDIT, "upload_id": astronaut["id"],
+            "sweep": {"field": "angle", "values": [-15, 0, 15]}}
+    response = ref_api.post("/v1/sweeps", json=body)
+    assert response.status_code == 202, response.text
+    job = wait_for(ref_api, response.json()["id"])
+    assert job["state"] == "succeeded", job["error"]
+    outputs = sorted((a for a in job["assets"] if a["kind"] == "output"), key=lambda a: a["index"])
+    assert [o["scores"].get("angle", {}).get("requested") for o in outputs] == [-15, None, 15]
+    assert len({o["sha256"] for o in outputs}) == 3  # each turn is its own instruction
+    grid = next(a for a in job["assets"] if a["kind"] == "grid")
+    labels = ref_api.get(f"/v1/assets/{grid['id']}").json()["record"]["labels"]
+    assert [label.split(",")[0] for label in labels] == ["angle -15", "angle 0", "angle +15"]
+    on_sd = ref_api.post("/v1/sweeps", json={**body, "model": "tiny", "steps": 4})
+    assert on_sd.status_code == 422 and on_sd.json()["error"]["message"].startswith("angle:")

@@ -44,3 +44,21 @@ def test_a_control_the_model_lacks_is_refused_with_a_fix(run, astronaut_jpeg, tm
     assert result.returncode == 2
     assert "error [unsupported_control]: image_strength: model 'tiny-flux2-klein'" in result.stderr
     assert "fix:" in result.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_a_sweep_runs_on_an_edit_model_without_an_image_strength(run, astronaut_jpeg, tmp_path):
+    result = run("sweep", str(astronaut_jpeg), "--prompt", "make the coat red", "--model", "tiny-flux2-klein",
+                 "--field", "seed", "--values", "1,2", "--steps", "2", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    pngs = sorted(tmp_path.glob("*.png"))
+    records = []
+    for path in pngs:
+        with Image.open(path) as image:
+            if "photogen" in image.text:
+                records.append(json.loads(image.text["photogen"]))
+    outputs = [r for r in records if "sweep" in r]
+    assert sorted(r["sweep"]["value"] for r in outputs) == [1, 2]
+    assert all(r["request"]["image_strength"] is None for r in outputs)
+    refused = run("sweep", str(astronaut_jpeg), "--prompt", "make the coat red", "--model", "tiny-flux2-klein",
+                  "--values", "0.2,0.4", "--steps", "2", "--out", str(tmp_path / "no"))
+    assert refused.returncode == 2 and "unsupported_control" in refused.stderr

@@ -305,12 +305,14 @@ class RecipeDiff(BaseModel):
 
 class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    field: Literal["image_strength", "seed", "guidance", "steps"] = Field(description="The one control to sweep.")
+    field: Literal["image_strength", "seed", "guidance", "steps", "angle"] = Field(
+        description="The one control to sweep (angle: head turns in degrees, e.g. [-30, -15, 15, 30], on models "
+        "with an angle control).")
     values: list[float] = Field(min_length=2, max_length=12, description="Its values, e.g. [0.3, 0.45, 0.6, 0.75]; whole numbers for seed and steps.")
 
     @model_validator(mode="after")
     def _check_whole_numbers(self) -> SweepSpec:
-        if self.field in ("seed", "steps"):
+        if self.field in ("seed", "steps", "angle"):
             fractional = [v for v in self.values if v != int(v)]
             if fractional:
                 raise ValueError(f"values: {self.field} takes whole numbers, not {fractional[0]:g}")

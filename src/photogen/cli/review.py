@@ -41,11 +41,14 @@ def _scores_table(title: str, rows: list[tuple[str, str, dict]]) -> None:
 def sweep(
     source: Annotated[Path, typer.Argument(help="The source photo.")],
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="What the output should show.")],
-    field: Annotated[str, typer.Option(help="The control to sweep: image_strength, seed, guidance or steps.")] = "image_strength",
+    field: Annotated[str, typer.Option(help="The control to sweep: image_strength, seed, guidance, steps or angle "
+                                       "(head turns, on models that can).")] = "image_strength",
     values: Annotated[str, typer.Option(help="Comma-separated values, e.g. 0.3,0.45,0.6,0.75.")] = "0.3,0.45,0.6,0.75",
     seed: Annotated[Optional[int], typer.Option(help="Seed for every image (one is picked if left out).")] = None,
     steps: Annotated[int, typer.Option(help="Scheduler steps.")] = 30,
-    image_strength: Annotated[float, typer.Option(help="Image strength where it is not the swept field.")] = 0.5,
+    image_strength: Annotated[Optional[float], typer.Option(
+        help="Image strength where it is not the swept field (default 0.5 on models that take one; "
+             "instruction-edit models take none).")] = None,
     preset: Annotated[Optional[str], typer.Option(help="Crop preset, e.g. headshot.")] = None,
     model: Annotated[Optional[str], typer.Option(help="tiny, a hub id, a folder or a .safetensors file.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Folder for the outputs and the grid.")] = None,
@@ -54,7 +57,7 @@ def sweep(
     from photogen.domain.errors import PhotogenError
     from photogen.domain.params import GenerationRequest
     from photogen.engines.cache import ModelCache
-    from photogen.engines.loader import load_generator
+    from photogen.engines.loader import inspect_model, load_generator
     from photogen.services.generation import GenerationService, Source
 
     settings = load_settings()
@@ -64,8 +67,12 @@ def sweep(
     except ValueError:
         raise _fail_text("invalid_request", f"values {values!r} are not numbers for {field}", "e.g. --values 0.3,0.5,0.7") from None
     try:
+        spec = model_spec(model or settings.default_model)
+        if image_strength is None and field != "image_strength":
+            capabilities = inspect_model(spec, settings).capabilities
+            image_strength = 0.5 if capabilities is None or capabilities.image_strength else None
         base = GenerationRequest.parse({"prompt": prompt, "seed": seed, "steps": steps, "image_strength": image_strength,
-                                        "crop_preset": preset, "model": model_spec(model or settings.default_model)})
+                                        "crop_preset": preset, "model": spec})
         out_dir = ready_folder(out or settings.outputs_dir)
         service = GenerationService(settings, ModelCache(lambda spec: load_generator(spec, settings)))
         result = service.sweep(Source.from_path(source, settings), base, field, parsed, out_dir)

@@ -49,6 +49,16 @@ def run_sweep(ctx: RunContext, decoded: DecodedImage, base: GenerationRequest, f
     # 4. outputs with their value and scores
     ordered = [images[i] for i in range(len(variants))]
     scores = score_images(crop, ordered)
+    if field == "angle":  # each turn measured beside the one asked for
+        import numpy as np
+
+        from photogen.scoring.references import face_yaw, reference_scores
+
+        source_yaw = face_yaw(np.asarray(crop.convert("RGB")))
+        for variant, image, score in zip(variants, ordered, scores):
+            if variant.angle is not None:
+                score.update(reference_scores(np.asarray(image.convert("RGB")), None, angle=variant.angle,
+                                              source_yaw=source_yaw, identity_drift=bool(score.get("identity_drift"))))
     pieces, labels = [crop_output(crop, plan, source)], []
     for index, (variant, image, score) in enumerate(zip(variants, ordered, scores)):
         value = getattr(variant, field)
@@ -56,7 +66,9 @@ def run_sweep(ctx: RunContext, decoded: DecodedImage, base: GenerationRequest, f
                   "pixel_sha256": pixel_sha256(image), "sweep": {"field": field, "value": value}}
         pieces.append(Output("output", index, variant.seed, image, record, scores=score))
         identity = f", id {score['identity']:.2f}" if score.get("identity") is not None else ""
-        labels.append(label_for(field, value) + identity)
+        measured = (score.get("angle") or {}).get("measured_yaw")
+        turned = f", yaw {measured:+.0f}" if measured is not None else ""
+        labels.append(label_for(field, value) + identity + turned)
     # 5. the labelled grid
     grid_record = {"schema": SCHEMA, "kind": "sweep_grid", "sweep": {"field": field, "values": list(values)},
                    "labels": labels, "request": base.model_dump(mode="json"), "software": software_versions()}

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 MAX_SCENARIOS = 8
 MAX_IMAGES = 4  # outputs per scenario
 MAX_RETRIES = 3  # runs after the first, per scenario
+RUN_KEY_PREFIX = "avatar-set:"  # a set's runs carry the idempotency key avatar-set:SET:SCENARIO:ATTEMPT
 TERMINAL = ("succeeded", "failed", "canceled")
 LIST_HINT = "list your avatar sets with GET /v1/avatar-sets"
 
@@ -144,13 +145,27 @@ class AvatarService:
             request = request.model_copy(update={"seed": seed})
             warnings = self._submissions.warnings_for(request, drawn, drawn.source.id, owner)
             job, _ = self._submissions.submit(owner, request, drawn.source.id, drawn=drawn, warnings=warnings,
-                                              idempotency_key=f"avatar-set:{set_id}:{index}:0")
+                                              idempotency_key=f"{RUN_KEY_PREFIX}{set_id}:{index}:0")
             runs.append({"scenario": scenario, "job_id": job.id, "attempt": 0, "retry_of": None})
         now = utcnow()
         with self._db.session(write_lock=True) as session:
             session.add(AvatarSet(id=set_id, owner=owner, identity_id=drawn.identity_id or identity_id, spec=spec,
                                   runs={"runs": runs}, created_at=now, updated_at=now))
         return self.get(owner, set_id)
+
+    # -- moving it on ------------------------------------------------------------------------------
+
+    def job_ended(self, job: Any) -> None:
+        """Told of each job a worker ended: a run of an avatar set moves its set on (retries, then the grid) as
+        soon as the set's runs have all ended. Its runs are known by their idempotency keys
+        (avatar-set:SET:SCENARIO:ATTEMPT); reading the set does the same, for runs that ended elsewhere."""
+        key = getattr(job, "idempotency_key", None) or ""
+        if not key.startswith(RUN_KEY_PREFIX):
+            return
+        try:
+            self.get(job.owner, key.split(":")[1])
+        except NotFound:  # the set was deleted meanwhile
+            return
 
     # -- reading it (and moving it on) -----------------------------------------------------------
 
@@ -214,12 +229,12 @@ class AvatarService:
             following = request.model_copy(update={"seed": spec["seed"] + attempt * spec["num_images"]})
             job, _ = self._jobs.submit(owner, following, run.job.upload_id, parent_id=run.job.id, relation="retry",
                                        identity_id=view.identity_id, warnings=tuple(run.job.spec.warnings),
-                                       idempotency_key=f"avatar-set:{view.id}:{index}:{attempt}")
+                                       idempotency_key=f"{RUN_KEY_PREFIX}{view.id}:{index}:{attempt}")
             added.append({"scenario": scenario, "job_id": job.id, "attempt": attempt, "retry_of": run.job.id})
         if not added:
             return False
         with self._db.session(write_lock=True) as session:
-            row = session.get(AvatarSet, view.id)
+            row = session.get(AvatarSet, view.id, with_for_update=True)
             known = {entry["job_id"] for entry in row.runs.get("runs", [])}
             row.runs = {"runs": [*row.runs.get("runs", []), *(a for a in added if a["job_id"] not in known)]}
             row.updated_at = utcnow()
@@ -266,8 +281,8 @@ class AvatarService:
                       width=grid.width, height=grid.height, record=record, size_bytes=len(data),
                       scores={"cells": cells, "marked": sum(1 for c in cells if c.get("marked"))})
         with self._db.session(write_lock=True) as session:
-            row = session.get(AvatarSet, view.id)
-            if row is None or row.grid_asset_id is not None:  # made meanwhile by another reader
+            row = session.get(AvatarSet, view.id, with_for_update=True)
+            if row is None or row.grid_asset_id is not None:  # made meanwhile by another reader or worker
                 return
             session.add(asset)
             row.grid_asset_id = asset.id

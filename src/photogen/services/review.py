@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 from photogen.domain.errors import InvalidRequest
 from photogen.domain.params import GenerationRequest
 
-SWEEPABLE = ("image_strength", "seed", "guidance", "steps")
+SWEEPABLE = ("image_strength", "seed", "guidance", "steps", "angle")  # angle: a ladder of head turns
 MAX_SWEEP_VALUES = 12
 
 
@@ -43,6 +43,8 @@ def vary_request(base: GenerationRequest, changes: dict[str, Any]) -> Generation
 
 
 def label_for(field: str, value: Any) -> str:
+    if field == "angle":
+        return f"angle {value:+d}" if value else "angle 0"
     names = {"image_strength": "strength", "seed": "seed", "guidance": "CFG", "steps": "steps"}
     return f"{names.get(field, field)} {value}"
 

@@ -55,7 +55,7 @@ def create_sweep(
     container = container_of(request)
     prepared = _prepared(request, owner, body, also_given=(body.sweep.field,))
     base, source = prepared.request, prepared.source
-    values = [int(v) if body.sweep.field in ("seed", "steps") else v for v in body.sweep.values]
+    values = [int(v) if body.sweep.field in ("seed", "steps", "angle") else v for v in body.sweep.values]
     job, created = container.submissions.submit_sweep(owner, base, source, body.sweep.field, values,
                                                       idempotency_key=idempotency_key, callback_url=body.callback_url)
     return submitted_job(response, created, job, container.jobs, owner)

@@ -139,7 +139,9 @@ async function followAvatar(id, out) {
         el("ul", { class: "history-thumbs" }, run.outputs.map((/** @type {any} */ asset) => {
           const img = el("img", { alt: `${run.scenario}, seed ${asset.seed}`, class: marked.has(asset.id) ? "marked" : null });
           showImage(img, asset.url).catch(() => img.classList.add("broken"));
-          const score = asset.scores && typeof asset.scores.identity === "number" ? `identity ${number(asset.scores.identity)}` : "no face";
+          const set = asset.scores && asset.scores.identity_set;
+          const score = set && typeof set.best === "number" ? `identity ${number(set.best)} vs the set`
+            : asset.scores && typeof asset.scores.identity === "number" ? `identity ${number(asset.scores.identity)}` : "no face";
           return el("li", {}, img, el("span", { class: "caption", text: `${score}${marked.has(asset.id) ? " · marked" : ""}` }));
         }))))),
       view.grid ? (() => {

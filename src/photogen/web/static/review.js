@@ -77,10 +77,25 @@ function scoreLine(scores) {
   if (typeof scores.identity === "number") parts.push(`identity ${number(scores.identity)}`);
   else if (scores.identity_note) parts.push(scores.identity_note);
   if (typeof scores.structure === "number") parts.push(`structure ${number(scores.structure)}`);
+  const set = scores.identity_set;
+  if (set && typeof set.best === "number") parts.push(`vs the set ${number(set.best)} best`);
+  const angle = scores.angle;
+  if (angle && typeof angle.requested === "number") {
+    parts.push(`head turn ${angle.requested}° asked${typeof angle.turned === "number" ? `, ${number(angle.turned, 1)}° made` : ""}`);
+  }
+  const flags = Array.isArray(scores.drift) ? scores.drift : [];
   return el("div", { class: "scores" },
     el("p", { class: "score-line", text: parts.join(" · ") }),
     scores.identity_drift
       ? el("p", { class: "drift", role: "note" }, el("span", { class: "badge-drift", text: "Identity drift" }), ` Fix: ${scores.fix || "raise image strength"}`)
+      : null,
+    flags.includes("identity_set")
+      ? el("p", { class: "drift", role: "note" }, el("span", { class: "badge-drift", text: "Not the set's person" }),
+        " Fix: raise image strength, or use references closer to the source's angle and light")
+      : null,
+    flags.includes("angle")
+      ? el("p", { class: "drift", role: "note" }, el("span", { class: "badge-drift", text: "Head turn missed" }),
+        " Fix: ask for a smaller turn, or add a reference photo at that angle")
       : null);
 }
 
