@@ -78,8 +78,12 @@ def restore(
                f"mask: {folder / f'{stem}_damage_mask.png'}")
     for step in restoration["steps"]:
         if step["step"] == "repair":
-            typer.echo(f"repair: {step['method']}" + (f" ({step['model']['pipeline']}, {step['tiles_worked']} tiles)"
-                                                     if step["method"] == "model" else ""))
+            detail = ""
+            if step["method"] == "model":
+                detail = f" ({step['model']['pipeline']}, {step['tiles_worked']} tiles)"
+            elif step["method"] == "edit_model":
+                detail = f" ({step['model']['model']}, {step['tiles_worked']} tiles)"
+            typer.echo(f"repair: {step['method']}{detail}")
         elif step["step"] == "faces":
             identity = step["identity"]
             similarity = "n/a" if identity["similarity"] is None else f"{identity['similarity']:.3f}"
