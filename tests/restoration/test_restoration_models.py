@@ -68,7 +68,7 @@ def test_an_instruction_model_colourises_a_black_and_white_scan_keeping_its_stru
     assert steps["repair"]["monochrome"]  # only the model's lightness kept: the print stays black-and-white
     repaired = np.asarray(result.pieces[kinds.index("repair")].image).astype(np.int16)
     assert np.abs(repaired[..., 0] - repaired[..., 2]).max() <= 2
-    assert steps["faces"]["method"] == "opencv_denoise"  # no image strength: the gentle pass is OpenCV's
+    assert steps["faces"]["method"] == "opencv_denoise" and "no image strength" in steps["faces"]["note"]
     coloured = np.asarray(result.pieces[kinds.index("colourise")].image).astype(np.int16)
     assert np.abs(coloured[..., 0] - coloured[..., 2]).mean() > 1.0  # no longer grey
     assert steps["colourise"]["structure"] > 0.9  # the scan's own lightness at full resolution
@@ -129,3 +129,18 @@ def test_an_edit_model_repair_stops_at_an_interrupt_before_its_tile_runs(klein, 
 def test_a_description_model_is_no_edit_repairer(tiny):
     with pytest.raises(ValueError):
         EditRepairer(tiny)
+
+
+def test_qwen_image_edit_repairs_and_colourises_at_its_fewest_steps_when_asked_for_fewer(models, sample_photos):
+    qwen = models.get("tiny-qwen-image-edit-plus")
+    assert qwen.capabilities.min_steps == 2
+    grey = damage(np.ascontiguousarray(sample_photos["camera"][..., :3][::4, ::4]), seed=2).damaged
+    result = run_restore(Image.fromarray(grey), model=qwen, colourise_scan=True, steps=1, seed=1)
+    kinds = [piece.kind for piece in result.pieces]
+    steps = {step["step"]: step for step in result.pieces[-1].record["restoration"]["steps"]}
+    repair_record, colour = steps["repair"], steps["colourise"]
+    assert repair_record["method"] == "edit_model" and repair_record["steps"] == 2
+    assert repair_record["model"]["tile"] == 64 and repair_record["tiles_worked"] >= 1  # its own native side
+    assert colour["done"] and colour["steps"] == 2
+    coloured = np.asarray(result.pieces[kinds.index("colourise")].image).astype(np.int16)
+    assert np.abs(coloured[..., 0] - coloured[..., 2]).mean() > 1.0  # a working sampler's colour, not grey

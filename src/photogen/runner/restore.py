@@ -113,6 +113,9 @@ def run_restore(scan: Image.Image, *, mask: Image.Image | None = None, model: Ge
     face_model = generator if generator is not None and generator.capabilities.image_strength else None
     final, faces = face_pass(current, detector=detector, scorer=scorer, generator=face_model, seed=seed, steps=steps,
                              interrupt=interrupt)
+    if generator is not None and face_model is None:
+        faces["note"] = (f"model {generator.info.id} starts from noise (no image strength), too far from a gentle "
+                         "pass: OpenCV's denoise evened the faces")
     overall = scorer.score(rgb, final)
     faces["identity"] = overall.as_dict()
     history.append({"step": "faces", **faces})
