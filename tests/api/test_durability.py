@@ -245,3 +245,21 @@ def test_a_prefetch_that_fails_leaves_the_job_to_be_made_ready_after_its_claim(s
     assert states(container)[job.id] == ("succeeded", 1)
     worker.runner.close()
     container.close()
+
+
+def test_a_job_whose_model_is_not_loaded_yet_says_so_before_its_first_step(server_settings, astronaut_bytes):
+    container = build_container(server_settings, worker=False)
+    first = submit(container, astronaut_bytes)
+    worker = windowed_worker(container, FakeClock(), window_s=0.0)
+    assert not worker.runner.ctx.models.is_loaded("tiny")
+    worker.runner.run(worker.claim())
+    events = container.events.since(first.id, 0)
+    progress = [e for e in events if e["event"] == "progress"]
+    assert progress[0]["phase"] == "loading_model" and progress[0]["step"] == 0 and progress[0]["model"] == "tiny"
+    assert progress[-1]["step"] > 0 and "phase" not in progress[-1]
+    second = submit(container, astronaut_bytes, seed=7)
+    worker.runner.run(worker.claim())  # the model is loaded now: no loading phase
+    assert not [e for e in container.events.since(second.id, 0) if e.get("phase")]
+    assert states(container)[second.id][0] == "succeeded"
+    worker.runner.close()
+    container.close()

@@ -3,9 +3,6 @@ started on the database serves and replays them, and the downgrade gives back th
 
 from __future__ import annotations
 
-import pytest
-from alembic import command
-from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -15,14 +12,7 @@ from photogen.domain.params import GenerationRequest
 from photogen.store.database import Database, migrate
 from photogen.store.tables import Asset, Job, Upload
 from tests.api.conftest import FAST, wait_for
-
-
-def downgrade(db: Database, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", "photogen.store:migrations")
-    with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+from tests.api.migrations import database_url, downgrade  # noqa: F401 (a fixture)
 
 
 # The rows as the previous release wrote them (services/jobs.py before JobSpec).
@@ -43,13 +33,6 @@ def old_rows() -> list[dict]:
         {"id": "u" * 32, "kind": "upscale", "request": UPSCALE, "parent_id": "g" * 32, "relation": "upscale",
          "source_asset_id": "a" * 32},
     ]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'old.db'}"
-    return request.getfixturevalue("postgres_url")
 
 
 def test_old_rows_become_job_specs_and_back(database_url):

@@ -4,9 +4,6 @@ downgrade removes the tables again."""
 
 from __future__ import annotations
 
-import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect, select
 
 from photogen.domain.jobs import GenerateSpec, JobReference
@@ -15,23 +12,9 @@ from photogen.services.uploads import UploadService
 from photogen.store.blobs import blob_store_for
 from photogen.store.database import Database, migrate
 from photogen.store.tables import Job, JobReferenceRow, Upload
+from tests.api.migrations import database_url, downgrade  # noqa: F401 (a fixture)
 
 NEW_TABLES = {"job_references", "avatar_sets"}
-
-
-def downgrade(db: Database, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", "photogen.store:migrations")
-    with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'old.db'}"
-    return request.getfixturevalue("postgres_url")
 
 
 def test_reference_tables_arrive_on_a_database_with_rows_and_leave_again(database_url, tmp_path, astronaut_bytes):

@@ -99,6 +99,12 @@ class ModelCache:
     def memory_bytes(self) -> int:
         return sum(size for _model, size in self._models.values())
 
+    def is_loaded(self, spec: str) -> bool:
+        """Whether `spec` is loaded now (a get would not load it)."""
+        key = self._key(spec)
+        with self._lock:
+            return key in self._models
+
     def loaded(self) -> list[str]:
         """Keys of the loaded models, least recently used first."""
         with self._lock:

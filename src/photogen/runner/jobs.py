@@ -33,6 +33,18 @@ log = logging.getLogger("photogen.worker")
 PREVIEWS_PER_PASS = 4  # previews over one pass: a hint every quarter, cheap beside a step
 
 
+def model_of(spec: Any) -> str | None:
+    """The model a job's run loads, if any."""
+    if isinstance(spec, SweepSpec):
+        return spec.base.model
+    if isinstance(spec, UpscaleSpec):
+        return spec.model if spec.method in ("auto", "tiled_refine") else None
+    if isinstance(spec, RestoreSpec):
+        return spec.model
+    request = getattr(spec, "request", None)
+    return getattr(request, "model", None)
+
+
 class JobRunner:
     def __init__(self, ctx: RunContext, *, stopping: Callable[[], bool],
                  on_finished: JobEnded | None = None) -> None:
@@ -61,6 +73,19 @@ class JobRunner:
             self._prefetch_pool.shutdown(wait=False, cancel_futures=True)
             self._prefetch_pool = None
 
+    def tell_loading(self, jobs: list[Job]) -> None:
+        """A progress event with phase "loading_model" for each claimed job whose model is not loaded yet, so that
+        clients can say so rather than show a bar stuck at nought (its first step says the load is over)."""
+        for job in jobs:
+            model = model_of(job.spec)
+            try:
+                loading = model is not None and not self.ctx.models.is_loaded(model)
+            except Exception:  # noqa: BLE001 (an unknown model fails the job where it is loaded)
+                loading = False
+            if loading:
+                self.ctx.events.publish(job.id, "progress", step=0, total=job.progress_total or 0,
+                                        phase="loading_model", model=model)
+
     def _made_ready(self, job: Job, spec: GenerationSpec) -> GenerationTask:
         task = self.prepare(job, spec)
         with task.timings.phase("source_face"):
@@ -82,6 +107,7 @@ class JobRunner:
 
     def run(self, jobs: list[Job]) -> None:
         """Claimed jobs to an end: sweeps and upscales one by one, compatible generations one batch each."""
+        self.tell_loading(jobs)
         # 1. each job made ready, or run when it is a kind of its own
         tasks: list[GenerationTask] = []
         for job in jobs:

@@ -147,6 +147,8 @@ function onEvent(id, { name, data }) {
   if (name === "state" && data.state) next.state = data.state;
   if (name === "progress" && next.state === "queued") next.state = "running";
   if (typeof data.step === "number") next.progress.step = Math.max(next.progress.step || 0, data.step);
+  if (typeof data.phase === "string") next.progress.phase = data.phase; // e.g. loading_model, until the first step
+  else if (name === "progress" && typeof data.step === "number" && data.step > 0) delete next.progress.phase;
   if (typeof data.total === "number" && data.total > 0) next.progress.total = data.total;
   if (FINISHED.has(next.state)) return; // the job itself (with its assets) is read next
   remember(next);
@@ -190,7 +192,9 @@ export function progressText(job) {
     case "running": {
       if (job.kind === "upscale") return "Enlarging…";
       const elapsed = clock ? (now - clock.started) / 1000 : 0;
-      if (!step) return `Loading the model and preparing the photo…${elapsed >= 1 ? ` ${duration(elapsed)} so far` : ""}`;
+      const so = elapsed >= 1 ? ` ${duration(elapsed)} so far` : "";
+      if (!step && job.progress && job.progress.phase === "loading_model") return `Loading the model…${so}`;
+      if (!step) return `Preparing the photo…${so}`;
       const share = total ? Math.min(100, Math.round((100 * step) / total)) : 0;
       let left = "";
       if (clock && clock.firstStep !== null && clock.stepAt !== null && step > clock.firstStepCount && total) {

@@ -49,7 +49,8 @@ function stateText(job) {
   const share = total ? Math.round((100 * step) / total) : 0;
   return /** @type {Record<string, string>} */ ({
     queued: "Queued: waiting for the worker…",
-    running: step ? `Generating: ${share}%…` : "Loading the model and preparing the photo…",
+    running: step ? `Generating: ${share}%…`
+      : job.progress && job.progress.phase === "loading_model" ? "Loading the model…" : "Preparing the photo…",
     succeeded: `Done: ${outputsOf(job).length} images.`,
     failed: `Failed: ${job.error ? job.error.message : "no reason given"}`,
     canceled: "Canceled: no outputs were kept.",
