@@ -16,8 +16,9 @@ def restore(
                                                       "damaged (e.g. an edited *_damage_mask.png).")] = None,
     colourise: Annotated[bool, typer.Option("--colourise", help="Colourise a black-and-white scan (needs an "
                                                                  "instruction-edit --model).")] = False,
-    model: Annotated[Optional[str], typer.Option(help="Model that repairs (its inpainting pipeline), passes over "
-                                                       "faces and colourises; default: OpenCV only.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model that repairs (its inpainting pipeline, or an "
+                                                       "instruction-edit model told to repair), passes over faces "
+                                                       "and colourises; default: OpenCV only.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the model's passes.")] = 0,
     steps: Annotated[int, typer.Option(help="Scheduler steps of the model's passes.")] = 20,
     out: Annotated[Optional[Path], typer.Option(help="Folder for the result (default: the outputs folder).")] = None,
