@@ -133,3 +133,46 @@ def test_a_model_repair_is_held_to_the_work_limit_once_its_damaged_tiles_are_kno
     assert job["error"]["code"] == "invalid_request"
     assert "damaged tile(s)" in job["error"]["message"] and "10,000" in job["error"]["message"]
     assert not [asset for asset in job["assets"] if asset["kind"] == "output"]  # nothing half-made is kept
+
+
+def test_a_restoration_with_an_instruction_edit_model_repairs_by_telling_it_to(tmp_path, settings, tiny, models, scan):
+    """The catalogue's klein (the tiny FLUX.2 [klein]) repairs the painted damage tile by tile; pixels away from
+    the mask stay the scan's own; the same seed gives the same repair; the work limit holds it too."""
+    import cv2
+    from fastapi.testclient import TestClient
+
+    from photogen.api.app import create_app
+    from photogen.restoration.repair import FEATHER_PX, MODEL_MASK_GROW_PX, REPAIR_INSTRUCTION
+    from tests.api.conftest import make_settings
+
+    models.get("tiny-flux2-klein")
+    server = make_settings(tmp_path / "home", settings.models_dir, models={"klein": "tiny-flux2-klein"})
+    mask = np.zeros((160, 160), np.uint8)
+    mask[40:60, 40:120] = 255
+    body = {"image": png_b64(scan), "mask": png_b64(mask, "L"), "model": "klein", "steps": 2, "seed": 3}
+    with TestClient(create_app(server)) as client:
+        repairs = []
+        for _ in range(2):
+            answer = client.post("/v1/restorations", json=body)
+            assert answer.status_code == 202, answer.text
+            job = wait_for(client, answer.json()["id"])
+            assert job["state"] == "succeeded", job["error"]
+            assets = assets_by_kind(job)
+            record = client.get(f"/v1/assets/{assets['repair']['id']}").json()["record"]["repair"]
+            pixels = Image.open(io.BytesIO(client.get(assets["repair"]["url"]).content)).convert("RGB")
+            repairs.append((record, np.asarray(pixels)))
+            assert (assets["output"]["width"], assets["output"]["height"]) == (160, 160)
+        limited = server.model_copy(update={"max_work_per_request": 10_000})
+    record, repaired = repairs[0]
+    assert record["method"] == "edit_model" and record["model"]["model"] == "tiny-flux2-klein"
+    assert record["instruction"] == REPAIR_INSTRUCTION and record["seed"] == 3 and record["steps"] == 2
+    assert record["tiles"] == 4 and record["tiles_worked"] == 4  # the damage crosses every tile's overlap
+    reach = MODEL_MASK_GROW_PX + FEATHER_PX + 1
+    near = cv2.dilate((mask > 0).astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)).astype(bool)
+    assert np.array_equal(repaired[~near], scan[~near])
+    assert not np.array_equal(repaired[mask > 0], scan[mask > 0])
+    assert np.array_equal(repairs[1][1], repaired)  # the same seed, the same pixels
+    with TestClient(create_app(limited)) as client:
+        job = wait_for(client, client.post("/v1/restorations", json=body).json()["id"])
+    assert job["state"] == "failed" and job["error"]["code"] == "invalid_request"
+    assert "4 damaged tile(s) of 128x128" in job["error"]["message"]

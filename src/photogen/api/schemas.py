@@ -360,8 +360,9 @@ class RestorationIn(BaseModel):
                              "where damaged. Leave it out to have the damage found; send an edited damage_mask "
                              "asset to repair what you painted.")
     mask_upload_id: str | None = Field(default=None, description="An upload holding the mask, instead of `mask`.")
-    model: str | None = Field(default=None, description="The model that repairs (its inpainting pipeline), passes "
-                              "over faces and colourises; none: OpenCV repairs and no model runs.")
+    model: str | None = Field(default=None, description="The model that repairs (its inpainting pipeline, "
+                              "or an instruction-edit model told to repair), passes over faces and colourises; "
+                              "none: OpenCV repairs and no model runs.")
     colourise: bool = Field(default=False, description="Colourise a black-and-white scan (needs a model that "
                             "follows instructions).")
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of the model's passes (tile k: seed + k).")

@@ -16,8 +16,9 @@ def restore(
                                                       "damaged (e.g. an edited *_damage_mask.png).")] = None,
     colourise: Annotated[bool, typer.Option("--colourise", help="Colourise a black-and-white scan (needs an "
                                                                  "instruction-edit --model).")] = False,
-    model: Annotated[Optional[str], typer.Option(help="Model that repairs (its inpainting pipeline), passes over "
-                                                       "faces and colourises; default: OpenCV only.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model that repairs (its inpainting pipeline, or an "
+                                                       "instruction-edit model told to repair), passes over faces "
+                                                       "and colourises; default: OpenCV only.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the model's passes.")] = 0,
     steps: Annotated[int, typer.Option(help="Scheduler steps of the model's passes.")] = 20,
     out: Annotated[Optional[Path], typer.Option(help="Folder for the result (default: the outputs folder).")] = None,
@@ -78,8 +79,12 @@ def restore(
                f"mask: {folder / f'{stem}_damage_mask.png'}")
     for step in restoration["steps"]:
         if step["step"] == "repair":
-            typer.echo(f"repair: {step['method']}" + (f" ({step['model']['pipeline']}, {step['tiles_worked']} tiles)"
-                                                     if step["method"] == "model" else ""))
+            detail = ""
+            if step["method"] == "model":
+                detail = f" ({step['model']['pipeline']}, {step['tiles_worked']} tiles)"
+            elif step["method"] == "edit_model":
+                detail = f" ({step['model']['model']}, {step['tiles_worked']} tiles)"
+            typer.echo(f"repair: {step['method']}{detail}")
         elif step["step"] == "faces":
             identity = step["identity"]
             similarity = "n/a" if identity["similarity"] is None else f"{identity['similarity']:.3f}"

@@ -2,8 +2,10 @@
 
 The model sees the scan at its own working size and is told to colour it. Only its colour is kept: its
 output's chroma (Lab a and b) is enlarged to the scan's size and put under the scan's own full-resolution
-lightness, so every line and grain of the scan stays as it was. The structure score (SSIM on luma,
-photogen.scoring.structure) between the scan and the colourised result says how much of its structure is kept.
+lightness, so every line and grain of the scan stays as it was. It runs at least the model's fewest steps
+(Capabilities.min_steps: Qwen-Image-Edit's sampler needs two), and the record names the steps run. The
+structure score (SSIM on luma, photogen.scoring.structure) between the scan and the colourised result says how
+much of its structure is kept.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def colourise(rgb: np.ndarray, generator: Generator, *, seed: int = 0, steps: in
     size = generator.native_size((float(width), float(height)))
     small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if size[0] < width else cv2.INTER_CUBIC)
     request = GenerationRequest(prompt=prompt, image_strength=None, seed=seed,
-                                steps=steps or caps.default_steps or 20, guidance=caps.default_guidance or 4.0,
+                                steps=max(steps or caps.default_steps or 20, caps.min_steps), guidance=caps.default_guidance or 4.0,
                                 width=size[0], height=size[1], model=generator.info.id)
     images = generator.generate([PreparedRequest(request=request, image=Image.fromarray(small, "RGB"))],
                                 None, interrupt)

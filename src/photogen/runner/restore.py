@@ -21,7 +21,7 @@ from photogen.outputs import SCHEMA, pixel_sha256
 from photogen.restoration.colourise import check_colourise, colourise
 from photogen.restoration.damage import DamageMap, find_damage, is_monochrome, mask_from_image, mask_preview
 from photogen.restoration.faces import face_pass
-from photogen.restoration.repair import repair
+from photogen.restoration.repair import EditRepairer, repair
 from photogen.restoration.tones import measure_tones
 from photogen.runner.records import Output, RunResult, software_versions
 
@@ -72,12 +72,17 @@ def run_restore(scan: Image.Image, *, mask: Image.Image | None = None, model: Ge
                                                             "preview_of": "damage_mask"}))
     history.append({"step": "damage_mask", **damage})
     step_done(1)
-    # 2. repair at full resolution: the model's inpainting pipeline when it has one, else OpenCV
+    # 2. repair at full resolution: the model's inpainting pipeline when it has one, an instruction-edit model
+    # told to repair, else OpenCV
     inpainter = inpainter_for(generator)
-    repaired, how = repair(rgb, found.mask, inpainter=inpainter, seed=seed, steps=steps, interrupt=interrupt,
-                           check_work=check_work)
-    if model is not None and inpainter is None:
-        how["note"] = f"model {model.info.id} has no inpainting pipeline here; OpenCV repaired"
+    editor = None
+    if inpainter is None and generator is not None and generator.capabilities.prompt_kind == "instruction":
+        editor = EditRepairer(generator)
+    repaired, how = repair(rgb, found.mask, inpainter=inpainter, editor=editor, seed=seed, steps=steps,
+                           interrupt=interrupt, check_work=check_work)
+    if model is not None and inpainter is None and editor is None:
+        how["note"] = (f"model {model.info.id} has no inpainting pipeline here and takes no instructions; "
+                       "OpenCV repaired")
     pieces.append(_image_step("repair", repaired, {**base("repair", repaired), "repair": how}))
     history.append({"step": "repair", **how})
     step_done(2)
@@ -108,6 +113,9 @@ def run_restore(scan: Image.Image, *, mask: Image.Image | None = None, model: Ge
     face_model = generator if generator is not None and generator.capabilities.image_strength else None
     final, faces = face_pass(current, detector=detector, scorer=scorer, generator=face_model, seed=seed, steps=steps,
                              interrupt=interrupt)
+    if generator is not None and face_model is None:
+        faces["note"] = (f"model {generator.info.id} starts from noise (no image strength), too far from a gentle "
+                         "pass: OpenCV's denoise evened the faces")
     overall = scorer.score(rgb, final)
     faces["identity"] = overall.as_dict()
     history.append({"step": "faces", **faces})
