@@ -199,8 +199,8 @@ class JobRunner:
                 self.assets.fail(job, exc)
 
     def preview_sink(self, group: list[GenerationTask]):
-        """Publishes a small preview of each job's first image every PREVIEW_EVERY-th of the pass (a "preview"
-        event with a JPEG data URL), decoded from the latents by the fixed linear map."""
+        """Publishes a small preview of each job's first image every PREVIEWS_PER_PASS-th of the pass but the last
+        (a "preview" event with a JPEG data URL), decoded from the latents by the fixed linear map."""
         rows, row = [], 0
         for task in group:
             rows.append((task.ref.id, row))
@@ -208,7 +208,7 @@ class JobRunner:
 
         def sink(done: int, total: int, latents) -> None:
             every = max(1, total // PREVIEWS_PER_PASS)
-            if done % every and done != total:
+            if done % every or done >= total:  # the last step's picture is the output itself, moments later
                 return
             for job_id, first in rows:
                 image = latent_image(latents[first])
