@@ -155,6 +155,24 @@ class EditGenerator:
             for handle in handles:
                 handle.remove()
 
+    def _shifted_timesteps(self, image_tokens: int, steps: int, device: Any) -> tuple[Any, torch.Tensor]:
+        """A fresh scheduler and its timesteps: the flow-matching sigmas, shifted for this many image tokens
+        (FLUX.1 Kontext and Qwen-Image-Edit-Plus, as their pipelines set them)."""
+        import numpy as np
+        from diffusers.pipelines.flux.pipeline_flux_kontext import calculate_shift, retrieve_timesteps
+
+        from photogen.engines.schedulers import build_scheduler
+
+        scheduler = build_scheduler("default", self._base_scheduler)
+        config = scheduler.config
+        sigmas = np.linspace(1.0, 1 / steps, steps)
+        mu = calculate_shift(image_tokens, config.get("base_image_seq_len", 256),
+                             config.get("max_image_seq_len", 4096), config.get("base_shift", 0.5),
+                             config.get("max_shift", 1.15))
+        timesteps, _ = retrieve_timesteps(scheduler, steps, device, sigmas=sigmas, mu=mu)
+        scheduler.set_begin_index(0)
+        return scheduler, timesteps
+
     def _step_loop(self, timesteps: torch.Tensor, on_step: StepCallback | None,
                    interrupt: InterruptCheck | None) -> Iterator[tuple[int, torch.Tensor]]:
         """The timesteps, with the interrupt check before and the progress callback after each step."""

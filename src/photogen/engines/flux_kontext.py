@@ -9,20 +9,16 @@ scales. The loop below is the stock pipeline's, batched per image; the source is
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from PIL import Image
 
 from photogen.engines.base import InterruptCheck, StepCallback
 from photogen.engines.diffusers_edit import EditGenerator, EditRows
-from photogen.engines.schedulers import build_scheduler
 
 
 class FluxKontextGenerator(EditGenerator):
     def _run(self, rows: EditRows, steps: int, size: tuple[int, int], on_step: StepCallback | None,
              interrupt: InterruptCheck | None) -> list[Image.Image]:
-        from diffusers.pipelines.flux.pipeline_flux_kontext import calculate_shift, retrieve_timesteps
-
         pipe = self._pipe
         device = pipe._execution_device
         width, height = size
@@ -41,14 +37,7 @@ class FluxKontextGenerator(EditGenerator):
         ids = torch.cat([latent_ids, image_ids], dim=0)  # dim 0 is the sequence
 
         # 4. set timesteps: the flow-matching sigmas shifted for this many image tokens
-        scheduler = build_scheduler("default", self._base_scheduler)
-        config = scheduler.config
-        sigmas = np.linspace(1.0, 1 / steps, steps)
-        mu = calculate_shift(latents.shape[1], config.get("base_image_seq_len", 256),
-                             config.get("max_image_seq_len", 4096), config.get("base_shift", 0.5),
-                             config.get("max_shift", 1.15))
-        timesteps, _ = retrieve_timesteps(scheduler, steps, device, sigmas=sigmas, mu=mu)
-        scheduler.set_begin_index(0)
+        scheduler, timesteps = self._shifted_timesteps(latents.shape[1], steps, device)
 
         # 5. denoise: one pass per step; each row's guidance scale is an input
         transformer = pipe.transformer

@@ -18,20 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from PIL import Image
 
 from photogen.engines.base import InterruptCheck, PreparedRequest, StepCallback
 from photogen.engines.diffusers_edit import EditGenerator, EditRows, guided_rows
-from photogen.engines.schedulers import build_scheduler
 
 
 class QwenImageEditPlusGenerator(EditGenerator):
     def _run(self, rows: EditRows, steps: int, size: tuple[int, int], on_step: StepCallback | None,
              interrupt: InterruptCheck | None) -> list[Image.Image]:
-        from diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus import calculate_shift, retrieve_timesteps
-
         pipe = self._pipe
         device = pipe._execution_device
         width, height = size
@@ -56,14 +52,7 @@ class QwenImageEditPlusGenerator(EditGenerator):
         img_shapes = [[(1, height // scale, width // scale), *image_shapes]] * len(rows)
 
         # 4. set timesteps: the flow-matching sigmas shifted for this many image tokens
-        scheduler = build_scheduler("default", self._base_scheduler)
-        config = scheduler.config
-        sigmas = np.linspace(1.0, 1 / steps, steps)
-        mu = calculate_shift(latents.shape[1], config.get("base_image_seq_len", 256),
-                             config.get("max_image_seq_len", 4096), config.get("base_shift", 0.5),
-                             config.get("max_shift", 1.15))
-        timesteps, _ = retrieve_timesteps(scheduler, steps, device, sigmas=sigmas, mu=mu)
-        scheduler.set_begin_index(0)
+        scheduler, timesteps = self._shifted_timesteps(latents.shape[1], steps, device)
 
         # 5. denoise: the transformer sees the noisy tokens followed by the image tokens
         transformer = pipe.transformer
