@@ -29,6 +29,23 @@ def decoded(image: Image.Image) -> DecodedImage:
     return decode_image(buffer.getvalue())
 
 
+def prepare_item(model, photos, make_request, *, references=(), source="source", **values):
+    """`make_request(**values)` prepared for `model` as the runner does: `photos[source]` cropped for it, and each
+    of `photos[name]` for `references` decoded and named in the request by its sha256."""
+    from photogen.runner.generate import prepare_request
+
+    refs = [decoded(photos[name]) for name in references]
+    if refs:
+        values["references"] = [ref.sha256 for ref in refs]
+    item, _plan = prepare_request(decoded(photos[source]), make_request(**values), model, refs)
+    return item
+
+
+def run(model, item):
+    """The images of one prepared request, run alone."""
+    return model.generate([item])[0]
+
+
 @pytest.fixture(scope="session")
 def klein(models):
     return models.get("tiny-flux2-klein")

@@ -12,8 +12,8 @@ from photogen.domain.errors import UnsupportedControl
 from photogen.domain.params import GenerationRequest
 from photogen.engines.loader import load_generator
 from photogen.engines.tiny import TINY_MARKER
-from photogen.runner.generate import prepare, prepare_request
-from tests.engines.conftest import BATCH_TOLERANCE, decoded, difference
+from photogen.runner.generate import prepare
+from tests.engines.conftest import BATCH_TOLERANCE, decoded, difference, prepare_item, run
 
 MODEL = "tiny-flux2-klein"
 
@@ -24,15 +24,8 @@ def request(**values) -> GenerationRequest:
     return GenerationRequest(**fields)
 
 
-def prepared(model, photos, *, references=("coffee",), source="source", **values):
-    refs = [decoded(photos[name]) for name in references]
-    item, _plan = prepare_request(decoded(photos[source]), request(references=[r.sha256 for r in refs], **values),
-                                  model, refs)
-    return item
-
-
-def run(model, item):
-    return model.generate([item])[0]
+def prepared(model, photos, *, references=("coffee",), **values):
+    return prepare_item(model, photos, request, references=references, **values)
 
 
 def test_capabilities_come_from_the_configs(klein):

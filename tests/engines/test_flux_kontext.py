@@ -12,8 +12,8 @@ from photogen.domain.params import GenerationRequest
 from photogen.engines.loader import load_generator
 from photogen.engines.tiny import TINY_MARKER
 from photogen.runner.context import RunContext
-from photogen.runner.generate import prepare, prepare_request
-from tests.engines.conftest import BATCH_TOLERANCE, decoded, difference
+from photogen.runner.generate import prepare
+from tests.engines.conftest import BATCH_TOLERANCE, decoded, difference, prepare_item, run
 
 MODEL = "tiny-flux-kontext"
 
@@ -24,13 +24,8 @@ def request(**values) -> GenerationRequest:
     return GenerationRequest(**fields)
 
 
-def prepared(model, photos, *, source="source", **values):
-    item, _plan = prepare_request(decoded(photos[source]), request(**values), model)
-    return item
-
-
-def run(model, item):
-    return model.generate([item])[0]
+def prepared(model, photos, **values):
+    return prepare_item(model, photos, request, **values)
 
 
 def test_capabilities_come_from_the_configs(kontext):

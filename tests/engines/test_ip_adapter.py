@@ -18,7 +18,7 @@ from photogen.engines.loader import cache_key, inspect_model, load_generator
 from photogen.runner.generate import prepare_request
 from photogen.runner.records import output_record
 from photogen.services.catalogue import ModelCatalogue
-from tests.engines.conftest import BATCH_TOLERANCE, decoded, difference
+from tests.engines.conftest import BATCH_TOLERANCE, decoded, difference, prepare_item, run
 from tests.engines.tiny_ip_adapter import build_tiny_ip_adapter
 
 
@@ -36,16 +36,14 @@ def adapted(request, adapters, models):
     return models.get(join_spec("tiny", str(adapters[request.param])))
 
 
-def prepared(model, photos, *, references=("coffee",), **values):
-    refs = [decoded(photos[name]) for name in references]
+def adapter_request(**values) -> GenerationRequest:
     fields = {"prompt": "a portrait", "seed": 7, "steps": 4, "image_strength": 0.3, "model": "tiny", "width": 64,
-              "height": 64, "references": [r.sha256 for r in refs], **values}
-    item, _plan = prepare_request(decoded(photos["source"]), GenerationRequest(**fields), model, refs)
-    return item
+              "height": 64, **values}
+    return GenerationRequest(**fields)
 
 
-def run(model, item):
-    return model.generate([item])[0]
+def prepared(model, photos, *, references=("coffee",), **values):
+    return prepare_item(model, photos, adapter_request, references=references, **values)
 
 
 def test_specs_name_the_model_and_its_adapter():

@@ -17,7 +17,7 @@ from photogen.engines.loader import inspect_model, load_generator
 from photogen.engines.tiny import TINY_MARKER, tiny_config_folder
 from photogen.runner.generate import prepare, prepare_request
 from photogen.runner.records import output_record
-from tests.engines.conftest import BATCH_TOLERANCE, decoded, difference
+from tests.engines.conftest import BATCH_TOLERANCE, decoded, difference, prepare_item, run
 
 MODEL = "tiny-qwen-image-edit-plus"
 
@@ -34,15 +34,8 @@ def square(photos):
     return {name: image.crop((0, 0, min(image.size), min(image.size))) for name, image in photos.items()}
 
 
-def prepared(model, photos, *, references=("coffee",), source="source", **values):
-    refs = [decoded(photos[name]) for name in references]
-    item, _plan = prepare_request(decoded(photos[source]), request(references=[r.sha256 for r in refs], **values),
-                                  model, refs)
-    return item
-
-
-def run(model, item):
-    return model.generate([item])[0]
+def prepared(model, photos, *, references=("coffee",), **values):
+    return prepare_item(model, photos, request, references=references, **values)
 
 
 def test_capabilities_come_from_the_configs(qwen_edit):
