@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import os
 import time
 import uuid
@@ -98,3 +99,12 @@ def postgres_url():
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def upload_image(client: TestClient, image, name: str = "photo.png", headers=None) -> dict:
+    """A Pillow image uploaded as a PNG; the upload as the API answers it."""
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    response = client.post("/v1/uploads", files={"file": (name, buffer.getvalue(), "image/png")}, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()

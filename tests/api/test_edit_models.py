@@ -3,14 +3,13 @@ reference images named by their upload's sha256, and progress counted in the ste
 
 from __future__ import annotations
 
-import io
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from photogen.api.app import create_app
-from tests.api.conftest import make_settings, wait_for
+from tests.api.conftest import make_settings, upload_image, wait_for
 
 EDIT = {"steps": 2, "seed": 21, "guidance": 4.0}
 
@@ -23,20 +22,12 @@ def edit_api(tmp_path, settings, tiny, models):
         yield client
 
 
-def _upload(client, image: Image.Image) -> dict:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    response = client.post("/v1/uploads", files={"file": ("photo.png", buffer.getvalue(), "image/png")})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 @pytest.fixture
 def uploads(edit_api, astronaut_array):
     from skimage import data
 
-    return {"source": _upload(edit_api, Image.fromarray(astronaut_array)),
-            "reference": _upload(edit_api, Image.fromarray(data.coffee()))}
+    return {"source": upload_image(edit_api, Image.fromarray(astronaut_array)),
+            "reference": upload_image(edit_api, Image.fromarray(data.coffee()))}
 
 
 def test_models_show_each_models_capabilities_from_configs(edit_api, container_of):

@@ -3,14 +3,13 @@ with an IP-Adapter (references with a reference strength), described in GET /v1/
 
 from __future__ import annotations
 
-import io
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from photogen.api.app import create_app
-from tests.api.conftest import make_settings, wait_for
+from tests.api.conftest import make_settings, upload_image, wait_for
 from tests.engines.tiny_ip_adapter import build_tiny_ip_adapter
 
 SMALL = {"seed": 21, "width": 64, "height": 64}
@@ -26,21 +25,13 @@ def reference_api(tmp_path, settings, tiny, models):
         yield client
 
 
-def _upload(client, image: Image.Image) -> dict:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    response = client.post("/v1/uploads", files={"file": ("photo.png", buffer.getvalue(), "image/png")})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 @pytest.fixture
 def uploads(reference_api, astronaut_array):
     from skimage import data
 
-    return {"source": _upload(reference_api, Image.fromarray(astronaut_array)),
-            "coffee": _upload(reference_api, Image.fromarray(data.coffee())),
-            "cat": _upload(reference_api, Image.fromarray(data.chelsea()))}
+    return {"source": upload_image(reference_api, Image.fromarray(astronaut_array)),
+            "coffee": upload_image(reference_api, Image.fromarray(data.coffee())),
+            "cat": upload_image(reference_api, Image.fromarray(data.chelsea()))}
 
 
 def test_models_describe_both_families_from_configs(reference_api, container_of, tmp_path):
