@@ -5,6 +5,7 @@ import io
 import os
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -82,23 +83,33 @@ def build(settings: Settings, worker: bool):
     return build_container(settings, worker=worker)
 
 
-@pytest.fixture
-def postgres_url():
-    """A fresh PostgreSQL database on the local server, dropped afterwards."""
+@contextmanager
+def fresh_postgres():
+    """A fresh PostgreSQL database on the local server, dropped afterwards (skipped where none is reachable,
+    except on CI)."""
     base = os.environ.get("PHOTOGEN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    name = f"photogen_test_{uuid.uuid4().hex[:8]}"
     try:
         with admin.connect() as connection:
-            name = f"photogen_test_{uuid.uuid4().hex[:8]}"
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"PostgreSQL is not reachable here ({type(exc).__name__})")
-    yield base.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database on the local server, dropped afterwards."""
+    with fresh_postgres() as url:
+        yield url
 
 
 def upload_image(client: TestClient, image, name: str = "photo.png", headers=None) -> dict:

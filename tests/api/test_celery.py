@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -14,40 +13,19 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select
 
 from photogen.store.tables import Asset, Job, WorkerRecord
-from tests.api.conftest import TERMINAL, WAIT_DEADLINE_S
+from tests.api.conftest import TERMINAL, WAIT_DEADLINE_S, fresh_postgres
 from tests.api.test_security import photogen_env
 from tests.s3_server import S3Server
 from tests.serving import ServeProcess, start_serve, stop_serve
 
 SMALL = {"prompt": "a", "steps": 3, "image_strength": 0.0, "width": 64, "height": 64}
-
-
-@contextmanager
-def fresh_postgres():
-    base = os.environ.get("PHOTOGEN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    name = f"photogen_test_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL is not reachable here ({type(exc).__name__})")
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 class Cluster:

@@ -27,8 +27,8 @@ from sqlalchemy import create_engine, select, update
 from photogen.config import Settings
 from photogen.net.webhooks import verify
 from photogen.store.tables import Job, Upload, WebhookOutbox, WorkerRecord
-from tests.api.conftest import TERMINAL, WAIT_DEADLINE_S
-from tests.api.test_celery import fresh_postgres, tiny_photo
+from tests.api.conftest import TERMINAL, WAIT_DEADLINE_S, fresh_postgres
+from tests.api.test_celery import tiny_photo
 from tests.api.test_security import photogen_env
 from tests.serving import free_port, serve_process
 
