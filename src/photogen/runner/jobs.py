@@ -56,9 +56,9 @@ class JobRunner:
 
     def prefetch(self, job: Job) -> None:
         """Start making a queued generation ready (its source read, decoded and cropped, the crop's face found,
-        the crop's PNG encoded)
-        while the batch window holds it: work the lone job would otherwise do after the window. The claim that
-        follows uses it if this worker claims the job; a failure here is left for the claimed run to meet."""
+        the crop's PNG encoded) while the batch window holds it: work the lone job would otherwise do after the
+        window. The claim that follows uses it if this worker claims the job; a failure here is left for the
+        claimed run to meet."""
         if not isinstance(job.spec, GenerationSpec) or job.id in self._prefetched:
             return
         if self._prefetch_pool is None:
@@ -188,7 +188,7 @@ class JobRunner:
             try:
                 with task.timings.phase("result"):
                     result = result_for(task, job_images)
-                if getattr(job.spec, "delivery", None) == "preset":
+                if job.spec.delivery == "preset":
                     with task.timings.phase("delivery"):
                         deliver(result, task.item.request.crop_preset, task.model, interrupt,
                                 prompt=task.item.request.prompt)
@@ -225,12 +225,8 @@ class JobRunner:
         interrupt = self.control.interrupt_for([job])
         progress = self.control.progress_for([job], 0, interrupt, images=1)
         references = self.references_of(job, base.references)
-        try:
-            result = run_sweep(self.ctx, decoded, base, spec.field, spec.values, source,
-                               on_step=progress, interrupt=interrupt, references=references)
-        except JobCanceled:
-            self.assets.finish(job, JobState.CANCELED)
-            return
+        result = run_sweep(self.ctx, decoded, base, spec.field, spec.values, source,
+                           on_step=progress, interrupt=interrupt, references=references)
         self.assets.sink_for(job).store(result)
 
     def run_upscale(self, job: Job, spec: UpscaleSpec) -> None:
@@ -240,18 +236,13 @@ class JobRunner:
             raise PhotogenError("the asset to upscale was deleted", code="asset_deleted")
         image = Image.open(io.BytesIO(self.ctx.blobs.get(parent.blob_key))).convert("RGB")
         interrupt = self.control.interrupt_for([job])
-        wants_model = spec.method in ("auto", "tiled_refine") and spec.model
-        model = self.ctx.models.get(spec.model) if wants_model else None
+        model = self.ctx.models.get(name) if (name := model_of(spec)) else None
         progress = self.control.progress_for([job], 1, interrupt, images=1)
-        try:
-            result = run_upscale(image, factor=spec.factor, method=spec.method, model=model,
-                                 interrupt=interrupt, seed=spec.seed, prompt=spec.prompt,
-                                 print_spec=spec.print, on_progress=progress,
-                                 lineage={"source_asset_id": parent.id, "source_asset_sha256": parent.sha256},
-                                 parent_asset_id=parent.id, seed_of_parent=parent.seed)
-        except JobCanceled:
-            self.assets.finish(job, JobState.CANCELED)
-            return
+        result = run_upscale(image, factor=spec.factor, method=spec.method, model=model,
+                             interrupt=interrupt, seed=spec.seed, prompt=spec.prompt,
+                             print_spec=spec.print, on_progress=progress,
+                             lineage={"source_asset_id": parent.id, "source_asset_sha256": parent.sha256},
+                             parent_asset_id=parent.id, seed_of_parent=parent.seed)
         self.assets.sink_for(job).store(result)
 
     def run_restore(self, job: Job, spec: RestoreSpec) -> None:
@@ -271,13 +262,9 @@ class JobRunner:
         interrupt = self.control.interrupt_for([job])
         model = self.ctx.models.get(spec.model) if spec.model else None
         progress = self.control.progress_for([job], 5, interrupt, images=1)
-        try:
-            result = run_restore(decoded.image, mask=mask, model=model, colourise_scan=spec.colourise,
-                                 seed=spec.seed, steps=spec.steps, interrupt=interrupt, on_progress=progress,
-                                 lineage={"source": source}, check_work=self.ctx.check_pixel_steps)
-        except JobCanceled:
-            self.assets.finish(job, JobState.CANCELED)
-            return
+        result = run_restore(decoded.image, mask=mask, model=model, colourise_scan=spec.colourise,
+                             seed=spec.seed, steps=spec.steps, interrupt=interrupt, on_progress=progress,
+                             lineage={"source": source}, check_work=self.ctx.check_pixel_steps)
         self.assets.sink_for(job).store(result)
 
     # -- sources -------------------------------------------------------------------------------
