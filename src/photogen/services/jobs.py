@@ -34,11 +34,11 @@ from photogen.services.events import JobEvents, labels_of
 from photogen.services.generation import resolve_seed
 from photogen.services.job_counts import jobs_by_state
 from photogen.services.limits import OwnerLimits
-from photogen.services.records import asset_record, job_record
+from photogen.services.records import asset_record, job_record, upload_record
 from photogen.services.uploads import NotFound, UploadService
 from photogen.services.work import WorkLimit
 from photogen.store.database import Database
-from photogen.store.tables import Asset, Job, JobReferenceRow, utcnow
+from photogen.store.tables import Asset, Job, JobReferenceRow, Upload, utcnow
 
 
 # A job's assets, read on every GET /v1/jobs/{id}: built once (building a select costs more than running it).
@@ -90,6 +90,17 @@ class SourcePhoto:
     @classmethod
     def of_upload(cls, upload: UploadRecord) -> SourcePhoto:
         return cls(f"sha256:{upload.sha256}", lambda: upload.id, stores_new_upload=False, upload=upload)
+
+
+def _reference_uploads(request: GenerationRequest, source: UploadRecord,
+                       held: dict[str, UploadRecord]) -> tuple[JobReference, ...]:
+    """The source and each reference image of a request with references (`held`: the owner's upload of each
+    SHA-256), by upload and SHA-256."""
+    if not request.references:
+        return ()
+    return (JobReference(position=0, upload_id=source.id, sha256=source.sha256, role="source"),
+            *(JobReference(position=position, upload_id=held[digest].id, sha256=digest, role="reference")
+              for position, digest in enumerate(request.references, start=1) if digest in held))
 
 
 def check_fits(request: GenerationRequest, upload: UploadRecord | None) -> None:
@@ -166,7 +177,7 @@ class JobService:
         try:
             check_fits(request, None)
             self.check_controls(request)
-            self._check_references(owner, request)
+            held = self._check_references(owner, request)
             if self._work_limit is not None:
                 self._work_limit.check_generations([request])
             checked = self._admit(owner, dumped, stores=source.stores_new_upload)
@@ -177,7 +188,7 @@ class JobService:
             raise
         request = resolve_seed(request)  # fixed now, so the job can be reproduced from its row
         spec = generation_spec(request, parent_id=parent_id, relation=relation, changes=changes, via=via,
-                               identity_id=identity_id, reference_uploads=self._reference_uploads(owner, request, upload),
+                               identity_id=identity_id, reference_uploads=_reference_uploads(request, upload, held),
                                warnings=warnings)
         if delivery is not None:
             spec = spec.model_copy(update={"delivery": delivery})
@@ -228,11 +239,12 @@ class JobService:
         self.admit_model(owner, request)
         return False
 
-    def _check_references(self, owner: str, request: GenerationRequest) -> None:
-        """Each reference image the request names (by the SHA-256 of its bytes) is one of the owner's uploads.
-        (Photos drawn by upload id or from an identity set are also held to their preflight: services.references.)"""
+    def _check_references(self, owner: str, request: GenerationRequest) -> dict[str, UploadRecord]:
+        """Each reference image the request names (by the SHA-256 of its bytes) is one of the owner's uploads; the
+        upload of each. (Photos drawn by upload id or from an identity set are also held to their preflight:
+        services.references.)"""
         if not request.references:
-            return
+            return {}
         held = self._uploads_by_sha256(owner, request.references)
         missing = [digest for digest in request.references if digest not in held]
         if missing:
@@ -240,12 +252,10 @@ class JobService:
                 f"references: no upload of yours has the SHA-256 {missing[0]}", code="reference_not_found",
                 hint="upload each reference image first (POST /v1/uploads) and name it by the sha256 of its answer",
             )
+        return held
 
     def _uploads_by_sha256(self, owner: str, digests: tuple[str, ...]) -> dict[str, UploadRecord]:
         """The owner's upload of each SHA-256 (the earliest, where the same bytes were uploaded twice)."""
-        from photogen.services.records import upload_record
-        from photogen.store.tables import Upload
-
         found: dict[str, UploadRecord] = {}
         with self._db.session() as session:
             rows = session.scalars(select(Upload).where(Upload.owner == owner, Upload.sha256.in_(set(digests)))
@@ -253,16 +263,6 @@ class JobService:
             for row in rows:
                 found.setdefault(row.sha256, upload_record(row))
         return found
-
-    def _reference_uploads(self, owner: str, request: GenerationRequest,
-                           source: UploadRecord) -> tuple[JobReference, ...]:
-        """The source and each reference image of a request with references, by upload and SHA-256."""
-        if not request.references:
-            return ()
-        held = self._uploads_by_sha256(owner, request.references)
-        return (JobReference(position=0, upload_id=source.id, sha256=source.sha256, role="source"),
-                *(JobReference(position=position, upload_id=held[digest].id, sha256=digest, role="reference")
-                  for position, digest in enumerate(request.references, start=1) if digest in held))
 
     def _source(self, owner: str, source: str | SourcePhoto) -> SourcePhoto:
         """An upload id becomes its photo (checked to be the owner's); a photo not yet stored stays as it is."""
@@ -318,11 +318,9 @@ class JobService:
                                     hint=f"give an index from 0 to {base.num_images - 1}")
             base = base.model_copy(update={"seed": base.seed + index, "num_images": 1})
         request = vary_request(base, changes)
-        delivery = getattr(spec, "delivery", None)
         return self.submit(owner, request, original.upload_id, idempotency_key=idempotency_key,
                            parent_id=original.id, relation="vary", changes=dict(changes),
-                           identity_id=spec.identity_id,
-                           **({"delivery": delivery} if delivery is not None else {}))
+                           identity_id=spec.identity_id, delivery=spec.delivery)
 
     def replay(self, owner: str, job_id: str, *, idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
         """Run a stored job again; when it ends, its comparison says per output identical, close or different."""
