@@ -46,6 +46,7 @@ def generate(
     """Make images from SOURCE and a prompt; each PNG carries its parameters, with a JSON sidecar."""
     from photogen.domain.errors import PhotogenError
     from photogen.domain.params import GenerationRequest
+    from photogen.engines.controls import without_unused_strength
     from photogen.services.generation import Source
 
     settings = load_settings()
@@ -73,8 +74,7 @@ def generate(
         capabilities = _capabilities(model_spec(model or settings.default_model), settings)
         if recipe:
             given = _recipe_fields(recipe, given, capabilities)
-        if capabilities is not None and not capabilities.image_strength and "image_strength" not in set_by_user:
-            given["image_strength"] = None  # a default or a recipe's strength means nothing to an edit model
+        given = without_unused_strength(given, set_by_user, capabilities)
         if references:
             given["references"] = [ref.decoded.sha256 for ref in references]
         request = GenerationRequest.parse({**given, "model": model_spec(model or settings.default_model)})

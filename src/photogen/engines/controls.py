@@ -13,7 +13,7 @@ Two entry points, both pure:
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from photogen.domain.errors import UnsupportedControl
@@ -83,6 +83,16 @@ def check_controls(request: GenerationRequest, capabilities: Capabilities, model
                 name, model, f"{name}: model {model!r} takes sizes in multiples of {caps.size_multiple}, not {value}",
                 hint=f"try {nearest}",
             )
+
+
+def without_unused_strength(fields: Mapping[str, Any], given: Collection[str],
+                            capabilities: Capabilities | None) -> dict[str, Any]:
+    """Request fields, before they are parsed, without an image strength the caller did not set (`given`) for a
+    model that takes none: a default's or a recipe's strength means nothing to an edit model, and parsed it would
+    cut the model's steps. (fit_request does the rest, on the parsed request.)"""
+    if capabilities is not None and not capabilities.image_strength and "image_strength" not in given:
+        return {**fields, "image_strength": None}
+    return dict(fields)
 
 
 def fit_request(request: GenerationRequest, given: Collection[str], capabilities: Capabilities,

@@ -21,6 +21,7 @@ from photogen.domain.errors import InvalidRequest, PhotogenError
 from photogen.domain.jobs import JobOrigin
 from photogen.domain.params import GenerationRequest
 from photogen.domain.records import JobRecord
+from photogen.engines.controls import without_unused_strength
 from photogen.services.catalogue import ModelCatalogue
 from photogen.services.jobs import JobService, SourcePhoto
 from photogen.services.limits import OwnerLimits
@@ -65,10 +66,7 @@ class GenerationSubmissions:
             instruction = capabilities is not None and capabilities.prompt_kind == "instruction"
             fields = self._recipes.expand(owner, recipe, {name: fields[name] for name in given if name in fields},
                                           instruction=instruction)
-        strength_set = "image_strength" in {*given, *also_given}
-        if capabilities is not None and not capabilities.image_strength and not strength_set:
-            # a default or a recipe's strength means nothing to an edit model (and must not cut its steps)
-            fields = {**fields, "image_strength": None}
+        fields = without_unused_strength(fields, {*given, *also_given}, capabilities)
         request = GenerationRequest.parse({**fields, "model": model_id})
         return self._catalogue.fit(request, given={*given, *also_given})
 
