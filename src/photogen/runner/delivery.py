@@ -6,7 +6,6 @@ the step; the output itself stays as the model made it."""
 
 from __future__ import annotations
 
-import math
 import uuid
 from typing import Any
 
@@ -15,6 +14,7 @@ from PIL import Image
 from photogen.domain.errors import PhotogenError
 from photogen.engines.base import Generator, InterruptCheck
 from photogen.engines.interrupt import InterruptibleGenerator
+from photogen.intake.crop import CropPlan, centred_box
 from photogen.intake.presets import get_preset
 from photogen.runner.records import Output, RunResult
 from photogen.runner.upscale import upscale_record
@@ -44,21 +44,8 @@ def needed_factor(size: tuple[int, int], target: tuple[int, int]) -> int | None:
 
 
 def fit_to(image: Image.Image, target: tuple[int, int]) -> Image.Image:
-    """`image` cut around its centre to `target`'s ratio, then resized to `target` exactly."""
-    w, h = image.size
-    want = target[0] / target[1]
-    if abs(w / h - want) > 1e-6:
-        if w / h > want:
-            cw = max(1, round(h * want))
-            left = (w - cw) // 2
-            image = image.crop((left, 0, left + cw, h))
-        else:
-            ch = max(1, round(w / want))
-            top = (h - ch) // 2
-            image = image.crop((0, top, w, top + ch))
-    if image.size != target:
-        image = image.resize(target, Image.Resampling.LANCZOS)
-    return image
+    """`image` cut around its centre to `target`'s ratio, then resized to `target` exactly (the crop's own plan)."""
+    return CropPlan(centred_box(image.size, target), target).apply(image)
 
 
 def deliver(result: RunResult, crop_preset: str | None, model: Generator | None, interrupt: InterruptCheck | None,
