@@ -149,14 +149,17 @@ def one_request(http: httpx.Client, body: dict) -> dict:
     job_id = response.json()["id"]
     t_submitted = time.perf_counter()
     end: dict = {}
+    t_told = told_at = None
+    # Read to the stream's end (the server ends it right after the job's end event): a stream left early costs
+    # its connection, and the next call a new one.
     with http.stream("GET", f"/v1/jobs/{job_id}/events") as events:
         for line in events.iter_lines():
             if line.startswith("data:"):
                 event = json.loads(line[5:])
                 if event.get("event") == "state" and event.get("state") in TERMINAL:
-                    end = event
-                    break
-    t_told, told_at = time.perf_counter(), time.time()
+                    end, t_told, told_at = event, time.perf_counter(), time.time()
+    if t_told is None:
+        raise RuntimeError(f"the events of job {job_id} ended without the job's end")
     job = http.get(f"/v1/jobs/{job_id}").json()
     if job["state"] != "succeeded":
         raise RuntimeError(f"job {job_id} ended {job['state']}: {job.get('error')}")

@@ -270,3 +270,26 @@ def test_a_worker_whose_lease_ran_out_stores_nothing_and_leaves_the_job_to_its_n
         assert [a.kind for a in container.jobs.assets("local", job.id)] == ["crop", "output"]
     finally:
         container.close()
+
+
+def test_a_late_worker_leaves_the_blobs_of_the_claim_that_finished_first_alone(
+        tmp_path, settings, tiny, astronaut_bytes):
+    container = build_container(make_settings(tmp_path / "home", settings.models_dir), worker=True)  # not started
+    try:
+        job = submit(container, astronaut_bytes)
+        [stale] = container.queue.claim("worker-a", 8)
+        with container.db.session(write_lock=True) as session:  # worker a hangs past its lease
+            session.execute(update(Job).values(lease_until=utcnow() - timedelta(seconds=1)))
+        container.queue.requeue_expired()
+        [fresh] = container.queue.claim("worker-b", 8)
+        container.worker.runner.run([fresh])  # worker b finishes first
+        committed = {a.id: container.assets.content("local", a.id)[1] for a in container.jobs.assets("local", job.id)}
+
+        container.worker.runner.run([stale])  # then worker a wakes up and finishes its run late
+        assert row(container, job.id).state == "succeeded"
+        assert {a.id: container.assets.content("local", a.id)[1]
+                for a in container.jobs.assets("local", job.id)} == committed
+        keys = [key for key in container.blobs.keys() if key.startswith("assets/")]
+        assert len(keys) == len(committed) and all(f"/{job.id}/{fresh.attempts}/" in key for key in keys)
+    finally:
+        container.close()

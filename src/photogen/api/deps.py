@@ -1,4 +1,9 @@
-"""What routes depend on: the request's container and the owner behind its API key."""
+"""What routes depend on: the request's container and the owner behind its API key.
+
+`Owner` checks the key in a thread of its own before a route runs. The routes clients call for every image
+(submit, read the job, its events, the download) take a `Caller` instead: the key is read from the headers on
+the event loop and checked by `.owner()` inside the one thread call that does the route's work, so such
+a request crosses to a thread and back once rather than three times (dependency, route, response)."""
 
 from __future__ import annotations
 
@@ -18,16 +23,42 @@ def container_of(request: Request) -> Container:
     return request.app.state.container
 
 
+BEARER_HINT = "send Authorization: Bearer <key>"
+
+
 def current_owner(
     request: Request,
     authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
     x_api_key: Annotated[str | None, Header(description="The API key, as an alternative to Authorization.")] = None,
 ) -> str:
     """The owner behind the request's API key; on a server that requires none, everyone is the local owner."""
-    key = x_api_key
+    return _owner_of_key(request, _bearer_key(authorization, x_api_key), hint=BEARER_HINT)
+
+
+class Credentials:
+    """A request's API key as its headers give it, not checked yet: `owner()` checks it (a database read), in the
+    thread that does the route's work."""
+
+    def __init__(self, request: Request, key: str | None) -> None:
+        self._request, self._key = request, key
+
+    def owner(self) -> str:
+        """The owner behind the key, as `current_owner` finds it (Unauthorized otherwise)."""
+        return _owner_of_key(self._request, self._key, hint=BEARER_HINT)
+
+
+async def current_credentials(
+    request: Request,
+    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
+    x_api_key: Annotated[str | None, Header(description="The API key, as an alternative to Authorization.")] = None,
+) -> Credentials:
+    return Credentials(request, _bearer_key(authorization, x_api_key))
+
+
+def _bearer_key(authorization: str | None, x_api_key: str | None) -> str | None:
     if authorization and authorization.lower().startswith("bearer "):
-        key = authorization[7:].strip()
-    return _owner_of_key(request, key, hint="send Authorization: Bearer <key>")
+        return authorization[7:].strip()
+    return x_api_key
 
 
 def sdapi_owner(
@@ -68,6 +99,7 @@ def _owner_of_key(request: Request, key: str | None, *, hint: str) -> str:
 
 
 Owner = Annotated[str, Depends(current_owner)]
+Caller = Annotated[Credentials, Depends(current_credentials)]
 SdapiOwner = Annotated[str, Depends(sdapi_owner)]
 IdempotencyKey = Annotated[
     str | None, Header(max_length=200, description="Retries with the same key return the first job.")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from photogen.domain.jobs import JobState, check_transition, parse_job_spec
@@ -38,6 +38,7 @@ from photogen.store.tables import Job, WorkerRecord, utcnow
 
 FORGET_WORKERS_AFTER = timedelta(days=1)  # a worker silent this long leaves the health listing
 BATCH_POLL_S = 0.005  # how often a batch window counts the compatible jobs (submissions elsewhere are not told)
+_QUEUED_JOB = select(Job).where(Job.id == bindparam("job_id"), Job.state == JobState.QUEUED.value)
 
 
 def new_worker_id() -> str:
@@ -152,22 +153,27 @@ class DatabaseQueue:
         `on_head` hears the head as soon as it is chosen, while it is still held (the worker makes it ready
         meanwhile). False when nothing was queued (with a window: without one, nothing is looked at).
         """
+        return self._hold(max_images, window_s, stop, on_head) is not None
+
+    def _hold(self, max_images: int, window_s: float, stop: threading.Event | None,
+              on_head: Callable[[Job], None] | None) -> str | None:
+        """wait_for_batch: the id of the head it held, "" without a window, None when nothing was queued."""
         if window_s <= 0:
-            return True
+            return ""
         self._submitted.clear()
         with self.db.session() as session:
             first = self.next_head(session)
         if first is None:
-            return False
+            return None
         batch_key, submitted_at = first.batch_key, aware(first.created_at)
         if on_head is not None and window_s - (self.clock() - submitted_at).total_seconds() > 0:
             on_head(first)
         while True:
             if self._queued_images(batch_key, max_images) >= max_images:
-                return True
+                return first.id
             left = window_s - (self.clock() - submitted_at).total_seconds()
             if left <= 0:
-                return True
+                return first.id
             pause = min(left, BATCH_POLL_S)
             if self.sleep is not None:
                 self.sleep(pause)
@@ -175,7 +181,7 @@ class DatabaseQueue:
                 self._submitted.wait(pause)
                 self._submitted.clear()
             if stop is not None and stop.is_set():
-                return True
+                return first.id
 
     def _queued_images(self, batch_key: str, enough: int) -> int:
         """Images the queued jobs of `batch_key` ask for, counted up to the first `enough` jobs."""
@@ -188,12 +194,15 @@ class DatabaseQueue:
     def claim(self, worker_id: str, max_images: int, window_s: float = 0.0,
               stop: threading.Event | None = None, on_head: Callable[[Job], None] | None = None) -> list[Job]:
         """A compatible group of queued jobs (one batch key, at most `max_images` images), now running
-        under this worker's lease; [] when nothing is queued."""
-        if not self.wait_for_batch(max_images, window_s, stop, on_head):
+        under this worker's lease; [] when nothing is queued. The head the batch window held is the batch's first
+        job unless another worker took it meanwhile."""
+        held = self._hold(max_images, window_s, stop, on_head)
+        if held is None:
             return []
         now = self.clock()
         with self.db.session(write_lock=True) as session:
-            first = self.next_head(session, lock=True)
+            first = session.scalar(_QUEUED_JOB.with_for_update(skip_locked=True), {"job_id": held}) if held else None
+            first = first or self.next_head(session, lock=True)
             if first is None:
                 return []
             candidates = session.scalars(

@@ -34,6 +34,7 @@ class GenerationTask:
     ref: Any = None  # whatever the caller tracks the task by (the server's job row)
     timings: Timings = field(default_factory=Timings)  # where its time went on the worker
     source_face: Any = None  # the crop's face for the identity scores, when found ahead of the pass
+    structure: Any = None  # the crop's half of the structure score (a StructureSource), when made ahead of the pass
     crop_png: bytes | None = None  # the crop's PNG as its asset stores it, when encoded ahead of the pass
     # The faces outputs are scored against for identity (an identity set's, else the source's and references'
     # when the request has references); None: only the review scores against the crop.
@@ -120,6 +121,13 @@ def run_batch(tasks: list[GenerationTask], on_step: StepCallback | None,
     return tasks[0].model.generate([task.item for task in tasks], on_step, interrupt)
 
 
+def source_structure(crop: Image.Image) -> Any:
+    """The crop's half of the structure score: like its face, ready before the outputs are."""
+    from photogen.scoring.structure import StructureSource
+
+    return StructureSource(np.asarray(crop.convert("RGB")))
+
+
 def source_face(crop: Image.Image) -> Any:
     """The crop's face, embedded for the identity scores (None when it shows none): it does not depend on the
     outputs, so a worker may find it before or during the pass."""
@@ -135,7 +143,7 @@ def result_for(task: GenerationTask, images: list[Image.Image]) -> RunResult:
     crop = crop_output(task.item.image, task.plan, task.source)
     crop.encoded = task.crop_png
     pieces = [crop]
-    scores = score_images(task.item.image, images, source_face=task.source_face)
+    scores = score_images(task.item.image, images, source_face=task.source_face, structure=task.structure)
     embeddings = task.set_embeddings
     if embeddings is None and request.references:
         from photogen.scoring.references import reference_embeddings

@@ -18,7 +18,15 @@ from photogen.intake.decode import DecodedImage
 from photogen.runner.context import RunContext
 from photogen.runner.delivery import deliver
 from photogen.runner.control import JobCanceled, JobControl, WorkerStopping
-from photogen.runner.generate import GenerationTask, batches, prepare, result_for, run_batch, source_face
+from photogen.runner.generate import (
+    GenerationTask,
+    batches,
+    prepare,
+    result_for,
+    run_batch,
+    source_face,
+    source_structure,
+)
 from photogen.restoration.damage import open_mask
 from photogen.runner.restore import run_restore
 from photogen.runner.sinks import AssetStore, JobEnded, crop_png
@@ -91,6 +99,7 @@ class JobRunner:
         task = self.prepare(job, spec)
         with task.timings.phase("source_face"):
             task.source_face = source_face(task.item.image)
+            task.structure = source_structure(task.item.image)
         with task.timings.phase("crop_png"):
             task.crop_png = crop_png(task.item.image)
         return task

@@ -85,16 +85,11 @@ class AssetStore:
         The success event carries `timings`, where the job's time went on the worker. A job canceled or deleted
         since its pass stores nothing: JobCanceled, for the caller to end it so.
 
-        Fenced by the claim: a worker whose lease ran out (the job was requeued, perhaps taken by another
-        worker, which writes the same blob keys) stores nothing and removes nothing of the new owner's.
+        Fenced by the claim: a worker whose lease ran out (the job was requeued, perhaps taken by another worker)
+        stores nothing. Its blobs cannot touch the new claimer's: each claim writes under keys of its own
+        (`claim_folder`), so the blobs go before one transaction that checks the claim and commits the rows.
         """
         started = time.perf_counter()
-        with self.db.session() as session:
-            current = session.get(Job, job.id)
-            if current is None or current.cancel_requested:  # deleted or canceled since the pass: nothing is kept
-                raise JobCanceled()
-            if not _still_ours(current, job):
-                raise LeaseLost(job.id)
         written: list[str] = []
         try:
             for key, data, _row in pieces:
@@ -102,8 +97,8 @@ class AssetStore:
                 written.append(key)
             with self.db.session(write_lock=True) as session:
                 current = session.get(Job, job.id)
-                if current is None:
-                    raise PhotogenError("the job was deleted while it ran", code="job_deleted")
+                if current is None or current.cancel_requested:  # deleted or canceled since the pass: nothing kept
+                    raise JobCanceled()
                 if not _still_ours(current, job):
                     raise LeaseLost(job.id)
                 check_transition(JobState(current.state), JobState.SUCCEEDED)
@@ -113,13 +108,6 @@ class AssetStore:
                 for name, value in updates.items():
                     setattr(current, name, value)
                 ended = current
-        except LeaseLost:
-            with self.db.session() as session:  # keys the job's new owner has committed stay
-                kept = set(session.scalars(select(Asset.blob_key).where(Asset.blob_key.in_(written))))
-            for key in written:
-                if key not in kept:
-                    self.blobs.delete(key)
-            raise
         except BaseException:
             for key in written:
                 self.blobs.delete(key)
@@ -187,6 +175,12 @@ class AssetStore:
         self.finish(job, JobState.FAILED, error_code=code, error_message=message, error_detail=detail)
 
 
+def claim_folder(job: Job) -> str:
+    """Where one claim of a job keeps its blobs: assets/OWNER/JOB/ATTEMPT. A worker that lost its lease and the
+    worker that claimed the job after it write apart, so neither can overwrite or remove the other's files."""
+    return f"assets/{safe_owner(job.owner)}/{job.id}/{job.attempts}"
+
+
 def crop_png(image: Image.Image) -> bytes:
     """A crop's asset: a plain PNG (no record embedded), the same bytes wherever it is encoded."""
     return encode_derivative(image, "PNG", compress_level=PNG_COMPRESS_LEVEL)
@@ -199,7 +193,7 @@ class AssetSink:
         self.assets, self.job = store, job
 
     def store(self, result: RunResult, timings: Timings | None = None) -> None:
-        folder = f"assets/{safe_owner(self.job.owner)}/{self.job.id}"
+        folder = claim_folder(self.job)
         timings = timings or Timings()
         with timings.phase("encode"):
             pieces = [self.assets.piece(self.job, output, f"{folder}/{_asset_name(output)}")

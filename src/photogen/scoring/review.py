@@ -19,7 +19,7 @@ import numpy as np
 
 from photogen.domain.errors import InvalidRequest
 from photogen.scoring.identity import FaceEmbedding, IdentityScore, IdentityScorer, default_identity_scorer
-from photogen.scoring.structure import structure_similarity
+from photogen.scoring.structure import StructureSource
 
 IDENTITY_DRIFT_FIX = "identity drift: raise image strength"
 SORT_KEYS = ("identity", "structure")
@@ -37,13 +37,14 @@ _FIND = object()
 
 def score_outputs(
     source_crop_rgb: np.ndarray, outputs_rgb: Sequence[np.ndarray], scorer: IdentityScorer | None = None,
-    *, source_face: FaceEmbedding | None | object = _FIND,
+    *, source_face: FaceEmbedding | None | object = _FIND, structure: StructureSource | None = None,
 ) -> list[dict[str, Any]]:
     """Scores of each output of a batch; the source's face is found and embedded once (or given as
-    `source_face`, None for a source without one)."""
+    `source_face`, None for a source without one), and so is its half of SSIM (or given as `structure`)."""
     scorer = scorer or default_identity_scorer()
     source = scorer.embed(source_crop_rgb) if source_face is _FIND else source_face
-    return [_record(scorer, source, source_crop_rgb, output) for output in outputs_rgb]
+    structure = structure or StructureSource(source_crop_rgb)
+    return [_record(scorer, source, structure, output) for output in outputs_rgb]
 
 
 def sort_by(scores: Sequence[Mapping[str, Any]], key: str, *, descending: bool = True) -> list[int]:
@@ -58,7 +59,7 @@ def sort_by(scores: Sequence[Mapping[str, Any]], key: str, *, descending: bool =
 
 
 def _record(
-    scorer: IdentityScorer, source: FaceEmbedding | None, source_rgb: np.ndarray, output_rgb: np.ndarray
+    scorer: IdentityScorer, source: FaceEmbedding | None, structure: StructureSource, output_rgb: np.ndarray
 ) -> dict[str, Any]:
     identity: IdentityScore = scorer.compare(source, scorer.embed(output_rgb) if source is not None else None)
     return {
@@ -66,6 +67,6 @@ def _record(
         "identity_note": identity.note,
         "identity_threshold": identity.threshold,
         "identity_drift": identity.drift,
-        "structure": round(structure_similarity(source_rgb, output_rgb), 4),
+        "structure": round(structure.similarity(output_rgb), 4),
         "fix": IDENTITY_DRIFT_FIX if identity.drift else None,
     }

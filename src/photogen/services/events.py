@@ -126,6 +126,7 @@ class JobEvents(Protocol):
     """The events port: the runner publishes and checks cancels; the API streams, reads progress and cancels."""
 
     labels: JobLabels | None
+    in_memory: bool  # `since` reads this process's memory only, so an event loop may call it directly
 
     def publish(self, job_id: str, kind: str, *, labels: tuple[str, str] | None = None, only_first: bool = False,
                 **data: Any) -> None:
@@ -170,6 +171,8 @@ def log_state(labels: JobLabels | None, job_id: str, data: dict[str, Any],
 
 class InProcessEvents:
     """The events of this process only: the embedded queue, where the API and the worker share memory."""
+
+    in_memory = True
 
     def __init__(self, labels: JobLabels | None = None, *, keep_finished_s: float = KEEP_FINISHED_S) -> None:
         self.labels = labels

@@ -74,6 +74,8 @@ return redis.call('LRANGE', KEYS[1], start, -1)
 
 
 class RedisEvents:
+    in_memory = False
+
     def __init__(self, url: str, labels: JobLabels | None = None, *, prefix: str = "photogen",
                  keep_finished_s: float = KEEP_FINISHED_S, max_events: int = MAX_EVENTS_PER_JOB) -> None:
         self.labels = labels

@@ -68,14 +68,17 @@ def grid_image(images: Sequence[Image.Image], labels: Sequence[str], columns: in
 NO_FACE = "no face"  # a crop searched for a face ahead of time that showed none (`source_face` below)
 
 
-def score_images(crop: Image.Image, outputs: Sequence[Image.Image], *, source_face: Any = None) -> list[dict[str, Any]]:
+def score_images(crop: Image.Image, outputs: Sequence[Image.Image], *, source_face: Any = None,
+                 structure: Any = None) -> list[dict[str, Any]]:
     """Identity (faces) and structure similarity of each output to the crop the model saw. `source_face` is the
-    crop's face embedding when it was found ahead of time (NO_FACE when it has none); None finds it here."""
+    crop's face embedding when it was found ahead of time (NO_FACE when it has none), `structure` its
+    StructureSource; None finds either here."""
     from photogen.scoring.review import score_outputs
 
     source = np.asarray(crop.convert("RGB"))
     known = {} if source_face is None else {"source_face": None if source_face == NO_FACE else source_face}
-    return score_outputs(source, [np.asarray(o.convert("RGB").resize(crop.size)) for o in outputs], **known)
+    return score_outputs(source, [np.asarray(o.convert("RGB").resize(crop.size)) for o in outputs],
+                         structure=structure, **known)
 
 
 def parse_print(spec: str | None) -> dict[str, Any] | None:

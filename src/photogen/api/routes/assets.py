@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
-from photogen.api.deps import IdempotencyKey, Owner, container_of
+from photogen.api.deps import Caller, IdempotencyKey, Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.schemas import AssetDetail, DeletedOut, JobOut, Lineage, PrintAdviceIn, UpscaleIn
 from photogen.api.shaping import asset_out, job_out, submitted_job, upload_out
@@ -37,8 +38,8 @@ def delete_job(request: Request, owner: Owner, job_id: str) -> DeletedOut:
 
 @router.get("/assets/{asset_id}/content", summary="Download the PNG (no EXIF or GPS; parameters embedded)",
             response_class=Response, responses={200: {"content": {"image/png": {}}, "description": "the PNG file"}})
-def get_asset_content(request: Request, owner: Owner, asset_id: str) -> Response:
-    asset, data = container_of(request).assets.content(owner, asset_id)
+async def get_asset_content(request: Request, caller: Caller, asset_id: str) -> Response:
+    asset, data = await run_in_threadpool(lambda: container_of(request).assets.content(caller.owner(), asset_id))
     name = download_stem(asset.created_at, asset.job_id or asset.upload_id, asset.index, asset.seed, asset.kind) + ".png"
     return Response(data, media_type="image/png", headers={"Content-Disposition": f'attachment; filename="{name}"', "ETag": f'"{asset.sha256}"'})
 

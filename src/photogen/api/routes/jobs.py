@@ -10,11 +10,12 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from photogen.api.deps import IdempotencyKey, Owner, container_of
+from photogen.api.deps import Caller, Credentials, IdempotencyKey, Owner, container_of
 from photogen.api.errors import ERROR_RESPONSES
 from photogen.api.schemas import GenerationIn, JobOut, SweepIn, VaryIn
 from photogen.api.shaping import job_out, live_progress, submitted_job
 from photogen.api.sources import Prepared, prepare_generation
+from photogen.domain.records import JobRecord
 from photogen.services.uploads import NotFound
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -30,20 +31,24 @@ def _prepared(request: Request, owner: str, body: GenerationIn, also_given: tupl
 
 
 @router.post("/generations", status_code=202, response_model=JobOut, summary="Start an image-to-image job")
-def create_generation(
+async def create_generation(
     request: Request,
-    owner: Owner,
+    caller: Caller,
     body: GenerationIn,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
-    container = container_of(request)
-    prepared = _prepared(request, owner, body)
-    job, created = container.submissions.submit(owner, prepared.request, prepared.source, drawn=prepared.drawn,
-                                                warnings=prepared.warnings, idempotency_key=idempotency_key,
-                                                callback_url=body.callback_url,
-                                                **({"delivery": body.delivery} if body.delivery else {}))
-    return submitted_job(response, created, job, container.jobs, owner)
+    def submit() -> JobOut:
+        owner = caller.owner()
+        container = container_of(request)
+        prepared = _prepared(request, owner, body)
+        job, created = container.submissions.submit(
+            owner, prepared.request, prepared.source, drawn=prepared.drawn, warnings=prepared.warnings,
+            idempotency_key=idempotency_key, callback_url=body.callback_url,
+            **({"delivery": body.delivery} if body.delivery else {}))
+        return submitted_job(response, created, job, container.jobs, owner)
+
+    return await run_in_threadpool(submit)
 
 
 @router.post("/sweeps", status_code=202, response_model=JobOut,
@@ -98,11 +103,15 @@ def list_jobs(
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state, progress and results")
-def get_job(
-    request: Request, owner: Owner, job_id: str,
+async def get_job(
+    request: Request, caller: Caller, job_id: str,
     sort: Annotated[str | None, Query(pattern="^(identity|structure)$", description="Order the outputs by this review score, best first.")] = None,
 ) -> JobOut:
-    job, assets = container_of(request).jobs.with_assets(owner, job_id)
+    return await run_in_threadpool(_job, request, caller, job_id, sort)
+
+
+def _job(request: Request, caller: Credentials, job_id: str, sort: str | None) -> JobOut:
+    job, assets = container_of(request).jobs.with_assets(caller.owner(), job_id)
     if sort:
         from photogen.scoring.review import sort_by
 
@@ -124,12 +133,17 @@ def cancel_job(request: Request, owner: Owner, job_id: str) -> JobOut:
                              "description": "state and progress events, in order, each with `id: <seq>`; "
                                             "`: ping` comments keep an idle stream open"}})
 async def job_events(
-    request: Request, owner: Owner, job_id: str,
+    request: Request, caller: Caller, job_id: str,
     last_event_id: Annotated[str | None, Header(max_length=20, description="Resume after this event id: every later "
                                                 "event is sent, none twice.")] = None,
 ) -> StreamingResponse:
     container = container_of(request)
-    job = await run_in_threadpool(container.jobs.get, owner, job_id)  # 404 before the stream starts
+
+    def read() -> tuple[str, JobRecord]:
+        owner = caller.owner()
+        return owner, container.jobs.get(owner, job_id)
+
+    owner, job = await run_in_threadpool(read)  # 404 before the stream starts
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     return StreamingResponse(_event_stream(request, owner, job_id, after, _state_of(job)),
                              media_type="text/event-stream",
@@ -160,7 +174,7 @@ async def _event_stream(request: Request, owner: str, job_id: str, after: int | 
     with events.waiter(job_id) as waiter:
         while True:
             waiter.clear()  # before reading: an event published from here on wakes the wait below
-            news = await run_in_threadpool(events.since, job_id, seen)
+            news = await _since(events, job_id, seen)
             if news and news[0]["seq"] > seen + 1:  # the events before these are gone: the row says where it stands
                 gap = await _row_state(container, owner, job_id)
                 yield _sse(gap)
@@ -178,7 +192,7 @@ async def _event_stream(request: Request, owner: str, job_id: str, after: int | 
                     row = await _row_state(container, owner, job_id)
                 last_row_check = now
                 ended = row["state"] in TERMINAL or row["state"] == "deleted"
-                if ended and not await run_in_threadpool(events.since, job_id, seen):
+                if ended and not await _since(events, job_id, seen):
                     if end_unannounced or not await run_in_threadpool(_events_visible, events, job_id, seen):
                         yield _sse(row)
                         return
@@ -192,6 +206,14 @@ async def _event_stream(request: Request, owner: str, job_id: str, after: int | 
                 last_ping = now
                 yield ": ping\n\n"
             await waiter.wait(max(0.0, min(last_ping + ping_s, last_row_check + ROW_CHECK_S) - loop.time()))
+
+
+async def _since(events, job_id: str, seen: int) -> list[dict[str, Any]]:
+    """The job's events after `seen`: read here when the port keeps them in this process's memory, else in a
+    thread (a network read)."""
+    if events.in_memory:
+        return events.since(job_id, seen)
+    return await run_in_threadpool(events.since, job_id, seen)
 
 
 def _events_visible(events, job_id: str, seen: int) -> bool:
