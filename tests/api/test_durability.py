@@ -206,20 +206,22 @@ def test_processes_that_start_together_on_a_fresh_postgresql_database_all_migrat
 def test_the_window_makes_the_lone_job_ready_while_it_is_held(server_settings, astronaut_bytes):
     """The head of the next batch is cropped, its face found and its crop's PNG encoded during the batch window,
     not after it; the run uses that work, and gives the same pixels, scores and crop file as a job made ready
-    after its claim."""
+    after its claim. The next job on the same photo and plan reuses the decoded photo and the ready crop."""
     container = build_container(server_settings, worker=False)
     held, plain = submit(container, astronaut_bytes), submit(container, astronaut_bytes)
     clock = FakeClock()
     worker = windowed_worker(container, clock, window_s=0.5)
-    heads = []
-    prefetch = worker.runner.prefetch
+    heads, decodes = [], []
+    prefetch, decode = worker.runner.prefetch, worker.runner.ctx.decode
     worker.runner.prefetch = lambda job: (heads.append(job.id), prefetch(job))
+    worker.runner.ctx.decode = lambda data: (decodes.append(len(data)), decode(data))[1]
     claimed = worker.claim(window=True)
     assert heads == [held.id] and [job.id for job in claimed] == [held.id, plain.id]
     assert list(worker.runner._prefetched) == [held.id]
     ready = worker.runner._prefetched[held.id].result()
-    assert ready.crop_png is not None and "crop_png_ms" in ready.timings.ms
+    assert ready.crop_png is not None and ready.source_face is not None and ready.structure is not None
     worker.runner.run(claimed)
+    assert decodes == [len(astronaut_bytes)]  # the second job on the photo decoded nothing
     assert worker.runner._prefetched == {}
     with container.db.session() as session:
         outputs = {row.job_id: row for row in session.scalars(select(Asset).where(Asset.kind == "output"))}

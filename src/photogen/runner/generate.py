@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,22 +84,26 @@ def fit_references(request: GenerationRequest, references: Sequence[DecodedImage
     return tuple(fitted)
 
 
+Cut = Callable[[DecodedImage, CropPlan], Image.Image]
+
+
 def prepare_request(
     decoded: DecodedImage, request: GenerationRequest, model: Generator,
-    references: Sequence[DecodedImage] = (),
+    references: Sequence[DecodedImage] = (), *, crop: Cut = crop_decoded,
 ) -> tuple[PreparedRequest, CropPlan]:
-    """Crop the upright source for the final use and size it for the model; size each reference for it."""
+    """Crop the upright source for the final use and size it for the model (by `crop`: a worker passes one that
+    keeps its recent crops); size each reference for it."""
     plan = plan_for(decoded, request, model)
-    return PreparedRequest(request, crop_decoded(decoded, plan), fit_references(request, references, model)), plan
+    return PreparedRequest(request, crop(decoded, plan), fit_references(request, references, model)), plan
 
 
 def prepare(ctx: RunContext, decoded: DecodedImage, request: GenerationRequest, source: dict[str, Any],
-            *, ref: Any = None, references: Sequence[DecodedImage] = ()) -> GenerationTask:
+            *, ref: Any = None, references: Sequence[DecodedImage] = (), crop: Cut = crop_decoded) -> GenerationTask:
     # 1. the model, loaded once per process; the request must use only controls it has
     model = ctx.models.get(request.model)
     check_controls(request, model.capabilities, request.model)
     # 2. crop for the final use, at the model's native size; the references at theirs
-    item, plan = prepare_request(decoded, request, model, references)
+    item, plan = prepare_request(decoded, request, model, references, crop=crop)
     # 3. the work limit on the planned size
     ctx.check_work([request], item.size)
     return GenerationTask(item, plan, model, source, ref)

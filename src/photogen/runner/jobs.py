@@ -24,12 +24,11 @@ from photogen.runner.generate import (
     prepare,
     result_for,
     run_batch,
-    source_face,
-    source_structure,
 )
 from photogen.restoration.damage import open_mask
 from photogen.runner.restore import run_restore
-from photogen.runner.sinks import AssetStore, JobEnded, crop_png
+from photogen.runner.crops import CropCache
+from photogen.runner.sinks import AssetStore, JobEnded
 from photogen.runner.sweep import run_sweep
 from photogen.runner.timings import PassClock, Timings
 from photogen.runner.upscale import run_upscale
@@ -61,6 +60,7 @@ class JobRunner:
         self.control = JobControl(ctx.db, ctx.events, job_timeout_s=ctx.limits.job_timeout_s, stopping=stopping)
         self._prefetch_pool: ThreadPoolExecutor | None = None
         self._prefetched: dict[str, Future[GenerationTask]] = {}
+        self.crops = CropCache()
 
     def prefetch(self, job: Job) -> None:
         """Start making a queued generation ready (its source read, decoded and cropped, the crop's face found,
@@ -73,7 +73,7 @@ class JobRunner:
             self._prefetch_pool = ThreadPoolExecutor(1, thread_name_prefix="photogen-prefetch")
         for stale in list(self._prefetched)[:-3]:  # heads another worker took: at most a few are kept
             self._prefetched.pop(stale).cancel()
-        self._prefetched[job.id] = self._prefetch_pool.submit(self._made_ready, job, job.spec)
+        self._prefetched[job.id] = self._prefetch_pool.submit(self.prepare, job, job.spec)
 
     def close(self) -> None:
         """Stop making jobs ready ahead of their claim (at the worker's stop)."""
@@ -94,15 +94,6 @@ class JobRunner:
             if loading:
                 self.ctx.events.publish(job.id, "progress", step=0, total=job.progress_total or 0,
                                         phase="loading_model", model=model)
-
-    def _made_ready(self, job: Job, spec: GenerationSpec) -> GenerationTask:
-        task = self.prepare(job, spec)
-        with task.timings.phase("source_face"):
-            task.source_face = source_face(task.item.image)
-            task.structure = source_structure(task.item.image)
-        with task.timings.phase("crop_png"):
-            task.crop_png = crop_png(task.item.image)
-        return task
 
     def _ready(self, job: Job, spec: GenerationSpec) -> GenerationTask:
         """The job made ready: by its prefetch when there was one (waited for if still going), else now."""
@@ -146,12 +137,17 @@ class JobRunner:
     # -- generation ----------------------------------------------------------------------------
 
     def prepare(self, job: Job, spec: GenerationSpec) -> GenerationTask:
+        """The job made ready to run: its source decoded, its crop cut, with the crop's face, structure half and
+        PNG (each kept for the next jobs on the same photo and plan: runner.crops)."""
         timings = Timings()
         with timings.phase("source"):
-            decoded, source = self.source_of(job)
+            decoded, source = self.source_of(job, keep=True)
             references = self.references_of(job, spec.request.references)
         with timings.phase("prepare"):
-            task = prepare(self.ctx, decoded, spec.request, source, ref=job, references=references)
+            task = prepare(self.ctx, decoded, spec.request, source, ref=job, references=references,
+                           crop=lambda image, plan: self.crops.crop(image, plan).image)
+            ready = self.crops.crop(decoded, task.plan)
+        task.source_face, task.structure, task.crop_png = ready.face, ready.structure, ready.png
         task.timings = timings
         self.drawn_on(task, job, spec)
         return task
@@ -278,15 +274,19 @@ class JobRunner:
 
     # -- sources -------------------------------------------------------------------------------
 
-    def source_of(self, job: Job) -> tuple[DecodedImage, dict[str, Any]]:
-        """The job's upload, decoded under the bound it was accepted under, and how records name it."""
+    def source_of(self, job: Job, *, keep: bool = False) -> tuple[DecodedImage, dict[str, Any]]:
+        """The job's upload, decoded under the bound it was accepted under, and how records name it. With `keep`,
+        the decoded photo is one of the worker's recent sources (runner.crops), for a caller that only reads it."""
         with self.ctx.db.session() as session:
             upload = session.get(Upload, job.upload_id)
         if upload is None:
             raise PhotogenError("the job's upload was deleted", code="upload_deleted")
         source = {"name": upload.filename, "sha256": upload.sha256, "format": upload.format,
                   "size": [upload.width, upload.height], "upload_id": upload.id}
-        return self.ctx.decode(self.ctx.blobs.get(upload.blob_key)), source
+        def decode() -> DecodedImage:
+            return self.ctx.decode(self.ctx.blobs.get(upload.blob_key))
+
+        return (self.crops.decoded(upload.sha256, decode) if keep else decode()), source
 
     def references_of(self, job: Job, digests: tuple[str, ...]) -> list[DecodedImage]:
         """The reference images a request names by SHA-256, decoded from the job owner's uploads, in order."""
