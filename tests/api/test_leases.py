@@ -290,6 +290,6 @@ def test_a_late_worker_leaves_the_blobs_of_the_claim_that_finished_first_alone(
         assert {a.id: container.assets.content("local", a.id)[1]
                 for a in container.jobs.assets("local", job.id)} == committed
         keys = [key for key in container.blobs.keys() if key.startswith("assets/")]
-        assert len(keys) == len(committed) and all(f"/{job.id}/{fresh.attempts}/" in key for key in keys)
+        assert len(keys) == len(committed) and all(f"/{job.id}/{fresh.attempts}_" in key for key in keys)
     finally:
         container.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from photogen.engines.controls import check_controls
 from photogen.intake.crop import CropPlan, centred_box, crop_decoded, native_size, plan_crop
 from photogen.intake.decode import DecodedImage
 from photogen.observability.metrics import RUN_METRICS
-from photogen.outputs import pixel_sha256
+from photogen.outputs import encode_png, pixel_sha256
 from photogen.runner.context import RunContext
 from photogen.runner.records import Output, RunResult, crop_output, output_record
 from photogen.runner.timings import Timings
@@ -140,13 +141,18 @@ def source_face(crop: Image.Image) -> Any:
     return default_identity_scorer().embed(np.asarray(crop.convert("RGB"))) or NO_FACE
 
 
-def result_for(task: GenerationTask, images: list[Image.Image]) -> RunResult:
-    """The crop and each output with its record and review scores."""
+def result_for(task: GenerationTask, images: list[Image.Image], *, encoder: Executor | None = None) -> RunResult:
+    """The crop and each output with its record and review scores. With an `encoder`, each output's PNG (with
+    its record and the job's id, as the server's sink stores it) is encoded there while the scores are made."""
     request = task.item.request
     base = {**output_record(request, task.plan, task.model, task.source), **task.provenance}
     crop = crop_output(task.item.image, task.plan, task.source)
     crop.encoded = task.crop_png
     pieces = [crop]
+    records = [{**base, "index": index, "seed": seed, "pixel_sha256": pixel_sha256(image)}
+               for index, (seed, image) in enumerate(zip(request.seeds(), images))]
+    encodings = [encoder.submit(encode_png, image, {**record, "job_id": task.ref.id}) if encoder else None
+                 for image, record in zip(images, records)]
     scores = score_images(task.item.image, images, source_face=task.source_face, structure=task.structure)
     embeddings = task.set_embeddings
     if embeddings is None and request.references:
@@ -161,7 +167,7 @@ def result_for(task: GenerationTask, images: list[Image.Image]) -> RunResult:
             score.update(reference_scores(np.asarray(image.convert("RGB")), embeddings, angle=request.angle,
                                           source_yaw=source_yaw, threshold=task.identity_threshold,
                                           identity_drift=bool(score.get("identity_drift"))))
-    for index, (seed, image, score) in enumerate(zip(request.seeds(), images, scores)):
-        record = {**base, "index": index, "seed": seed, "pixel_sha256": pixel_sha256(image)}
-        pieces.append(Output("output", index, seed, image, record, scores=score))
+    for index, (seed, image, score, record, encoding) in enumerate(
+            zip(request.seeds(), images, scores, records, encodings)):
+        pieces.append(Output("output", index, seed, image, record, scores=score, encoding=encoding))
     return RunResult(pieces, steps=task.model.capabilities.denoising_steps(request), plan=task.plan)

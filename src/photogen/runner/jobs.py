@@ -59,6 +59,7 @@ class JobRunner:
         self.assets = AssetStore(ctx.db, ctx.blobs, ctx.events, signer=ctx.signer, on_finished=on_finished)
         self.control = JobControl(ctx.db, ctx.events, job_timeout_s=ctx.limits.job_timeout_s, stopping=stopping)
         self._prefetch_pool: ThreadPoolExecutor | None = None
+        self._encoder_pool: ThreadPoolExecutor | None = None
         self._prefetched: dict[str, Future[GenerationTask]] = {}
         self.crops = CropCache()
 
@@ -81,6 +82,16 @@ class JobRunner:
         if self._prefetch_pool is not None:
             self._prefetch_pool.shutdown(wait=False, cancel_futures=True)
             self._prefetch_pool = None
+        if self._encoder_pool is not None:
+            self._encoder_pool.shutdown(wait=False, cancel_futures=True)
+            self._encoder_pool = None
+
+    def _encoder(self) -> ThreadPoolExecutor:
+        """The thread that encodes a finished pass's outputs while this one scores them (both mostly in C code
+        that lets go of the interpreter lock)."""
+        if self._encoder_pool is None:
+            self._encoder_pool = ThreadPoolExecutor(1, thread_name_prefix="photogen-encode")
+        return self._encoder_pool
 
     def tell_loading(self, jobs: list[Job]) -> None:
         """A progress event with phase "loading_model" for each claimed job whose model is not loaded yet, so that
@@ -192,7 +203,7 @@ class JobRunner:
                 continue
             try:
                 with task.timings.phase("result"):
-                    result = result_for(task, job_images)
+                    result = result_for(task, job_images, encoder=self._encoder())
                 if job.spec.delivery == "preset":
                     with task.timings.phase("delivery"):
                         deliver(result, task.item.request.crop_preset, task.model, interrupt,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ class Output:
     parent_asset_id: str | None = None
     asset_id: str | None = None  # set ahead when another piece of the same result names it as its parent
     encoded: bytes | None = None  # a crop's PNG bytes, when they were encoded ahead of the pass (same bytes)
+    encoding: Future[bytes] | None = None  # an output's PNG as the sink would encode it, under way elsewhere
 
 
 @dataclass

@@ -59,7 +59,7 @@ class AssetStore:
             data = output.encoded if output.encoded is not None else crop_png(output.image)
         else:
             record = {**output.record, "job_id": job.id}
-            data = encode_png(output.image, record)
+            data = output.encoding.result() if output.encoding is not None else encode_png(output.image, record)
         if self.signer is not None and output.kind in ("output", "upscale"):
             upload_bytes, name, image_format = self._ingredient(job.upload_id)
             data = self.signer.sign(data, record, upload_bytes=upload_bytes, upload_name=name,
@@ -87,7 +87,7 @@ class AssetStore:
 
         Fenced by the claim: a worker whose lease ran out (the job was requeued, perhaps taken by another worker)
         stores nothing. Its blobs cannot touch the new claimer's: each claim writes under keys of its own
-        (`claim_folder`), so the blobs go before one transaction that checks the claim and commits the rows.
+        (`claim_prefix`), so the blobs go before one transaction that checks the claim and commits the rows.
         """
         started = time.perf_counter()
         written: list[str] = []
@@ -175,10 +175,11 @@ class AssetStore:
         self.finish(job, JobState.FAILED, error_code=code, error_message=message, error_detail=detail)
 
 
-def claim_folder(job: Job) -> str:
-    """Where one claim of a job keeps its blobs: assets/OWNER/JOB/ATTEMPT. A worker that lost its lease and the
-    worker that claimed the job after it write apart, so neither can overwrite or remove the other's files."""
-    return f"assets/{safe_owner(job.owner)}/{job.id}/{job.attempts}"
+def claim_prefix(job: Job) -> str:
+    """How the blobs of one claim of a job begin: assets/OWNER/JOB/ATTEMPT_ (then crop.png, 00.png, ...). A worker
+    that lost its lease and the worker that claimed the job after it write apart, so neither can overwrite or
+    remove the other's files."""
+    return f"assets/{safe_owner(job.owner)}/{job.id}/{job.attempts}_"
 
 
 def crop_png(image: Image.Image) -> bytes:
@@ -193,10 +194,10 @@ class AssetSink:
         self.assets, self.job = store, job
 
     def store(self, result: RunResult, timings: Timings | None = None) -> None:
-        folder = claim_folder(self.job)
+        prefix = claim_prefix(self.job)
         timings = timings or Timings()
         with timings.phase("encode"):
-            pieces = [self.assets.piece(self.job, output, f"{folder}/{_asset_name(output)}")
+            pieces = [self.assets.piece(self.job, output, prefix + _asset_name(output))
                       for output in result.pieces]
         if self.job.kind == "restore":
             chain_steps(pieces)
