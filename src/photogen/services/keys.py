@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from photogen.domain.errors import PhotogenError
@@ -25,10 +25,12 @@ from photogen.store.tables import ApiKey, ServerState, utcnow
 
 KEY_PREFIX = "pg_"
 AUTH_STATE = "auth"  # the server_state row that records that keys are required
-# Asked on every request of an open server: built once, so each ask is the statement alone (building a select
-# and its cache key cost more than running it on SQLite).
+# Asked on every request (of an open server; of a server that requires keys): built once, so each ask is the
+# statement alone (building a select and its cache key cost more than running it on SQLite), read through a Core
+# connection rather than an ORM session (photogen.store.database.Database.reading).
 _REQUIRED_OR_ANY_KEY = select(
     select(ServerState.value).where(ServerState.key == AUTH_STATE).scalar_subquery(), exists(select(ApiKey.id)))
+_KEY_OWNER = select(ApiKey.owner, ApiKey.revoked_at).where(ApiKey.key_hash == bindparam("key_hash"))
 CREATE_KEY_HINT = "create one with `photogen keys create --owner NAME` and send it as Authorization: Bearer <key>"
 
 
@@ -90,8 +92,8 @@ class KeyService:
 
     def authenticate(self, key: str) -> str:
         """The owner of an active key."""
-        with self._db.session() as session:
-            row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+        with self._db.reading() as connection:
+            row = connection.execute(_KEY_OWNER, {"key_hash": hash_key(key)}).first()
         if row is None or row.revoked_at is not None:
             raise Unauthorized("the API key is not valid", hint="create one with `photogen keys create --owner NAME`")
         return row.owner
@@ -118,13 +120,13 @@ class KeyService:
         """The record that keys are required ({"reason", "since"}), or None while the server is open.
 
         Keys that existed before the record (revoked ones too) count: the record is written then."""
-        with self._db.session() as session:  # asked on every request of an open server: one statement
-            recorded, any_key = session.execute(_REQUIRED_OR_ANY_KEY).one()
-            if recorded is not None and recorded.get("required"):
-                return dict(recorded)
-            if not any_key:
-                return None
-            return _record_required(session, "API keys existed")
+        with self._db.reading() as connection:  # asked on every request of an open server: one statement
+            recorded, any_key = connection.execute(_REQUIRED_OR_ANY_KEY).one()
+        if recorded is not None and recorded.get("required"):
+            return dict(recorded)
+        if not any_key:
+            return None
+        return self.require("API keys existed")
 
     def require(self, reason: str) -> dict:
         """Record that keys are required from now on (kept if already recorded)."""
