@@ -85,8 +85,15 @@ class Job(Base):
 
     @property
     def spec(self) -> JobSpec:
-        """What the job does, typed (generate, sweep, upscale, replay or vary)."""
-        return parse_job_spec(self.request)
+        """What the job does, typed (generate, sweep, upscale, replay or vary). Parsed once per row object and
+        stored `request` value (specs are frozen; a new spec is stored by assigning a new value, as the setter
+        does), since a claim, a run and every read of the job ask for it."""
+        request = self.request
+        parsed = self.__dict__.get("_parsed_spec")
+        if parsed is None or parsed[0] is not request:
+            parsed = (request, parse_job_spec(request))
+            self.__dict__["_parsed_spec"] = parsed
+        return parsed[1]
 
     @spec.setter
     def spec(self, value: JobSpec) -> None:
