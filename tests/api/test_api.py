@@ -150,6 +150,11 @@ def test_owners_see_only_their_own(api, container_of, astronaut_bytes):
     for path in (f"/v1/uploads/{mine['id']}", f"/v1/jobs/{job['id']}", f"/v1/assets/{asset_id}", f"/v1/assets/{asset_id}/content"):
         assert api.get(path, headers=as_bob).status_code == 404
         assert api.get(path, headers=as_alice).status_code == 200
+    # the routes called for every image check the key in their own thread call: refused the same way
+    for path in (f"/v1/jobs/{job['id']}", f"/v1/jobs/{job['id']}/events", f"/v1/assets/{asset_id}/content"):
+        assert api.get(path).json()["error"]["code"] == "unauthorized"
+        assert api.get(path, headers={"X-API-Key": "pg_wrong"}).status_code == 401
+    assert api.post("/v1/generations", json={"prompt": "a", "upload_id": mine["id"]}).status_code == 401
     assert api.delete(f"/v1/uploads/{mine['id']}", headers=as_bob).status_code == 404
     assert api.post("/v1/generations", json={"prompt": "a", "upload_id": mine["id"]}, headers=as_bob).status_code == 404
     assert api.get("/v1/jobs", headers=as_bob).json() == []
