@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection
 
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select
 
 from photogen.domain.errors import PhotogenError
 from photogen.domain.records import UploadRecord
@@ -18,6 +18,9 @@ from photogen.services.tombstones import sweep_tombstones
 from photogen.store.blobs import BlobStore
 from photogen.store.database import Database
 from photogen.store.tables import Asset, BlobTombstone, Job, Upload
+
+# An upload's columns by id, read on every submission that names one: a Core statement built once.
+_UPLOAD_ROW = select(*Upload.__table__.columns).where(Upload.id == bindparam("upload_id"))
 
 
 class NotFound(PhotogenError):
@@ -117,9 +120,10 @@ class UploadService:
             query = select(Upload.sha256).where(Upload.owner == owner, Upload.sha256.in_(list(digests)))
             return set(session.scalars(query))
 
-    def _row(self, owner: str, upload_id: str) -> Upload:
-        with self._db.session() as session:
-            row = session.get(Upload, upload_id)
+    def _row(self, owner: str, upload_id: str) -> Row:
+        """The owner's upload's columns, as a read-only row (NotFound for another owner's)."""
+        with self._db.reading() as connection:
+            row = connection.execute(_UPLOAD_ROW, {"upload_id": upload_id}).first()
         if row is None or row.owner != owner:
             raise NotFound(f"no upload {upload_id}", hint="list your uploads with GET /v1/uploads")
         return row
