@@ -14,9 +14,10 @@ errors never make a second job.
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +61,18 @@ class Client:
                 if attempt == self._retries:
                     raise
                 time.sleep(min(0.25 * 2**attempt, 4.0))
-        if response.status_code >= 400:
-            try:
-                error = response.json()["error"]
-            except (ValueError, KeyError, TypeError):
-                error = {"code": "http_error", "message": response.text[:200]}
-            raise ApiError(response.status_code, error.get("code", "http_error"), error.get("message", ""), error.get("hint", ""))
+        self._raise_for(response)
         return response
+
+    @staticmethod
+    def _raise_for(response: httpx.Response) -> None:
+        if response.status_code < 400:
+            return
+        try:
+            error = response.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            error = {"code": "http_error", "message": response.text[:200]}
+        raise ApiError(response.status_code, error.get("code", "http_error"), error.get("message", ""), error.get("hint", ""))
 
     # -- API ---------------------------------------------------------------------------------
 
@@ -104,19 +110,56 @@ class Client:
 
     def wait(self, job_id: str, *, timeout: float = 600.0, poll_s: float = 0.25,
              on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        """Poll until the job ends; `on_progress` sees each change of state or step."""
-        deadline, seen = time.monotonic() + timeout, None
-        while True:
-            job = self.job(job_id)
-            mark = (job["state"], job["progress"]["step"])
+        """The job once it has ended, woken by its live events (GET /v1/jobs/{id}/events) rather than by polling; a
+        stream that drops is opened again after `poll_s` with Last-Event-ID, so no event is missed. `on_progress`
+        sees the job at each change of state or step (the last time with its outputs)."""
+        deadline = time.monotonic() + timeout
+        job = self.job(job_id)
+        seen, after = None, None
+
+        def tell(current: dict[str, Any]) -> None:
+            nonlocal seen
+            mark = (current["state"], current["progress"]["step"])
             if on_progress is not None and mark != seen:
-                on_progress(job)
+                on_progress(current)
             seen = mark
+
+        tell(job)
+        while job["state"] not in TERMINAL:
+            try:
+                for event in self._events(job_id, after, max(1.0, deadline - time.monotonic())):
+                    after = event.get("seq", after)
+                    if event.get("event") == "progress" and "step" in event:
+                        job = {**job, "progress": {**job["progress"], "step": event["step"],
+                                                   "total": event.get("total", job["progress"]["total"])}}
+                    elif event.get("event") == "state" and event.get("state"):
+                        job = {**job, "state": event["state"]}
+                    if job["state"] in TERMINAL:
+                        break
+                    tell(job)
+                    if time.monotonic() > deadline:
+                        break
+            except (httpx.TransportError, ValueError):
+                time.sleep(poll_s)  # the stream dropped: opened again below, after the last event seen
             if job["state"] in TERMINAL:
-                return job
+                break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['state']} after {timeout:.0f} s")
-            time.sleep(poll_s)
+        job = self.job(job_id)  # the whole record: outputs, scores, timings
+        tell(job)
+        return job
+
+    def _events(self, job_id: str, after: int | None, read_s: float) -> Iterator[dict[str, Any]]:
+        """The job's events as the server sends them (from after `after`, when given), until the stream ends."""
+        headers = {"Last-Event-ID": str(after)} if after is not None else {}
+        timeout = httpx.Timeout(self._http.timeout.connect, read=read_s)
+        with self._http.stream("GET", f"/v1/jobs/{job_id}/events", headers=headers, timeout=timeout) as stream:
+            if stream.status_code >= 400:
+                stream.read()
+                self._raise_for(stream)
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    yield json.loads(line[5:])
 
     @staticmethod
     def outputs(job: dict[str, Any]) -> list[dict[str, Any]]:

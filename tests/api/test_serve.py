@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import httpx
 import pytest
 
 from photogen.client import ApiError, Client
@@ -50,9 +51,40 @@ def served(tmp_path, settings, tiny):
     process.wait(timeout=30)
 
 
+class CutsTheFirstEventStream(httpx.HTTPTransport):
+    """Cuts a job's first event stream after its first chunk, as a proxy or a network hiccup would; records the
+    Last-Event-ID each event stream was opened with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened_after: list[str | None] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if not request.url.path.endswith("/events"):
+            return response
+        self.opened_after.append(request.headers.get("last-event-id"))
+        if len(self.opened_after) > 1:
+            return response
+        inner = response.stream
+
+        class Cut(httpx.SyncByteStream):
+            def __iter__(self):
+                for chunk in inner:
+                    yield chunk
+                    raise httpx.ReadError("the stream was cut")
+
+            def close(self) -> None:
+                inner.close()
+
+        return httpx.Response(response.status_code, headers=response.headers, stream=Cut(),
+                              extensions=response.extensions)
+
+
 def test_serve_runs_the_seed_style_payload_end_to_end_through_the_client(served, astronaut_jpeg, tmp_path):
     url, process, api_key = served
-    with Client(url, api_key=api_key) as client:
+    transport = CutsTheFirstEventStream()
+    with Client(url, api_key=api_key, transport=transport) as client:
         assert client.health()["auth"] is True
         job = client.generate(astronaut_jpeg, prompt="studio headshot", image_strength=0.5, seed=1234,
                               aspect_ratio="4:5", steps=4, num_images=2)
@@ -71,7 +103,11 @@ def test_serve_runs_the_seed_style_payload_end_to_end_through_the_client(served,
     process.terminate()
     output, _ = process.communicate(timeout=30)
     assert "API keys required" in output and "serving on http://0.0.0.0" in output
-    assert f'"GET /v1/jobs/{job["id"]} HTTP/1.1" 200' in output  # one access log line per request
+    # one access log line per request; the client waited on the job's events, not by polling: it read the job
+    # before and after, and opened the stream again after the cut, from the last event it had
+    assert output.count(f'"GET /v1/jobs/{job["id"]} HTTP/1.1" 200') == 2
+    assert output.count(f'"GET /v1/jobs/{job["id"]}/events HTTP/1.1" 200') == 2
+    assert transport.opened_after[0] is None and transport.opened_after[1].isdigit()
 
 
 def test_the_client_retries_with_one_idempotency_key(astronaut_jpeg):
