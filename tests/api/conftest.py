@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 from photogen.api.app import create_app
 from photogen.config import Settings
 from photogen.container import build_container
+from tests.databases import seed_database
 
 FAST = {"steps": 4, "image_strength": 0.5, "seed": 1234}
 
@@ -27,6 +28,8 @@ def make_settings(home: Path, shared_models: Path, **values) -> Settings:
     (home / "models").parent.mkdir(parents=True, exist_ok=True)
     if not (home / "models").exists():
         (home / "models").symlink_to(shared_models)
+    if settings.database_url is None:  # the session's migrated SQLite database instead of migrating an empty one
+        seed_database(home, shared_models.parent)
     return settings
 
 

@@ -23,7 +23,7 @@ from photogen.store.tables import Asset, Job, WorkerRecord
 from tests.api.conftest import TERMINAL, WAIT_DEADLINE_S, fresh_postgres
 from tests.api.test_security import photogen_env
 from tests.s3_server import S3Server
-from tests.serving import ServeProcess, start_serve, stop_serve
+from tests.serving import ServeProcess, start_serve
 
 SMALL = {"prompt": "a", "steps": 3, "image_strength": 0.0, "width": 64, "height": 64}
 
@@ -102,12 +102,14 @@ class Cluster:
             return connection.execute(select(func.count()).select_from(Job)).scalar()
 
     def stop(self) -> None:
+        """Terminate the API and the workers together, then wait for each (kill one that does not stop)."""
+        processes = [process for process, _ in self.workers]
         if self.api is not None:
-            stop_serve(self.api)
-        for process, _ in self.workers:
+            processes.insert(0, self.api.process)
+        for process in processes:
             if process.poll() is None:
                 process.terminate()
-        for process, _ in self.workers:
+        for process in processes:
             try:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
@@ -409,7 +411,9 @@ def test_an_api_killed_under_load_loses_no_job_and_its_stream_clients_miss_no_ev
 
 def test_a_worker_killed_mid_batch_loses_nothing(cluster):
     (victim, _), victim_id = cluster.workers[0], cluster.ids[0]
-    ids = submit(cluster, 50, clients=8, steps=12)  # 50 jobs from 8 clients, job n with seed n
+    # 50 jobs from 8 clients, job n with seed n; 4 steps keep a batch of 8 running for seconds, long enough
+    # to be killed in, while the surviving worker runs the rest alone
+    ids = submit(cluster, 50, clients=8, steps=4)
     deadline = time.monotonic() + WAIT_DEADLINE_S
     while True:  # kill it while it holds running jobs
         held = [row.id for row in cluster.jobs(ids) if row.state == "running" and row.claimed_by == victim_id]

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.databases import seed_database
 from tests.serving import free_port, serve_process
 
 APP_ORIGIN = "http://app.example:5173"  # the one other origin the shared server trusts (CORS)
@@ -44,6 +45,8 @@ def photogen_env(home: Path, models_dir: Path, **extra: str) -> dict:
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "models").exists():
         (home / "models").symlink_to(models_dir)
+    if "PHOTOGEN_DATABASE_URL" not in extra:  # the session's migrated SQLite database
+        seed_database(home, models_dir.parent)
     return {**os.environ, "PHOTOGEN_HOME": str(home), "PHOTOGEN_DEVICE": "cpu", "PHOTOGEN_OFFLINE": "1", **extra}
 
 

@@ -96,6 +96,21 @@ def fresh_with_key(tmp_path, settings, tiny) -> Server:
 
 # -- the browser, through pytest-playwright's fixtures -------------------------------------------
 
+# How long an `expect` waits for the page to get there when the test names no time of its own. Playwright's 5 s
+# is short for a loaded 2-core machine, where the first page of a fresh server can take longer to be ready; an
+# assertion that passes ends as soon as it holds, so a longer deadline costs nothing.
+EXPECT_TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(scope="session", autouse=True)
+def expect_timeout():
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    yield
+    expect.set_options(timeout=5_000)
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
