@@ -21,7 +21,7 @@ from photogen.services.catalogue import ModelCatalogue
 from photogen.services.events import InProcessEvents, JobEvents, job_labels
 from photogen.services.identities import IdentityService
 from photogen.services.jobs import JobService
-from photogen.services.keys import KeyService
+from photogen.services.keys import AuthPolicy, KeyService
 from photogen.services.limits import OwnerLimits
 from photogen.services.privacy import PrivacyService
 from photogen.services.recipes import RecipeService
@@ -298,3 +298,16 @@ def _on_finished(webhooks, hooks=()):
             logging.getLogger("photogen.webhooks").exception("could not keep the webhook event of job %s", job.id)
 
     return notify
+
+
+def refuse_an_open_server_beyond_loopback(settings: Settings) -> None:
+    """AuthRefused for a server that listens beyond this machine (the caller knows) without requiring API keys:
+    the check create_app makes, made first by `photogen serve` so that a refusal does not wait for torch and
+    diffusers to load."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url())
+    try:
+        migrate(db.engine)
+        AuthPolicy(KeyService(db), settings.auth, listens_beyond_loopback=True).check_start()
+    finally:
+        db.dispose()

@@ -24,7 +24,8 @@ def serve(
     import uvicorn
 
     from photogen.api.app import create_app
-    from photogen.container import build_container, database_label
+    from photogen.api.security import is_loopback
+    from photogen.container import build_container, database_label, refuse_an_open_server_beyond_loopback
     from photogen.domain.errors import PhotogenError
 
     changes: dict = {}
@@ -37,10 +38,11 @@ def serve(
     if no_worker:
         changes["worker_enabled"] = False
     settings = load_settings().model_copy(update=changes)
-    try:
-        refuse_an_open_server_beyond_loopback(settings)  # at once, before the engines' libraries are imported
-    except PhotogenError as exc:
-        raise fail(exc.code, exc.message, exc.hint) from None
+    if not is_loopback(settings.host):
+        try:  # at once, before the engines' libraries are imported
+            refuse_an_open_server_beyond_loopback(settings)
+        except PhotogenError as exc:
+            raise fail(exc.code, exc.message, exc.hint) from None
     if settings.worker_enabled and settings.queue == "embedded":  # an API node never imports torch or diffusers
         quiet_libraries()
     try:
@@ -61,24 +63,6 @@ def serve(
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s:     %(name)s: %(message)s")
     logging.getLogger("photogen").setLevel(logging.INFO)  # one line per job state change (photogen.jobs)
     uvicorn.run(application, host=settings.host, port=settings.port, log_level="info", access_log=True)
-
-
-def refuse_an_open_server_beyond_loopback(settings) -> None:
-    """AuthRefused for a server that would listen beyond this machine without requiring API keys: the check
-    create_app makes too, made first so that the refusal does not wait for torch and diffusers to load."""
-    from photogen.api.security import is_loopback
-    from photogen.services.keys import AuthPolicy, KeyService
-    from photogen.store.database import Database, migrate
-
-    if is_loopback(settings.host):
-        return
-    settings.home.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.resolved_database_url())
-    try:
-        migrate(db.engine)
-        AuthPolicy(KeyService(db), settings.auth, listens_beyond_loopback=True).check_start()
-    finally:
-        db.dispose()
 
 
 def _url_host(host: str) -> str:
