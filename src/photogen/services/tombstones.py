@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from photogen.store.blobs import BlobStore
 from photogen.store.database import Database
@@ -16,9 +16,9 @@ def sweep_tombstones(db: Database, blobs: BlobStore) -> int:
     removed = 0
     for key in keys:
         blobs.delete(key)
-        with db.session() as session:
-            tombstone = session.get(BlobTombstone, key)
-            if tombstone is not None:
-                session.delete(tombstone)
+        # One statement that writes, under the write lock from its start: a read first would make SQLite refuse
+        # the write ("database is locked") whenever another writer (a heartbeat) committed in between.
+        with db.session(write_lock=True) as session:
+            session.execute(delete(BlobTombstone).where(BlobTombstone.blob_key == key))
         removed += 1
     return removed
