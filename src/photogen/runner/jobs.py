@@ -15,19 +15,13 @@ from photogen.domain.errors import PhotogenError
 from photogen.domain.jobs import GenerationSpec, JobState, RestoreSpec, SweepSpec, UpscaleSpec
 from photogen.engines.preview import data_url, latent_image, previews
 from photogen.intake.decode import DecodedImage
-from photogen.runner.context import RunContext
-from photogen.runner.delivery import deliver
-from photogen.runner.control import JobCanceled, JobControl, WorkerStopping
-from photogen.runner.generate import (
-    GenerationTask,
-    batches,
-    prepare,
-    result_for,
-    run_batch,
-)
 from photogen.restoration.damage import open_mask
-from photogen.runner.restore import run_restore
+from photogen.runner.context import RunContext
+from photogen.runner.control import JobCanceled, JobControl, WorkerStopping
 from photogen.runner.crops import CropCache
+from photogen.runner.delivery import deliver
+from photogen.runner.generate import GenerationTask, batches, prepare, result_for, run_batch
+from photogen.runner.restore import run_restore
 from photogen.runner.sinks import AssetStore, JobEnded
 from photogen.runner.sweep import run_sweep
 from photogen.runner.timings import PassClock, Timings
